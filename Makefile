@@ -1,0 +1,85 @@
+# sung: SUNG image deblurring in C.  `make` builds build/libsung.a, build/libsung.so and
+# build/sung; `make test` runs the tests; `make golden` regenerates the PyTorch goldens.
+CC      ?= cc
+CFLAGS  ?= -O3 -g
+PYTHON  ?= /usr/bin/python3
+BUILD   := build
+
+ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iinclude -Isrc -Isrc/ops $(CFLAGS)
+LDLIBS  := -lm
+
+# ---- optional features, each detected and reported --------------------------------
+HAVE_OPENMP := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo yes)
+ifeq ($(HAVE_OPENMP),yes)
+  ALL_CFLAGS += -fopenmp
+  LDLIBS += -fopenmp
+endif
+PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
+PNG_LIBS   := $(shell pkg-config --libs libpng 2>/dev/null)
+ifeq ($(PNG_LIBS),)
+  $(error libpng not found: install libpng-dev (apt-get install libpng-dev pkg-config))
+endif
+ALL_CFLAGS += $(PNG_CFLAGS)
+LDLIBS += $(PNG_LIBS)
+
+# Runtime CPU dispatch: only the kernel files get ISA flags; src/ops/conv.c picks one.
+ARCH := $(shell $(CC) -dumpmachine)
+ifneq ($(filter x86_64%,$(ARCH)),)
+  KERN_AVX512 := -mavx512f -mavx2 -mfma
+  KERN_AVX2   := -mavx2 -mfma
+  KERNELS := avx512 avx2 generic
+else
+  KERNELS := generic
+endif
+KERN_FLAGS := -ffp-contract=fast
+
+$(info sung: CC=$(CC) OpenMP=$(if $(HAVE_OPENMP),yes,no) libpng=$(if $(PNG_LIBS),yes,no) kernels=$(KERNELS))
+
+LIB_SRC := $(wildcard src/*.c) $(filter-out $(wildcard src/ops/kern_*.c),$(wildcard src/ops/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNELS:%=$(BUILD)/src/ops/kern_%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+
+.PHONY: all test golden bench clean
+all: $(BUILD)/libsung.a $(BUILD)/libsung.so $(BUILD)/sung
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/ops/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/src/ops/kern_avx512.o: src/ops/kern_avx512.c src/ops/kernels.inc src/ops/kernels.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) $(KERN_AVX512) -c $< -o $@
+$(BUILD)/src/ops/kern_avx2.o: src/ops/kern_avx2.c src/ops/kernels.inc src/ops/kernels.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) $(KERN_AVX2) -c $< -o $@
+$(BUILD)/src/ops/kern_generic.o: src/ops/kern_generic.c src/ops/kernels.inc src/ops/kernels.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) -c $< -o $@
+
+$(BUILD)/libsung.a: $(LIB_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libsung.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+$(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+
+# Every test also runs on the slower kernel paths that the CPU has, so that one binary
+# is known to be right on any x86-64.
+test: all $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@set -e; for isa in avx2 generic; do for t in $(BUILD)/tests/test_ops; do \
+	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
+	@echo "all tests passed"
+
+golden: all
+	$(PYTHON) tests/ref/make_golden.py
+	$(PYTHON) tests/ref/check_c.py $(BUILD)/sung
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,353 @@
+/* Convolution and transposed convolution, forward and backward, as tap convolutions
+ * (kernels.h). The data gradient of a stride-2 conv and the transposed conv itself are
+ * split into the four output parity classes (sub-pixel convolutions), so no zero is
+ * ever stuffed or multiplied. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+#include "ops.h"
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+static const kernel_set *ks;
+
+static const kernel_set *pick(void)
+{
+    const char *want = getenv("SUNG_ISA");
+    int has512 = 0, has2 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    has512 = __builtin_cpu_supports("avx512f");
+    has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    if (want && !strcmp(want, "generic")) return &kernels_generic;
+    if (want && !strcmp(want, "avx2") && has2) return &kernels_avx2;
+    if (has512) return &kernels_avx512;
+    if (has2) return &kernels_avx2;
+    return &kernels_generic;
+}
+
+static const kernel_set *kern(void)
+{
+    if (!ks) ks = pick(); /* idempotent: a race writes the same pointer */
+    return ks;
+}
+
+const char *ops_isa(void) { return kern()->name; }
+
+/* ---- shapes and packing ---------------------------------------------------------- */
+
+static int pad_of(const conv_shape *s) { return s->k / 2; }
+
+void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow)
+{
+    if (s->transposed) { /* (i−1)·2 − 2·2 + 5 + 1 */
+        *oh = 2 * ih;
+        *ow = 2 * iw;
+    } else {
+        *oh = (ih - 1) / s->stride + 1;
+        *ow = (iw - 1) / s->stride + 1;
+    }
+}
+
+size_t conv_fwd_pack_size(const conv_shape *s)
+{
+    return (size_t)s->k * s->k * s->A * conv_round(s->B);
+}
+
+size_t conv_bwd_pack_size(const conv_shape *s)
+{
+    return (size_t)s->k * s->k * s->B * conv_round(s->A);
+}
+
+/* PyTorch index of weight (a = input channel, b = output channel, tap ky, kx) */
+static size_t w_index(const conv_shape *s, int a, int b, int ky, int kx)
+{
+    size_t kk = (size_t)s->k * s->k;
+    size_t ab = s->transposed ? (size_t)a * s->B + b : (size_t)b * s->A + a;
+    return ab * kk + (size_t)ky * s->k + kx;
+}
+
+void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
+{
+    int Ap = conv_round(s->A), Bp = conv_round(s->B);
+    memset(fwd, 0, conv_fwd_pack_size(s) * sizeof *fwd);
+    memset(bwd, 0, conv_bwd_pack_size(s) * sizeof *bwd);
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++) {
+            size_t t = (size_t)ky * s->k + kx;
+            for (int a = 0; a < s->A; a++)
+                for (int b = 0; b < s->B; b++) {
+                    float v = w[w_index(s, a, b, ky, kx)];
+                    fwd[(t * s->A + a) * Bp + b] = v;
+                    bwd[(t * s->B + b) * Ap + a] = v;
+                }
+        }
+}
+
+void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw)
+{
+    int Bp = conv_round(s->B);
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++) {
+            size_t t = (size_t)ky * s->k + kx;
+            for (int a = 0; a < s->A; a++)
+                for (int b = 0; b < s->B; b++)
+                    dw[w_index(s, a, b, ky, kx)] += gpack[(t * s->A + a) * Bp + b];
+        }
+}
+
+/* ---- running a tap convolution -------------------------------------------------- */
+
+static void run_conv(const conv_job *j, int n)
+{
+    if (j->qh <= 0 || j->qw <= 0) return;
+    const kernel_set *k = kern();
+    int nb = (j->B + k->conv_bblock - 1) / k->conv_bblock;
+    long items = (long)n * j->qh * nb;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long it = 0; it < items; it++) {
+        int b = (int)(it % nb);
+        long r = it / nb;
+        k->conv_row(j, (int)(r / j->qh), (int)(r % j->qh), b * k->conv_bblock);
+    }
+}
+
+static conv_job job_base(tensor out, tensor in, int B, int Bp, const float *zeros)
+{
+    conv_job j = {
+        .in = in.d, .ih = in.h, .iw = in.w, .ild = in.ld, .A = in.c, .s = 1,
+        .in_n = t_img(&in),
+        .out = out.d, .ow = out.w, .old = out.ld, .B = B, .Bp = Bp, .out_n = t_img(&out),
+        .qh = out.h, .qw = out.w, .om = 1,
+        .zeros = zeros,
+    };
+    return j;
+}
+
+/* Taps of the sub-pixel class r (0/1) of a stride-2, pad-p, k-tap gather whose output
+ * index is 2q + r and whose input index is q + (r + p − kk)/2 for kk ≡ r + p (mod 2).
+ * Writes the tap indices kk and input offsets; returns how many. */
+static int parity_taps(int k, int p, int r, int *kk, int *off)
+{
+    int n = 0;
+    for (int i = 0; i < k; i++)
+        if (((r + p - i) & 1) == 0) {
+            kk[n] = i;
+            off[n] = (r + p - i) / 2;
+            n++;
+        }
+    return n;
+}
+
+/* out (+)= sub-pixel conv: for each parity class (ry, rx) of out, the taps above.
+ * w: packed [k][k][X][Yp] with X = in.c, Y = out.c. */
+static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
+                         const float *bias, int act, int accumulate, const float *zeros,
+                         int n)
+{
+    conv_tap taps[64];
+    int ky[8], oy[8], kx[8], ox[8];
+    assert(k <= 8);
+    for (int ry = 0; ry < 2; ry++)
+        for (int rx = 0; rx < 2; rx++) {
+            int ny = parity_taps(k, p, ry, ky, oy), nx = parity_taps(k, p, rx, kx, ox);
+            int nt = 0;
+            for (int a = 0; a < ny; a++)
+                for (int b = 0; b < nx; b++)
+                    taps[nt++] = (conv_tap){oy[a], ox[b],
+                                            w + ((size_t)ky[a] * k + kx[b]) * in.c * Yp};
+            conv_job j = job_base(out, in, out.c, Yp, zeros);
+            j.qh = (out.h - ry + 1) / 2;
+            j.qw = (out.w - rx + 1) / 2;
+            j.om = 2;
+            j.oy0 = ry;
+            j.ox0 = rx;
+            j.taps = taps;
+            j.ntaps = nt;
+            j.bias = bias;
+            j.act = act;
+            j.accumulate = accumulate;
+            run_conv(&j, n);
+        }
+}
+
+void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
+                  const float *bias, int act, const tensor *res, int accumulate,
+                  const float *zeros)
+{
+    int oh, ow, Bp = conv_round(s->B), p = pad_of(s);
+    conv_out_size(s, in.h, in.w, &oh, &ow);
+    assert(in.c == s->A && out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
+    assert(!res || act == ACT_NONE);
+    if (s->transposed) {
+        assert(!res);
+        run_subpixel(out, in, wfwd, Bp, s->k, p, bias, act, accumulate, zeros, in.n);
+        return;
+    }
+    conv_tap taps[64];
+    assert(s->k * s->k <= 64);
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++)
+            taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
+                                              wfwd + ((size_t)ky * s->k + kx) * s->A * Bp};
+    conv_job j = job_base(out, in, s->B, Bp, zeros);
+    j.s = s->stride;
+    j.taps = taps;
+    j.ntaps = s->k * s->k;
+    j.bias = bias;
+    j.act = act;
+    j.accumulate = accumulate;
+    if (res) {
+        assert(res->h == oh && res->w == ow && res->c == s->B);
+        j.res = res->d;
+        j.rld = res->ld;
+        j.res_n = t_img(res);
+    }
+    run_conv(&j, in.n);
+}
+
+/* ---- backward ------------------------------------------------------------------ */
+
+size_t conv_scratch_size(const conv_shape *s)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    return (size_t)nt * conv_fwd_pack_size(s);
+}
+
+static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, float *scratch)
+{
+    long rows = (long)n * j->qh;
+    if (rows <= 0) return;
+    const kernel_set *k = kern();
+#pragma omp parallel
+    {
+        int tid = 0, nt = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        float *mine = scratch + (size_t)tid * gsize;
+        memset(mine, 0, gsize * sizeof *mine);
+        wgrad_tap taps[64];
+        for (int t = 0; t < j->ntaps; t++) {
+            taps[t] = j->taps[t];
+            taps[t].dw = mine + (j->taps[t].dw - gpack);
+        }
+        wgrad_job jj = *j;
+        jj.taps = taps;
+        long r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
+        if (r0 < r1) k->wgrad_rows(&jj, (int)r0, (int)r1);
+#pragma omp barrier
+        /* reduce: thread tid sums its share of the elements over all threads */
+        size_t e0 = gsize * tid / nt, e1 = gsize * (tid + 1) / nt;
+        for (int u = 0; u < nt; u++) {
+            const float *src = scratch + (size_t)u * gsize;
+            for (size_t e = e0; e < e1; e++) gpack[e] += src[e];
+        }
+    }
+}
+
+void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
+                   tensor dout, tensor in, const float *wbwd, const float *zeros,
+                   float *scratch)
+{
+    int p = pad_of(s), Ap = conv_round(s->A), Bp = conv_round(s->B);
+    tensor g = dout;
+    g.d = dout.g; /* the gradient, viewed as data */
+    g.g = NULL;
+    size_t kk = (size_t)s->k * s->k;
+
+    /* bias: Σ over images and pixels */
+    if (dbias) {
+        for (int n = 0; n < g.n; n++)
+            for (int y = 0; y < g.h; y++)
+                for (int x = 0; x < g.w; x++) {
+                    const float *src = g.d + t_off(&g, n, y, x);
+                    for (int b = 0; b < g.c; b++) dbias[b] += src[b];
+                }
+    }
+
+    /* weights */
+    wgrad_tap wt[64];
+    assert(kk <= 64);
+    wgrad_job wj = {
+        .a = in.d, .ah = in.h, .aw = in.w, .ald = in.ld, .A = s->A, .a_n = t_img(&in),
+        .g = g.d, .gh = g.h, .gw = g.w, .gld = g.ld, .B = s->B, .Bp = Bp, .g_n = t_img(&g),
+        .taps = wt, .ntaps = (int)kk,
+    };
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++) {
+            float *dw = gpack + ((size_t)ky * s->k + kx) * s->A * Bp;
+            if (s->transposed) /* grid = input pixels; dout sampled at 2q + k − p */
+                wt[ky * s->k + kx] = (wgrad_tap){0, 0, ky - p, kx - p, dw};
+            else /* grid = output pixels; input sampled at s·q + k − p */
+                wt[ky * s->k + kx] = (wgrad_tap){ky - p, kx - p, 0, 0, dw};
+        }
+    if (s->transposed) {
+        wj.sa = 1, wj.sg = 2, wj.qh = in.h, wj.qw = in.w;
+    } else {
+        wj.sa = s->stride, wj.sg = 1, wj.qh = g.h, wj.qw = g.w;
+    }
+    run_wgrad(&wj, in.n, gpack, conv_fwd_pack_size(s), scratch);
+
+    if (!din) return;
+    tensor di = *din;
+    di.d = din->g;
+    di.g = NULL;
+    if (s->transposed) { /* adjoint of the sub-pixel conv: a stride-2 gather from dout */
+        conv_tap taps[64];
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++)
+                taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
+                                                  wbwd + ((size_t)ky * s->k + kx) * s->B * Ap};
+        conv_job j = job_base(di, g, s->A, Ap, zeros);
+        j.s = 2;
+        j.taps = taps;
+        j.ntaps = (int)kk;
+        j.accumulate = 1;
+        run_conv(&j, in.n);
+    } else if (s->stride == 1) { /* correlation with the flipped kernel */
+        conv_tap taps[64];
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++)
+                taps[ky * s->k + kx] = (conv_tap){p - ky, p - kx,
+                                                  wbwd + ((size_t)ky * s->k + kx) * s->B * Ap};
+        conv_job j = job_base(di, g, s->A, Ap, zeros);
+        j.taps = taps;
+        j.ntaps = (int)kk;
+        j.accumulate = 1;
+        run_conv(&j, in.n);
+    } else { /* stride 2: the four parity classes of din, as the transposed conv */
+        assert(s->stride == 2);
+        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, in.n);
+    }
+}
+
+void act_backward(tensor t, int act)
+{
+    if (act == ACT_NONE) return;
+    for (int n = 0; n < t.n; n++)
+#pragma omp parallel for
+        for (int y = 0; y < t.h; y++)
+            for (int x = 0; x < t.w; x++) {
+                size_t o = t_off(&t, n, y, x);
+                const float *yv = t.d + o;
+                float *g = t.g + o;
+                for (int c = 0; c < t.c; c++) {
+                    if (act == ACT_RELU)
+                        g[c] = yv[c] > 0 ? g[c] : 0.0f;
+                    else /* y = tanh(z)/2 + 1/2  ⇒  dy/dz = (1 − tanh²)/2 = 2y(1 − y) */
+                        g[c] *= 2.0f * yv[c] * (1.0f - yv[c]);
+                }
+            }
+}

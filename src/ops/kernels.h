@@ -1,0 +1,67 @@
+/* The inner loops of convolution, compiled once per instruction set
+ * (kern_avx512.c, kern_avx2.c, kern_generic.c include kernels.inc) and picked at run
+ * time. Every convolution the model needs (forward, data gradient, transposed) is a
+ * "tap convolution":
+ *
+ *   out[n, qy*om+oy0, qx*om+ox0, b] (+)= Σ_t Σ_a in[n, qy*s+dy_t, qx*s+dx_t, a] · W_t[a][b]
+ *
+ * over a grid qy < qh, qx < qw, with input outside the image reading as zero. The
+ * weight gradient is the matching outer-product sum (wgrad_job). */
+#ifndef SUNG_KERNELS_H
+#define SUNG_KERNELS_H
+
+#include <stddef.h>
+
+typedef struct {
+    int dy, dx;
+    const float *w;     /* [A][Bp] */
+} conv_tap;
+
+typedef struct {
+    const float *in;
+    int ih, iw, ild, A, s;
+    size_t in_n;        /* floats per input image */
+    float *out;
+    int ow, old, B, Bp; /* ow: width of the output tensor (for addressing) */
+    size_t out_n;
+    int qh, qw, om, oy0, ox0;
+    const conv_tap *taps;
+    int ntaps;
+    const float *bias;  /* Bp floats or NULL */
+    int act, accumulate;
+    const float *res;   /* same geometry as out except its own ld */
+    int rld;
+    size_t res_n;
+    const float *zeros; /* >= A zeros */
+} conv_job;
+
+typedef struct {
+    int ay, ax, gy, gx; /* offsets of the sampled a / g pixel for this tap */
+    float *dw;          /* [A][Bp] accumulator */
+} wgrad_tap;
+
+/* dw_t[a][b] += Σ_{n,qy,qx} a[n, qy*sa+ay, qx*sa+ax, a] · g[n, qy*sg+gy, qx*sg+gx, b] */
+typedef struct {
+    const float *a;
+    int ah, aw, ald, A, sa;
+    size_t a_n;
+    const float *g;
+    int gh, gw, gld, B, Bp, sg;
+    size_t g_n;
+    int qh, qw;
+    const wgrad_tap *taps;
+    int ntaps;
+} wgrad_job;
+
+typedef struct {
+    const char *name;
+    /* One output row (image n, grid row qy) for output channels [b0, b0 + 2·VL·…) */
+    void (*conv_row)(const conv_job *j, int n, int qy, int b0);
+    int conv_bblock;    /* output channels per conv_row call */
+    /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
+    void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
+} kernel_set;
+
+extern const kernel_set kernels_avx512, kernels_avx2, kernels_generic;
+
+#endif

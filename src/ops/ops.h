@@ -1,0 +1,85 @@
+/* The ops of the SUNG network: forward and backward, on NHWC tensor views.
+ *
+ * Convention (as llm.c): outputs first; backward passes *accumulate* (+=) into
+ * gradients, so one buffer can collect the contributions of several consumers.
+ * Shapes in the comments are N×H×W×C. Every op is checked against finite
+ * differences in tests/test_ops.c. */
+#ifndef SUNG_OPS_H
+#define SUNG_OPS_H
+
+#include "tensor.h"
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_TANH_HALF = 2 /* tanh(x)/2 + 0.5 */ };
+
+/* ---- convolution ------------------------------------------------------------
+ * Weights stay in PyTorch's layout in the model's parameter buffer; the kernels use
+ * packed copies made by conv_pack():
+ *   fwd [k][k][A][Bp]  (A input, B output channels, Bp = B rounded up to CONV_VEC)
+ *   bwd [k][k][B][Ap]  (the transpose, for the data gradient)
+ * A transposed conv (PyTorch weight [A][B][k][k]) packs the same way. */
+#define CONV_VEC 16
+
+typedef struct {
+    int k, stride, A, B;
+    int transposed;           /* 5×5 stride-2 transposed conv, padding 2, output_padding 1 */
+} conv_shape;
+
+static inline int conv_round(int n) { return (n + CONV_VEC - 1) / CONV_VEC * CONV_VEC; }
+size_t conv_fwd_pack_size(const conv_shape *s);   /* floats */
+size_t conv_bwd_pack_size(const conv_shape *s);
+/* w: PyTorch layout ([B][A][k][k] conv, [A][B][k][k] transposed). */
+void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd);
+/* gpack [k][k][A][Bp] (the fwd layout) → dw (PyTorch layout), accumulating. */
+void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw);
+
+/* Output size of a conv (padding k/2) or of the transposed conv. */
+void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow);
+
+/* out = act(conv(in) + bias) [+ out, if accumulate] [+ res, if res != NULL]
+ * in N×ih×iw×A, out N×oh×ow×B, res like out; bias may be NULL (padded to Bp).
+ * zeros: at least A zero floats. act must be ACT_NONE when res is given. */
+void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
+                  const float *bias, int act, const tensor *res, int accumulate,
+                  const float *zeros);
+
+/* Given dout (gradient w.r.t. the conv's output *before* act, i.e. already masked):
+ *   din  += conv^T(dout)         (skipped if din is NULL)
+ *   gpack += in ⊗ dout           (fwd-packed layout, see conv_unpack_grad)
+ *   dbias += sum of dout         (skipped if dbias is NULL)
+ * threads: scratch of wgrad_scratch_size() floats for per-thread partial sums. */
+void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
+                   tensor dout, tensor in, const float *wbwd, const float *zeros,
+                   float *scratch);
+size_t conv_scratch_size(const conv_shape *s);
+
+/* Multiplies g by act'(y) in place (y is the activated output). */
+void act_backward(tensor y_and_g, int act);
+
+/* ---- everything else --------------------------------------------------------*/
+/* out = a + b (all N×H×W×C). */
+void add_forward(tensor out, tensor a, tensor b);
+/* out = in (a copy between views). */
+void copy_forward(tensor out, tensor in);
+/* out = pixel_shuffle(in, 2): in N×h×w×4C → out N×2h×2w×C. */
+void shuffle_forward(tensor out, tensor in);
+void shuffle_backward(float *din, tensor in_shape, tensor dout);
+/* Edge map M (SPEC §3), per channel: out = |dx| + |dy|, forward differences. */
+void edge_forward(tensor out, tensor in);
+void edge_backward(tensor din, tensor in, tensor dout);
+/* mean |a − b| over all elements (double), and its gradient scaled by w into a.g / b.g. */
+double l1_forward(tensor a, tensor b);
+void l1_backward(tensor a, tensor b, double w);
+
+/* Gaussian-pyramid reduce (SPEC §5): in N×h×w×C, h and w even → out N×h/2×w/2×C. */
+void reduce_forward(tensor out, tensor in, float *scratch /* h*w*c floats */);
+
+/* Adam (not AdamW), bias-corrected, as torch.optim.Adam; t is the 1-based step. */
+void adam_update(float *p, const float *g, float *m, float *v, size_t n, double lr,
+                 double b1, double b2, double eps, long t);
+
+/* ---- CPU dispatch -------------------------------------------------------------*/
+/* "avx512", "avx2" or "generic": the kernels in use. SUNG_ISA=generic|avx2|avx512 in
+ * the environment forces a slower path (for tests), never one the CPU lacks. */
+const char *ops_isa(void);
+
+#endif

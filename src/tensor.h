@@ -1,0 +1,51 @@
+/* Internal tensors, the bump arena they live in, and the per-call context.
+ *
+ * Layout: NHWC. A tensor is a view: `d` points at element (n=0, y=0, x=0, ch=0),
+ * consecutive pixels are `ld` floats apart (ld >= c), so a channel slice of a wider
+ * buffer is itself a tensor: that is how concatenation costs nothing. One image is
+ * h*w*ld floats. `g` is the gradient in the same layout, or NULL where none flows.
+ * Nothing outside src/ops and src/model.c depends on this layout. */
+#ifndef SUNG_TENSOR_H
+#define SUNG_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    float *d, *g;
+    int n, h, w, c, ld;
+} tensor;
+
+static inline size_t t_img(const tensor *t) { return (size_t)t->h * t->w * t->ld; }
+static inline size_t t_off(const tensor *t, int n, int y, int x)
+{
+    return (size_t)n * t_img(t) + ((size_t)y * t->w + x) * t->ld;
+}
+
+/* Channels [c0, c0+nc) of t, sharing its memory and its gradient. */
+static inline tensor t_slice(tensor t, int c0, int nc)
+{
+    t.d += c0;
+    if (t.g) t.g += c0;
+    t.c = nc;
+    return t;
+}
+
+/* Bump allocator for activations. The first pass at a given size may spill into
+ * extra blocks; arena_reset() then folds everything into one block of the peak size,
+ * so later passes at that size allocate nothing. Every allocation is 64-byte aligned
+ * and followed by 64 bytes of slack (kernels may read, never write, one vector past
+ * the last channel of a gradient buffer). */
+typedef struct arena_block arena_block;
+typedef struct {
+    char *base;
+    size_t cap, used, peak;
+    arena_block *extra;     /* spill blocks of the current pass */
+    size_t extra_bytes;
+} arena;
+
+void *arena_alloc(arena *a, size_t bytes);  /* NULL when out of memory */
+void arena_reset(arena *a);                 /* forget all allocations, keep (and grow) memory */
+void arena_free(arena *a);                  /* release everything; zeroed arena is valid */
+
+#endif

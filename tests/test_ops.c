@@ -1,0 +1,438 @@
+/* Every op against finite differences.
+ *
+ * Convolutions go through a chain: a naive float64 reference (direct loops, written
+ * from the definitions) is checked by central differences in float64 (eps 1e-6, error
+ * below 1e-6 relative), and the optimised float32 op is then compared with it,
+ * forward and backward (relative L2 error below 2e-6, max error below 1e-5 of the
+ * largest value: float32 sums of at most ~1000 terms). The other ops are piecewise
+ * linear, so central differences on the float32 op itself are exact up to rounding:
+ * inputs are multiples of 1/64, and eps = 1/256 never crosses a kink. */
+#include <string.h>
+
+#include "ops.h"
+#include "testutil.h"
+
+/* ---- naive float64 conv / transposed conv ------------------------------------ */
+
+typedef struct {
+    conv_shape s;
+    int N, H, W, OH, OW, act, bias;
+} cfg;
+
+static size_t xsz(const cfg *c) { return (size_t)c->N * c->H * c->W * c->s.A; }
+static size_t ysz(const cfg *c) { return (size_t)c->N * c->OH * c->OW * c->s.B; }
+static size_t wsz(const cfg *c) { return (size_t)c->s.A * c->s.B * c->s.k * c->s.k; }
+
+static size_t widx(const cfg *c, int a, int b, int ky, int kx)
+{
+    int k = c->s.k;
+    size_t ab = c->s.transposed ? (size_t)a * c->s.B + b : (size_t)b * c->s.A + a;
+    return (ab * k + ky) * k + kx;
+}
+
+/* Calls f(xi, yi, wi) for every (input, output, weight) triple of the conv. */
+#define FOR_TRIPLES(c, BODY)                                                             \
+    for (int n = 0; n < (c)->N; n++)                                                     \
+        for (int iy = 0; iy < (c)->H; iy++)                                              \
+            for (int ix = 0; ix < (c)->W; ix++)                                          \
+                for (int ky = 0; ky < (c)->s.k; ky++)                                    \
+                    for (int kx = 0; kx < (c)->s.k; kx++) {                              \
+                        int p = (c)->s.k / 2, oy, ox;                                    \
+                        if ((c)->s.transposed) {                                         \
+                            oy = 2 * iy - p + ky, ox = 2 * ix - p + kx;                  \
+                        } else {                                                         \
+                            int ty = iy - ky + p, tx = ix - kx + p, st = (c)->s.stride;  \
+                            if (ty < 0 || tx < 0 || ty % st || tx % st) continue;        \
+                            oy = ty / st, ox = tx / st;                                  \
+                        }                                                                \
+                        if (oy < 0 || ox < 0 || oy >= (c)->OH || ox >= (c)->OW) continue; \
+                        for (int a = 0; a < (c)->s.A; a++)                               \
+                            for (int b = 0; b < (c)->s.B; b++) {                         \
+                                size_t xi = (((size_t)n * (c)->H + iy) * (c)->W + ix) * (c)->s.A + a; \
+                                size_t yi = (((size_t)n * (c)->OH + oy) * (c)->OW + ox) * (c)->s.B + b; \
+                                size_t wi = widx(c, a, b, ky, kx);                       \
+                                BODY;                                                    \
+                            }                                                            \
+                    }
+
+static double actf(int act, double z)
+{
+    if (act == ACT_RELU) return z > 0 ? z : 0;
+    if (act == ACT_TANH_HALF) return tanh(z) / 2 + 0.5;
+    return z;
+}
+static double actd(int act, double z)
+{
+    if (act == ACT_RELU) return z > 0;
+    if (act == ACT_TANH_HALF) return (1 - tanh(z) * tanh(z)) / 2;
+    return 1;
+}
+
+/* z = conv(x) + bias (pre-activation) */
+static void ref_fwd(const cfg *c, const double *x, const double *w, const double *b, double *z)
+{
+    for (size_t i = 0; i < ysz(c); i++) z[i] = c->bias ? b[i % c->s.B] : 0;
+    FOR_TRIPLES(c, z[yi] += x[xi] * w[wi])
+}
+
+static double ref_loss(const cfg *c, const double *x, const double *w, const double *b,
+                       const double *r, double *z)
+{
+    ref_fwd(c, x, w, b, z);
+    double l = 0;
+    for (size_t i = 0; i < ysz(c); i++) l += r[i] * actf(c->act, z[i]);
+    return l;
+}
+
+/* gradients of Σ r·act(z) */
+static void ref_bwd(const cfg *c, const double *x, const double *w, const double *z,
+                    const double *r, double *dx, double *dw, double *db)
+{
+    double *dz = malloc(ysz(c) * sizeof *dz);
+    for (size_t i = 0; i < ysz(c); i++) dz[i] = r[i] * actd(c->act, z[i]);
+    memset(dx, 0, xsz(c) * sizeof *dx);
+    memset(dw, 0, wsz(c) * sizeof *dw);
+    memset(db, 0, c->s.B * sizeof *db);
+    for (size_t i = 0; i < ysz(c); i++) db[i % c->s.B] += dz[i];
+    FOR_TRIPLES(c, { dx[xi] += dz[yi] * w[wi]; dw[wi] += dz[yi] * x[xi]; })
+    free(dz);
+}
+
+static double rel_err(const double *ref, const float *got, size_t n, double *maxabs)
+{
+    double num = 0, den = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = got[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+        if (fabs(d) > mx) mx = fabs(d);
+    }
+    *maxabs = mx;
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+static double maxabs_d(const double *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+/* Central differences on the float64 reference: a few random entries of x and w. */
+static void check_ref_fd(const cfg *c, double *x, double *w, double *b, const double *r,
+                         const double *dx, const double *dw, const double *db, double *z)
+{
+    const double eps = 1e-6;
+    double *vals[3] = {x, w, b};
+    const double *grads[3] = {dx, dw, db};
+    size_t sizes[3] = {xsz(c), wsz(c), (size_t)c->s.B};
+    for (int which = 0; which < (c->bias ? 3 : 2); which++)
+        for (int t = 0; t < 12; t++) {
+            size_t i = (size_t)(test_uniform() * sizes[which]);
+            double keep = vals[which][i];
+            vals[which][i] = keep + eps;
+            double lp = ref_loss(c, x, w, b, r, z);
+            vals[which][i] = keep - eps;
+            double lm = ref_loss(c, x, w, b, r, z);
+            vals[which][i] = keep;
+            double fd = (lp - lm) / (2 * eps), an = grads[which][i];
+            CHECK(fabs(fd - an) <= 1e-6 * (1 + fabs(an)),
+                  "reference FD k%d s%d T%d act%d %s[%zu]: fd %.9g analytic %.9g", c->s.k,
+                  c->s.stride, c->s.transposed, c->act, which == 0 ? "x" : which == 1 ? "w" : "b",
+                  i, fd, an);
+        }
+}
+
+/* The optimised op: input is a channel slice of a wider buffer (ld = A + 3), output a
+ * slice of one with ld = B + 5, so the views that make concatenation free are tested. */
+static void check_conv(cfg c)
+{
+    conv_out_size(&c.s, c.H, c.W, &c.OH, &c.OW);
+    size_t nx = xsz(&c), ny = ysz(&c), nw = wsz(&c);
+    double *x = calloc(nx, sizeof *x), *w = calloc(nw, sizeof *w), *b = calloc(c.s.B, sizeof *b);
+    double *r = calloc(ny, sizeof *r), *z = calloc(ny, sizeof *z);
+    double *dx = malloc(nx * sizeof *dx), *dw = malloc(nw * sizeof *dw), *db = malloc(c.s.B * sizeof *db);
+    float *wf = malloc(nw * sizeof *wf);
+    for (size_t i = 0; i < nx; i++) x[i] = test_randf(-1, 1);
+    for (size_t i = 0; i < nw; i++) w[i] = wf[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < c.s.B; i++) b[i] = test_randf(-0.5f, 0.5f);
+    for (size_t i = 0; i < ny; i++) r[i] = test_randf(-1, 1);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)x[i];
+    ref_loss(&c, x, w, b, r, z);
+    ref_bwd(&c, x, w, z, r, dx, dw, db);
+    check_ref_fd(&c, x, w, b, r, dx, dw, db, z);
+
+    /* float tensors */
+    int xld = c.s.A + 3, yld = c.s.B + 5;
+    size_t xbuf = (size_t)c.N * c.H * c.W * xld + 64, ybuf = (size_t)c.N * c.OH * c.OW * yld + 64;
+    float *xd = calloc(xbuf, 4), *xg = calloc(xbuf, 4), *yd = calloc(ybuf, 4), *yg = calloc(ybuf, 4);
+    tensor tin = {xd + 2, xg + 2, c.N, c.H, c.W, c.s.A, xld};
+    tensor tout = {yd + 1, yg + 1, c.N, c.OH, c.OW, c.s.B, yld};
+    float bias_p[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nx; i++) tin.d[i / c.s.A * xld + i % c.s.A] = (float)x[i];
+    for (int i = 0; i < c.s.B; i++) bias_p[i] = (float)b[i];
+    float *fwd = malloc(conv_fwd_pack_size(&c.s) * 4), *bwd = malloc(conv_bwd_pack_size(&c.s) * 4);
+    conv_pack(&c.s, wf, fwd, bwd);
+    conv_forward(&c.s, tout, tin, fwd, c.bias ? bias_p : NULL, c.act, NULL, 0, zeros);
+
+    float *yf = malloc(ny * 4), *xgf = malloc(nx * 4), *dwf = calloc(nw, 4), *dbf = calloc(c.s.B, 4);
+    double *yref = malloc(ny * sizeof *yref), me;
+    for (size_t i = 0; i < ny; i++) {
+        yref[i] = actf(c.act, z[i]);
+        yf[i] = tout.d[i / c.s.B * yld + i % c.s.B];
+    }
+    double e = rel_err(yref, yf, ny, &me);
+    CHECK(e < 2e-6 && me <= 1e-5 * maxabs_d(yref, ny),
+          "conv fwd k%d s%d T%d A%d B%d act%d %dx%d: rel %.3g max %.3g", c.s.k, c.s.stride,
+          c.s.transposed, c.s.A, c.s.B, c.act, c.H, c.W, e, me);
+
+    /* backward: din starts non-zero to check that it accumulates */
+    for (size_t i = 0; i < ny; i++) tout.g[i / c.s.B * yld + i % c.s.B] = (float)r[i];
+    for (size_t i = 0; i < nx; i++) tin.g[i / c.s.A * xld + i % c.s.A] = 0.25f;
+    act_backward(tout, c.act);
+    float *gpack = calloc(conv_fwd_pack_size(&c.s), 4);
+    float *scratch = malloc(conv_scratch_size(&c.s) * 4);
+    conv_backward(&c.s, &tin, gpack, c.bias ? dbf : NULL, tout, tin, bwd, zeros, scratch);
+    conv_unpack_grad(&c.s, gpack, dwf);
+    for (size_t i = 0; i < nx; i++) {
+        xgf[i] = tin.g[i / c.s.A * xld + i % c.s.A] - 0.25f;
+    }
+    e = rel_err(dx, xgf, nx, &me);
+    CHECK(e < 2e-6 && me <= 1e-5 * maxabs_d(dx, nx), "conv dx k%d s%d T%d A%d B%d act%d: rel %.3g",
+          c.s.k, c.s.stride, c.s.transposed, c.s.A, c.s.B, c.act, e);
+    e = rel_err(dw, dwf, nw, &me);
+    CHECK(e < 2e-6 && me <= 1e-5 * maxabs_d(dw, nw), "conv dw k%d s%d T%d A%d B%d act%d: rel %.3g",
+          c.s.k, c.s.stride, c.s.transposed, c.s.A, c.s.B, c.act, e);
+    if (c.bias) {
+        e = rel_err(db, dbf, c.s.B, &me);
+        CHECK(e < 2e-6, "conv db k%d s%d: rel %.3g", c.s.k, c.s.stride, e);
+    }
+
+    /* fused residual + accumulate: out = old + conv + res */
+    if (!c.s.transposed && c.act == ACT_NONE) {
+        float *rd = malloc((ny + 64) * 4);
+        for (size_t i = 0; i < ny; i++) rd[i] = test_randf(-1, 1);
+        tensor tres = {rd, NULL, c.N, c.OH, c.OW, c.s.B, c.s.B};
+        for (size_t i = 0; i < ny; i++) tout.d[i / c.s.B * yld + i % c.s.B] = 2.0f;
+        conv_forward(&c.s, tout, tin, fwd, c.bias ? bias_p : NULL, ACT_NONE, &tres, 1, zeros);
+        for (size_t i = 0; i < ny; i++) {
+            yref[i] = z[i] + rd[i] + 2.0;
+            yf[i] = tout.d[i / c.s.B * yld + i % c.s.B];
+        }
+        e = rel_err(yref, yf, ny, &me);
+        CHECK(e < 2e-6, "conv residual+accumulate k%d s%d: rel %.3g", c.s.k, c.s.stride, e);
+        free(rd);
+    }
+    free(x), free(w), free(b), free(r), free(z), free(dx), free(dw), free(db), free(wf);
+    free(xd), free(xg), free(yd), free(yg), free(fwd), free(bwd), free(yf), free(xgf);
+    free(dwf), free(dbf), free(yref), free(gpack), free(scratch);
+}
+
+/* ---- piecewise-linear ops, by central differences on the float op ------------- */
+
+static float q64(void) { return (float)((int)(test_uniform() * 129) - 64) / 64.0f; }
+
+typedef double (*loss_fn)(tensor x, void *ctx);
+
+/* Compares x.g (filled by the caller's backward) with central differences of f. */
+static void fd_check(const char *name, tensor x, loss_fn f, void *ctx)
+{
+    const float eps = 1.0f / 256;
+    size_t n = (size_t)x.n * x.h * x.w;
+    for (size_t p = 0; p < n; p++)
+        for (int ch = 0; ch < x.c; ch++) {
+            float *v = x.d + p * x.ld + ch, keep = *v;
+            *v = keep + eps;
+            double lp = f(x, ctx);
+            *v = keep - eps;
+            double lm = f(x, ctx);
+            *v = keep;
+            double fd = (lp - lm) / (2 * eps), an = x.g[p * x.ld + ch];
+            if (!(fabs(fd - an) <= 1e-5 * (1 + fabs(an)))) {
+                CHECK(0, "%s: pixel %zu ch %d: fd %.8g analytic %.8g", name, p, ch, fd, an);
+                return;
+            }
+        }
+    CHECK(1, "%s", name);
+}
+
+static tensor new_t(int n, int h, int w, int c, int ld)
+{
+    size_t sz = (size_t)n * h * w * ld + 64;
+    tensor t = {calloc(sz, 4), calloc(sz, 4), n, h, w, c, ld};
+    for (size_t i = 0; i < sz; i++) t.d[i] = q64();
+    return t;
+}
+static void free_t(tensor t) { free(t.d), free(t.g); }
+
+/* Σ r·op(x) with r fixed */
+typedef struct {
+    tensor out, r;
+    void (*fwd)(tensor out, tensor in);
+} lin_ctx;
+
+static double dot_out(tensor x, void *vc)
+{
+    lin_ctx *c = vc;
+    c->fwd(c->out, x);
+    double s = 0;
+    for (int n = 0; n < c->out.n; n++)
+        for (int y = 0; y < c->out.h; y++)
+            for (int xx = 0; xx < c->out.w; xx++)
+                for (int ch = 0; ch < c->out.c; ch++)
+                    s += (double)c->out.d[t_off(&c->out, n, y, xx) + ch] * c->r.d[t_off(&c->r, n, y, xx) + ch];
+    return s;
+}
+
+static void check_edge(int h, int w)
+{
+    tensor x = new_t(2, h, w, 3, 5), out = new_t(2, h, w, 3, 4), r = new_t(2, h, w, 3, 3);
+    lin_ctx c = {out, r, edge_forward};
+    out.g = r.d; /* dout = r */
+    edge_backward(x, x, (tensor){out.d, r.d, 2, h, w, 3, 3});
+    fd_check("edge map", x, dot_out, &c);
+    /* a hand-computed value: M at (0,0) = |I(0,1) − I(0,0)| + |I(1,0) − I(0,0)| */
+    edge_forward(out, x);
+    float want = fabsf(x.d[x.ld] - x.d[0]) + (h > 1 ? fabsf(x.d[(size_t)w * x.ld] - x.d[0]) : 0);
+    CHECK(out.d[0] == want, "edge value %g vs %g", out.d[0], want);
+    float last = out.d[t_off(&out, 0, h - 1, w - 1)];
+    CHECK(last == 0, "edge map must be 0 at the last pixel, got %g", last);
+    out.g = NULL;
+    free_t(x), free_t(out), free_t(r);
+}
+
+static void check_shuffle(void)
+{
+    tensor x = new_t(2, 3, 5, 8, 9), out = new_t(2, 6, 10, 2, 2), r = new_t(2, 6, 10, 2, 2);
+    lin_ctx c = {out, r, shuffle_forward};
+    tensor dout = {out.d, r.d, 2, 6, 10, 2, 2};
+    shuffle_backward(x.g, x, dout);
+    fd_check("pixel shuffle", x, dot_out, &c);
+    shuffle_forward(out, x);
+    /* out[n, 2h+i, 2w+j, ch] = in[n, h, w, 4ch + 2i + j] */
+    CHECK(out.d[t_off(&out, 1, 3, 4) + 1] == x.d[t_off(&x, 1, 1, 2) + 4 + 2 + 0], "shuffle index");
+    free_t(x), free_t(out), free_t(r);
+}
+
+static void check_add_copy(void)
+{
+    tensor a = new_t(1, 4, 3, 5, 6), b = new_t(1, 4, 3, 5, 5), o = new_t(1, 4, 3, 5, 7);
+    add_forward(o, a, b);
+    int ok = 1;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 3; x++)
+            for (int c = 0; c < 5; c++)
+                ok &= o.d[t_off(&o, 0, y, x) + c] == a.d[t_off(&a, 0, y, x) + c] + b.d[t_off(&b, 0, y, x) + c];
+    CHECK(ok, "add");
+    copy_forward(o, a);
+    ok = 1;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 3; x++)
+            for (int c = 0; c < 5; c++) ok &= o.d[t_off(&o, 0, y, x) + c] == a.d[t_off(&a, 0, y, x) + c];
+    CHECK(ok, "copy");
+    free_t(a), free_t(b), free_t(o);
+}
+
+typedef struct {
+    tensor b;
+} l1_ctx;
+static double l1_of(tensor x, void *vc) { return l1_forward(x, ((l1_ctx *)vc)->b); }
+
+static void check_l1(void)
+{
+    tensor a = new_t(2, 5, 7, 3, 4), b = new_t(2, 5, 7, 3, 3);
+    a.d[0] = b.d[0]; /* a tie: sign(0) = 0, and central differences agree */
+    l1_backward(a, b, 1.0);
+    l1_ctx c = {b};
+    fd_check("l1 loss", a, l1_of, &c);
+    /* the gradient flowing into b is the negative: after weights 1 and 2, b.g = −3·a.g */
+    tensor b2 = b;
+    l1_backward((tensor){a.d, NULL, 2, 5, 7, 3, 4}, b2, 2.0);
+    int ok = 1;
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 7; x++)
+                for (int ch = 0; ch < 3; ch++)
+                    ok &= fabsf(b.g[t_off(&b, n, y, x) + ch] + 3 * a.g[t_off(&a, n, y, x) + ch]) < 1e-9f;
+    CHECK(ok, "l1 gradient into b");
+    free_t(a), free_t(b);
+}
+
+/* reduce against a float64 evaluation of the 2-D definition */
+static void check_reduce(void)
+{
+    int h = 10, w = 6;
+    tensor x = new_t(2, h, w, 3, 4), o = new_t(2, h / 2, w / 2, 3, 3);
+    float *tmp = malloc((size_t)h * w * 3 * 4);
+    reduce_forward(o, x, tmp);
+    double k[7], s = 0;
+    for (int i = -3; i <= 3; i++) s += k[i + 3] = exp(-0.5 * i * i / (4.0 / 9.0));
+    double maxerr = 0;
+    for (int n = 0; n < 2; n++)
+        for (int oy = 0; oy < h / 2; oy++)
+            for (int ox = 0; ox < w / 2; ox++)
+                for (int c = 0; c < 3; c++) {
+                    double acc = 0;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++)
+                            for (int i = -3; i <= 3; i++)
+                                for (int j = -3; j <= 3; j++) {
+                                    int y = 2 * oy + dy + i, xx = 2 * ox + dx + j;
+                                    y = y < 0 ? -y - 1 : y >= h ? 2 * h - 1 - y : y;
+                                    xx = xx < 0 ? -xx - 1 : xx >= w ? 2 * w - 1 - xx : xx;
+                                    acc += k[i + 3] * k[j + 3] / (s * s) * x.d[t_off(&x, n, y, xx) + c];
+                                }
+                    maxerr = fmax(maxerr, fabs(acc / 4 - o.d[t_off(&o, n, oy, ox) + c]));
+                }
+    CHECK(maxerr < 1e-6, "reduce: max error %.3g", maxerr);
+    free(tmp), free_t(x), free_t(o);
+}
+
+static void check_adam(void)
+{
+    enum { N = 100 };
+    float p[N], g[N], m[N] = {0}, v[N] = {0};
+    double pd[N], md[N] = {0}, vd[N] = {0};
+    for (int i = 0; i < N; i++) pd[i] = p[i] = test_randf(-1, 1);
+    for (long t = 1; t <= 3; t++) {
+        for (int i = 0; i < N; i++) g[i] = test_randf(-1, 1) * (i % 7 ? 1.0f : 1e-9f);
+        adam_update(p, g, m, v, N, 1e-3, 0.9, 0.999, 1e-8, t);
+        for (int i = 0; i < N; i++) {
+            md[i] = 0.9 * md[i] + 0.1 * g[i];
+            vd[i] = 0.999 * vd[i] + 0.001 * (double)g[i] * g[i];
+            double mh = md[i] / (1 - pow(0.9, t)), vh = vd[i] / (1 - pow(0.999, t));
+            pd[i] -= 1e-3 * mh / (sqrt(vh) + 1e-8);
+        }
+    }
+    double me = 0;
+    for (int i = 0; i < N; i++) me = fmax(me, fabs(p[i] - pd[i]));
+    CHECK(me < 1e-6, "adam vs float64 formula: max error %.3g", me);
+}
+
+int main(void)
+{
+    printf("kernels: %s\n", ops_isa());
+    /* k, stride, A, B, transposed; odd sizes; B = 3 / 17 / 40 exercise partial vectors */
+    static const struct { int k, s, A, B, T, H, W, act, bias; } cases[] = {
+        {3, 1, 8, 8, 0, 7, 9, ACT_NONE, 1},   {3, 1, 6, 17, 0, 5, 13, ACT_RELU, 1},
+        {1, 1, 21, 8, 0, 6, 5, ACT_NONE, 0},  {5, 1, 9, 16, 0, 9, 7, ACT_RELU, 1},
+        {5, 2, 8, 16, 0, 9, 11, ACT_RELU, 1}, {5, 2, 5, 3, 0, 8, 6, ACT_NONE, 1},
+        {3, 2, 7, 40, 0, 7, 8, ACT_NONE, 1},  {1, 2, 4, 5, 0, 5, 5, ACT_NONE, 1},
+        {3, 1, 8, 3, 0, 6, 10, ACT_TANH_HALF, 1}, {3, 1, 33, 40, 0, 4, 17, ACT_NONE, 1},
+        {5, 2, 16, 8, 1, 5, 7, ACT_RELU, 1},  {5, 2, 9, 20, 1, 3, 4, ACT_NONE, 1},
+        {5, 2, 4, 4, 1, 1, 1, ACT_NONE, 0},   {3, 1, 4, 4, 0, 1, 1, ACT_NONE, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cfg c = {{cases[i].k, cases[i].s, cases[i].A, cases[i].B, cases[i].T}, 2, cases[i].H,
+                 cases[i].W, 0, 0, cases[i].act, cases[i].bias};
+        check_conv(c);
+    }
+    check_edge(6, 7);
+    check_edge(1, 4);
+    check_shuffle();
+    check_add_copy();
+    check_l1();
+    check_reduce();
+    check_adam();
+    return test_summary("test_ops");
+}

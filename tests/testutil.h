@@ -1,0 +1,41 @@
+/* Tiny test harness: CHECK records a failure with its location and goes on; a test
+ * program returns test_summary(), non-zero when anything failed. */
+#ifndef SUNG_TESTUTIL_H
+#define SUNG_TESTUTIL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_failures, test_checks;
+
+#define CHECK(cond, ...)                                                              \
+    do {                                                                              \
+        test_checks++;                                                                \
+        if (!(cond)) {                                                                \
+            test_failures++;                                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                      \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fputc('\n', stderr);                                                      \
+        }                                                                             \
+    } while (0)
+
+static inline int test_summary(const char *name)
+{
+    printf("%s: %d checks, %d failed\n", name, test_checks, test_failures);
+    return test_failures != 0;
+}
+
+/* xorshift64*: test data only (the model's init uses its own documented PRNG) */
+static uint64_t test_rng_state = 88172645463325252ull;
+static inline double test_uniform(void)
+{
+    test_rng_state ^= test_rng_state >> 12;
+    test_rng_state ^= test_rng_state << 25;
+    test_rng_state ^= test_rng_state >> 27;
+    return (double)((test_rng_state * 2685821657736338717ull) >> 11) * 0x1.0p-53;
+}
+static inline float test_randf(float lo, float hi) { return lo + (hi - lo) * (float)test_uniform(); }
+
+#endif

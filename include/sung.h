@@ -1,0 +1,138 @@
+/* sung — image deblurring with the SUNG network (Min & Kang, "Edge Map-guided
+ * Scale-iterative Image Deblurring"), in C.
+ *
+ * The whole public API. A model is one of three variants ("sung", the paper's network;
+ * "base", its ablation without edge guidance; "siun", the baseline of Ye et al.) at
+ * some width c (the paper's c = 32). Weights are safetensors files whose names and
+ * shapes are PyTorch's (../shared/SPEC.md §7).
+ *
+ *   sung_error err;
+ *   sung_model *m;
+ *   if (sung_model_load(&m, "sung.safetensors", &err)) { fprintf(stderr, "%s\n", err.msg); ... }
+ *   sung_image in, out;
+ *   sung_image_load(&in, "blurry.png", &err);
+ *   sung_deblur(m, &in, 4, &out, &err);          // 4 scale iterations, the paper's best
+ *   sung_image_save(&out, "sharp.png", &err);
+ *   sung_image_free(&in); sung_image_free(&out); sung_model_free(m);
+ *
+ * Training: sung_train_grads() runs forward and backward over the scales of one batch
+ * and leaves the gradient of the loss in the model; sung_train_apply() takes one Adam
+ * step with it.
+ *
+ * Conventions: functions return 0 (SUNG_OK) or a sung_status, and then fill err->msg
+ * with what went wrong and where. The library never prints and never exits. Freeing
+ * NULL is harmless. Images are RGB floats in [0, 1], pixel-interleaved (H×W×3). Sizes
+ * are limited to 2^15 pixels a side. Threads: OpenMP (OMP_NUM_THREADS).
+ */
+#ifndef SUNG_H
+#define SUNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SUNG_OK = 0,
+    SUNG_ERR_ARG,     /* a bad argument (size, variant, option) */
+    SUNG_ERR_IO,      /* a file could not be read or written */
+    SUNG_ERR_FORMAT,  /* a file's content is not what it should be */
+    SUNG_ERR_NOMEM,   /* out of memory */
+} sung_status;
+
+typedef struct {
+    char msg[512];
+} sung_error;
+
+typedef enum { SUNG_SUNG = 0, SUNG_BASE = 1, SUNG_SIUN = 2 } sung_variant;
+
+typedef struct sung_model sung_model;
+
+/* ---- models and weights ---------------------------------------------------------- */
+
+/* Parses "sung", "base" or "siun"; -1 if none. */
+int sung_variant_parse(const char *name);
+const char *sung_variant_name(sung_variant v);
+
+/* A new model with Glorot-uniform weights from seed (the documented SplitMix64 scheme
+ * of docs/WEIGHTS.md, identical in tests/ref/sung_ref.py), zero biases. */
+sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint64_t seed,
+                              sung_error *err);
+/* Reads a safetensors file (F32, F16 or BF16); metadata "variant" and "width" say what
+ * to build. Every tensor must be present with its exact shape, and no other. */
+sung_status sung_model_load(sung_model **out, const char *path, sung_error *err);
+/* Writes F32 (or F16 when half is non-zero) atomically: a temporary file renamed over
+ * path, so an existing file is never left half-written. */
+sung_status sung_model_save(const sung_model *m, const char *path, int half, sung_error *err);
+/* Writes the current gradients with the parameter names (F32). */
+sung_status sung_model_save_grads(const sung_model *m, const char *path, sung_error *err);
+void sung_model_free(sung_model *m);
+
+sung_variant sung_model_variant(const sung_model *m);
+int sung_model_width(const sung_model *m);
+size_t sung_model_param_count(const sung_model *m);
+int sung_model_tensor_count(const sung_model *m);
+/* Parameter i (0 ≤ i < tensor count): its name, shape (ndim ≤ 4) and float data in
+ * PyTorch layout; grad may be requested too. Returns NULL for a bad index. */
+const char *sung_model_tensor(const sung_model *m, int i, int *ndim, int shape[4],
+                              float **data, float **grad);
+
+/* ---- images ---------------------------------------------------------------------- */
+
+typedef struct {
+    int w, h;
+    float *data; /* h·w·3 floats, RGB interleaved, in [0, 1] */
+} sung_image;
+
+sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err);
+/* PNG: 8 or 16 bit, gray / RGB / palette, alpha dropped. */
+sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
+/* 8-bit RGB PNG: clamp to [0, 1], round(255·x). Atomic like sung_model_save. */
+sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
+void sung_image_free(sung_image *im);
+
+/* ---- inference ------------------------------------------------------------------- */
+
+/* Deblurs an image of any size with `iters` scale iterations (SPEC §5: reflect-pad to
+ * a multiple of 2^(iters+2), run, crop). out is allocated here. */
+sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
+                        sung_error *err);
+
+/* ---- training -------------------------------------------------------------------- */
+
+#define SUNG_MAX_ITERS 8
+
+typedef struct {
+    int iters;          /* scale iterations (the paper trains with 3) */
+    double w_edge_aux;  /* weight of |M(S) − M(GT)| (1 for sung, 0 otherwise) */
+    double w_edge_sup;  /* weight of |G − M(GT)| (1 for sung, 0 otherwise) */
+} sung_train_opts;
+
+/* The defaults of SPEC §6 for the model's variant. */
+sung_train_opts sung_train_defaults(const sung_model *m);
+
+typedef struct {
+    double pixel[SUNG_MAX_ITERS], edge_aux[SUNG_MAX_ITERS], edge_sup[SUNG_MAX_ITERS];
+    double total;       /* Σ over scales of the weighted terms */
+} sung_losses;
+
+/* blur, sharp: n images of h×w×3 (each image h·w·3 floats, images one after another);
+ * h and w divisible by 2^(iters+2). Zeroes the gradients, then runs each scale forward
+ * and backward (SPEC §6: S_{i+1} enters scale i as a constant) and accumulates the
+ * gradient of the total loss. Fills losses if not NULL. */
+sung_status sung_train_grads(sung_model *m, const float *blur, const float *sharp, int n,
+                             int h, int w, const sung_train_opts *o, sung_losses *losses,
+                             sung_error *err);
+/* One Adam step (β1 0.9, β2 0.999, ε 1e-8, bias-corrected) with learning rate lr. */
+void sung_train_apply(sung_model *m, double lr);
+long sung_train_step_count(const sung_model *m);
+
+/* "avx512", "avx2" or "generic": the convolution kernels this CPU runs. */
+const char *sung_isa(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,190 @@
+/* Images: PNG in and out through libpng. Any PNG (8/16 bit, gray, palette, alpha) is
+ * read as RGB floats in [0, 1]; gray is replicated, alpha dropped (SPEC §5). Output is
+ * 8-bit RGB, clamp then round(255·x), written to a temporary file and renamed. */
+#include <errno.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+
+#define MAX_SIDE 32768
+
+sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err)
+{
+    memset(im, 0, sizeof *im);
+    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE) {
+        model_set_error(err, "image size %dx%d out of range (1..%d)", w, h, MAX_SIDE);
+        return SUNG_ERR_ARG;
+    }
+    im->data = malloc((size_t)w * h * 3 * sizeof *im->data);
+    if (!im->data) {
+        model_set_error(err, "out of memory for a %dx%d image", w, h);
+        return SUNG_ERR_NOMEM;
+    }
+    im->w = w, im->h = h;
+    return SUNG_OK;
+}
+
+void sung_image_free(sung_image *im)
+{
+    if (!im) return;
+    free(im->data);
+    memset(im, 0, sizeof *im);
+}
+
+typedef struct {
+    char msg[256];
+} png_err_state;
+
+static void on_png_error(png_structp png, png_const_charp msg)
+{
+    png_err_state *s = png_get_error_ptr(png);
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+static void on_png_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
+{
+    memset(im, 0, sizeof *im);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
+        fclose(f);
+        model_set_error(err, "%s: not a PNG file", path);
+        return SUNG_ERR_FORMAT;
+    }
+    png_err_state es = {{0}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &es, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    unsigned char *volatile row = NULL;
+    volatile sung_status st = SUNG_OK;
+    if (!info) {
+        st = SUNG_ERR_NOMEM;
+        model_set_error(err, "%s: out of memory", path);
+        goto done;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        sung_image_free(im);
+        model_set_error(err, "%s: corrupt PNG: %s", path, es.msg);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    }
+    png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
+    png_init_io(png, f);
+    png_set_sig_bytes(png, 8);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int type = png_get_color_type(png, info);
+    png_set_expand(png);     /* palette → RGB, gray < 8 bit → 8 bit, tRNS → alpha */
+    png_set_strip_alpha(png);
+    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    int bytes = png_get_bit_depth(png, info) == 16 ? 2 : 1;
+    if (png_get_channels(png, info) != 3 || rowbytes != (size_t)w * 3 * bytes) {
+        model_set_error(err, "%s: unsupported PNG layout", path);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    }
+    if ((st = sung_image_alloc(im, (int)w, (int)h, err)) != SUNG_OK) goto done;
+    /* interlaced images need the whole image; read all rows into one buffer */
+    row = malloc(rowbytes * h);
+    png_bytep *rows = row ? malloc(h * sizeof *rows) : NULL;
+    if (!rows) {
+        free(row);
+        row = NULL;
+        sung_image_free(im);
+        model_set_error(err, "%s: out of memory", path);
+        st = SUNG_ERR_NOMEM;
+        goto done;
+    }
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = row + y * rowbytes;
+    png_read_image(png, rows);
+    free(rows);
+    size_t n = (size_t)w * h * 3;
+    if (bytes == 2) {
+        for (size_t i = 0; i < n; i++) /* PNG samples are big-endian */
+            im->data[i] = (row[2 * i] << 8 | row[2 * i + 1]) / 65535.0f;
+    } else {
+        for (size_t i = 0; i < n; i++) im->data[i] = row[i] / 255.0f;
+    }
+done:
+    free(row);
+    png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
+    fclose(f);
+    return st;
+}
+
+sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        model_set_error(err, "%s: path too long", path);
+        return SUNG_ERR_ARG;
+    }
+    size_t rowbytes = (size_t)im->w * 3;
+    unsigned char *volatile buf = malloc(rowbytes * im->h);
+    if (!buf) {
+        model_set_error(err, "out of memory writing %s", path);
+        return SUNG_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < rowbytes * im->h; i++) {
+        float v = fminf(fmaxf(im->data[i], 0.0f), 1.0f);
+        buf[i] = (unsigned char)lrintf(255.0f * v);
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(buf);
+        model_set_error(err, "%s: %s", tmp, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    png_err_state es = {{0}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &es, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    volatile sung_status st = SUNG_OK;
+    if (!info) {
+        st = SUNG_ERR_NOMEM;
+        model_set_error(err, "out of memory writing %s", path);
+        goto done;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        model_set_error(err, "%s: %s", path, es.msg);
+        st = SUNG_ERR_IO;
+        goto done;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, im->w, im->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < im->h; y++) png_write_row(png, buf + (size_t)y * rowbytes);
+    png_write_end(png, NULL);
+done:
+    png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
+    free(buf);
+    if (fflush(f) || fsync(fileno(f))) {
+        if (st == SUNG_OK) {
+            model_set_error(err, "%s: %s", path, strerror(errno));
+            st = SUNG_ERR_IO;
+        }
+    }
+    if (fclose(f) && st == SUNG_OK) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        st = SUNG_ERR_IO;
+    }
+    if (st == SUNG_OK && rename(tmp, path)) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        st = SUNG_ERR_IO;
+    }
+    if (st != SUNG_OK) remove(tmp);
+    return st;
+}

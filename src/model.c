@@ -1,0 +1,780 @@
+/* The SUNG network: structure, parameters, the scale loop, training gradients.
+ *
+ * Forward code reads like SPEC §1–§4. In training mode every op is also recorded on a
+ * tape; backward() replays the tape in reverse. Scales run one at a time (forward,
+ * loss, backward) because S_{i+1} enters scale i as a constant, so the activations of
+ * one scale are all that is ever held; the arena is reset between scales. */
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+void model_set_error(sung_error *err, const char *fmt, ...)
+{
+    if (!err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+int sung_variant_parse(const char *name)
+{
+    static const char *names[] = {"sung", "base", "siun"};
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, names[i])) return i;
+    return -1;
+}
+
+const char *sung_variant_name(sung_variant v)
+{
+    return v == SUNG_SUNG ? "sung" : v == SUNG_BASE ? "base" : v == SUNG_SIUN ? "siun" : "?";
+}
+
+const char *sung_isa(void) { return ops_isa(); }
+
+/* ---- structure --------------------------------------------------------------------- */
+
+typedef struct {
+    sung_model *m;
+    int failed;
+    char prefix[64];
+} builder;
+
+/* dst = a + "." + b (or b when a is empty); names are short, but a long one fails the
+ * build rather than being cut. */
+static void join(builder *bd, char *dst, size_t n, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb + 2 > n) {
+        bd->failed = 1;
+        dst[0] = 0;
+        return;
+    }
+    memmove(dst, a, la);
+    if (la) dst[la++] = '.';
+    memcpy(dst + la, b, lb + 1);
+}
+
+static int add_param(builder *b, const char *suffix, int ndim, const int *shape)
+{
+    sung_model *m = b->m;
+    if (m->nparams == m->cap_params) {
+        int cap = m->cap_params ? 2 * m->cap_params : 512;
+        param_info *p = realloc(m->params, cap * sizeof *p);
+        if (!p) return b->failed = 1, -1;
+        m->params = p, m->cap_params = cap;
+    }
+    param_info *p = &m->params[m->nparams];
+    memset(p, 0, sizeof *p);
+    join(b, p->name, sizeof p->name, b->prefix, suffix);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) p->shape[i] = shape[i], p->numel *= shape[i];
+    p->off = m->nfloats;
+    m->nfloats += p->numel;
+    return m->nparams++;
+}
+
+/* A conv named prefix + name, with "weight" (and "bias") parameters. */
+static int add_conv(builder *b, const char *name, int k, int stride, int A, int B, int bias,
+                    int transposed)
+{
+    sung_model *m = b->m;
+    if (m->nconvs == m->cap_convs) {
+        int cap = m->cap_convs ? 2 * m->cap_convs : 256;
+        conv_layer *c = realloc(m->convs, cap * sizeof *c);
+        if (!c) return b->failed = 1, -1;
+        m->convs = c, m->cap_convs = cap;
+    }
+    char keep[64];
+    memcpy(keep, b->prefix, sizeof keep);
+    join(b, b->prefix, sizeof b->prefix, keep, name);
+    conv_layer *c = &m->convs[m->nconvs];
+    memset(c, 0, sizeof *c);
+    c->s = (conv_shape){k, stride, A, B, transposed};
+    int wshape[4] = {transposed ? A : B, transposed ? B : A, k, k};
+    c->w_param = add_param(b, "weight", 4, wshape);
+    c->b_param = bias ? add_param(b, "bias", 1, &B) : -1;
+    memcpy(b->prefix, keep, sizeof keep);
+    c->fwd_off = m->npacked;
+    m->npacked += conv_fwd_pack_size(&c->s);
+    c->bwd_off = m->npacked;
+    m->npacked += conv_bwd_pack_size(&c->s);
+    c->bias_off = m->npacked;
+    m->npacked += conv_round(B);
+    c->g_off = m->ngpacked;
+    m->ngpacked += conv_fwd_pack_size(&c->s);
+    return m->nconvs++;
+}
+
+/* enter("res.0") ... leave(): nested prefixes */
+static void enter(builder *b, const char *name, char *save)
+{
+    memcpy(save, b->prefix, 64);
+    join(b, b->prefix, sizeof b->prefix, save, name);
+}
+static void leave(builder *b, const char *save) { memcpy(b->prefix, save, 64); }
+
+static m_resblock build_resblock(builder *b, const char *name, int n)
+{
+    char s[64];
+    enter(b, name, s);
+    m_resblock r = {add_conv(b, "c1", 3, 1, n, n, 1, 0), add_conv(b, "c2", 3, 1, n, n, 1, 0)};
+    leave(b, s);
+    return r;
+}
+
+static void build_res3(builder *b, m_resblock *res, const char *name, int n)
+{
+    char s[64], nm[8];
+    enter(b, name, s);
+    for (int i = 0; i < 3; i++) {
+        snprintf(nm, sizeof nm, "%d", i);
+        res[i] = build_resblock(b, nm, n);
+    }
+    leave(b, s);
+}
+
+static m_eblock build_eblock(builder *b, const char *name, int a, int n, int stride)
+{
+    char s[64];
+    m_eblock e;
+    enter(b, name, s);
+    e.conv = add_conv(b, "conv", 5, stride, a, n, 1, 0);
+    build_res3(b, e.res, "res", n);
+    leave(b, s);
+    return e;
+}
+
+static m_dblock build_dblock(builder *b, const char *name, int n)
+{
+    char s[64];
+    m_dblock d;
+    enter(b, name, s);
+    build_res3(b, d.res, "res", 2 * n);
+    d.up = add_conv(b, "up", 5, 2, 2 * n, n, 1, 1);
+    leave(b, s);
+    return d;
+}
+
+/* prefix must already name the U-Net ("deblur.unet", "restore") */
+static void build_unet(builder *b, m_unet *u, int a, int c, int image)
+{
+    u->e1 = build_eblock(b, "e1", a, c, 1);
+    u->e2 = build_eblock(b, "e2", c, 2 * c, 2);
+    u->e3 = build_eblock(b, "e3", 2 * c, 4 * c, 2);
+    u->d2 = build_dblock(b, "d2", 2 * c);
+    u->d1 = build_dblock(b, "d1", c);
+    u->image = image;
+    if (image) {
+        build_res3(b, u->ores, "ores", c);
+        u->oconv = add_conv(b, "oconv", 5, 1, c, 3, 1, 0);
+    }
+}
+
+static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c)
+{
+    char s[64], s2[64], nm[8];
+    enter(b, name, s);
+    p->head = add_conv(b, "head", 3, 1, 6, c, 1, 0);
+    enter(b, "unet", s2);
+    build_unet(b, &p->unet, c, c, 0);
+    leave(b, s2);
+    p->n_rdb = n_rdb;
+    for (int k = 0; k < n_rdb; k++) {
+        char s3[64], s4[64];
+        snprintf(nm, sizeof nm, "%d", k);
+        enter(b, "rdbs", s3);
+        enter(b, nm, s4);
+        for (int j = 0; j < 6; j++) {
+            char dn[16];
+            snprintf(dn, sizeof dn, "dense.%d", j);
+            p->rdbs[k].dense[j] = add_conv(b, dn, 3, 1, (1 + j) * c, c, 0, 0);
+        }
+        p->rdbs[k].fuse = add_conv(b, "fuse", 1, 1, 7 * c, c, 0, 0);
+        leave(b, s4);
+        leave(b, s3);
+    }
+    p->fuse1 = n_rdb > 1 ? add_conv(b, "fuse1", 1, 1, n_rdb * c, c, 1, 0) : -1;
+    p->fuse3 = add_conv(b, "fuse3", 3, 1, c, c, 1, 0);
+    p->up = add_conv(b, "up", 3, 1, c, 4 * c, 1, 0);
+    p->tail = add_conv(b, "tail", 3, 1, c, 3, 1, 0);
+    leave(b, s);
+}
+
+sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err)
+{
+    *out = NULL;
+    if ((int)v < 0 || v > SUNG_SIUN) {
+        model_set_error(err, "unknown variant %d", (int)v);
+        return SUNG_ERR_ARG;
+    }
+    if (width < 1 || width > 1024) {
+        model_set_error(err, "width %d out of range (1..1024)", width);
+        return SUNG_ERR_ARG;
+    }
+    sung_model *m = calloc(1, sizeof *m);
+    if (!m) goto nomem;
+    m->variant = v;
+    m->width = width;
+    builder b = {m, 0, ""};
+    build_path(&b, &m->deblur, "deblur", 3, width);
+    if (v != SUNG_SIUN) build_path(&b, &m->edge, "edge", 1, width);
+    char s[64];
+    enter(&b, "restore", s);
+    build_unet(&b, &m->restore, v == SUNG_SIUN ? 6 : 9, width, 1);
+    leave(&b, s);
+    if (b.failed) goto nomem;
+    m->mem = calloc(4 * m->nfloats, sizeof *m->mem);
+    m->packed = malloc(m->npacked * sizeof *m->packed);
+    m->gpacked = calloc(m->ngpacked, sizeof *m->gpacked);
+    if (!m->mem || !m->packed || !m->gpacked) goto nomem;
+    m->p = m->mem;
+    m->g = m->p + m->nfloats;
+    m->adam_m = m->g + m->nfloats;
+    m->adam_v = m->adam_m + m->nfloats;
+    size_t maxc = 16, scratch = 0;
+    for (int i = 0; i < m->nconvs; i++) {
+        conv_shape *cs = &m->convs[i].s;
+        if ((size_t)cs->A > maxc) maxc = cs->A;
+        if ((size_t)cs->B > maxc) maxc = cs->B;
+        if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
+    }
+    m->nzeros = maxc + 64;
+    m->zeros = calloc(m->nzeros, sizeof *m->zeros);
+    m->nscratch = scratch;
+    m->scratch = malloc(scratch * sizeof *m->scratch);
+    if (!m->zeros || !m->scratch) goto nomem;
+    *out = m;
+    return SUNG_OK;
+nomem:
+    sung_model_free(m);
+    model_set_error(err, "out of memory building a width-%d model", width);
+    return SUNG_ERR_NOMEM;
+}
+
+void sung_model_free(sung_model *m)
+{
+    if (!m) return;
+    free(m->params);
+    free(m->convs);
+    free(m->mem);
+    free(m->packed);
+    free(m->gpacked);
+    free(m->zeros);
+    free(m->scratch);
+    free(m->tape);
+    arena_free(&m->act);
+    arena_free(&m->keep);
+    free(m);
+}
+
+int model_find_param(const sung_model *m, const char *name)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (!strcmp(m->params[i].name, name)) return i;
+    return -1;
+}
+
+sung_variant sung_model_variant(const sung_model *m) { return m->variant; }
+int sung_model_width(const sung_model *m) { return m->width; }
+size_t sung_model_param_count(const sung_model *m) { return m->nfloats; }
+int sung_model_tensor_count(const sung_model *m) { return m->nparams; }
+long sung_train_step_count(const sung_model *m) { return m->step; }
+
+const char *sung_model_tensor(const sung_model *m, int i, int *ndim, int shape[4],
+                              float **data, float **grad)
+{
+    if (i < 0 || i >= m->nparams) return NULL;
+    const param_info *p = &m->params[i];
+    if (ndim) *ndim = p->ndim;
+    if (shape)
+        for (int k = 0; k < 4; k++) shape[k] = k < p->ndim ? p->shape[k] : 1;
+    if (data) *data = m->p + p->off;
+    if (grad) *grad = m->g + p->off;
+    return p->name;
+}
+
+/* ---- initialisation ------------------------------------------------------------------
+ * Per parameter tensor: state = seed ^ FNV-1a-64(name); SplitMix64 draws; element i (flat,
+ * PyTorch layout) = float((2u − 1)·limit), u = (next >> 40)·2^-24, limit =
+ * sqrt(6 / (fan_in + fan_out)), fan = channels·k·k. Biases are zero. Per-tensor streams
+ * make the result independent of the order tensors are visited in. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void model_init_weights(sung_model *m, uint64_t seed)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        param_info *p = &m->params[i];
+        float *w = m->p + p->off;
+        if (p->ndim != 4) {
+            memset(w, 0, p->numel * sizeof *w);
+            continue;
+        }
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (const char *c = p->name; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+        uint64_t state = seed ^ h;
+        double fans = (double)(p->shape[0] + p->shape[1]) * p->shape[2] * p->shape[3];
+        double limit = sqrt(6.0 / fans);
+        for (size_t e = 0; e < p->numel; e++) {
+            double u = (double)(splitmix64(&state) >> 40) * 0x1.0p-24;
+            w[e] = (float)((2 * u - 1) * limit);
+        }
+    }
+    m->packed_fresh = 0;
+}
+
+sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint64_t seed,
+                              sung_error *err)
+{
+    sung_status st = model_build(out, v, width, err);
+    if (st == SUNG_OK) model_init_weights(*out, seed);
+    return st;
+}
+
+static void repack(sung_model *m)
+{
+    if (m->packed_fresh) return;
+    for (int i = 0; i < m->nconvs; i++) {
+        conv_layer *c = &m->convs[i];
+        conv_pack(&c->s, m->p + m->params[c->w_param].off, m->packed + c->fwd_off,
+                  m->packed + c->bwd_off);
+        float *bias = m->packed + c->bias_off;
+        memset(bias, 0, conv_round(c->s.B) * sizeof *bias);
+        if (c->b_param >= 0) memcpy(bias, m->p + m->params[c->b_param].off, c->s.B * sizeof *bias);
+    }
+    m->packed_fresh = 1;
+}
+
+/* ---- the graph, with its tape ----------------------------------------------------------- */
+
+enum { N_CONV, N_ADD, N_COPY, N_SHUFFLE, N_EDGE, N_L1 };
+
+typedef struct node {
+    int kind, layer, act;
+    tensor in, out, res; /* N_ADD: in + res = out; N_L1: in vs res */
+    double w;
+} node;
+
+typedef struct {
+    sung_model *m;
+    int train;  /* record the tape, give tensors gradients */
+    int failed; /* sticky: after a failure every op is a no-op */
+} ctx;
+
+static tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
+{
+    tensor t = {NULL, NULL, n, h, w, ch, ch};
+    if (c->failed) return t;
+    size_t bytes = (size_t)n * h * w * ch * sizeof(float);
+    t.d = arena_alloc(&c->m->act, bytes);
+    if (grad && c->train) {
+        t.g = arena_alloc(&c->m->act, bytes);
+        if (t.g) memset(t.g, 0, bytes);
+    }
+    if (!t.d || (grad && c->train && !t.g)) c->failed = 1;
+    return t;
+}
+
+static void record(ctx *c, node nd)
+{
+    if (!c->train || c->failed) return;
+    sung_model *m = c->m;
+    if (m->ntape == m->cap_tape) {
+        int cap = m->cap_tape ? 2 * m->cap_tape : 512;
+        node *t = realloc(m->tape, cap * sizeof *t);
+        if (!t) {
+            c->failed = 1;
+            return;
+        }
+        m->tape = t, m->cap_tape = cap;
+    }
+    m->tape[m->ntape++] = nd;
+}
+
+/* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
+static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, const tensor *into)
+{
+    sung_model *m = c->m;
+    conv_layer *L = &m->convs[layer];
+    int oh, ow;
+    conv_out_size(&L->s, in.h, in.w, &oh, &ow);
+    tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
+    if (c->failed) return out;
+    assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
+    conv_forward(&L->s, out, in, m->packed + L->fwd_off,
+                 L->b_param >= 0 ? m->packed + L->bias_off : NULL, act, res, 0, m->zeros);
+    node nd = {N_CONV, layer, act, in, out, {0}, 0};
+    if (res) nd.res = *res;
+    record(c, nd);
+    return out;
+}
+
+static tensor add(ctx *c, tensor a, tensor b)
+{
+    tensor out = new_tensor(c, a.n, a.h, a.w, a.c, 1);
+    if (c->failed) return out;
+    add_forward(out, a, b);
+    record(c, (node){N_ADD, -1, 0, a, out, b, 0});
+    return out;
+}
+
+static void copy(ctx *c, tensor into, tensor in)
+{
+    if (c->failed) return;
+    copy_forward(into, in);
+    if (in.g) record(c, (node){N_COPY, -1, 0, in, into, {0}, 0});
+}
+
+static tensor shuffle(ctx *c, tensor in)
+{
+    tensor out = new_tensor(c, in.n, 2 * in.h, 2 * in.w, in.c / 4, 1);
+    if (c->failed) return out;
+    shuffle_forward(out, in);
+    record(c, (node){N_SHUFFLE, -1, 0, in, out, {0}, 0});
+    return out;
+}
+
+static void edge(ctx *c, tensor into, tensor in)
+{
+    if (c->failed) return;
+    edge_forward(into, in);
+    if (in.g) record(c, (node){N_EDGE, -1, 0, in, into, {0}, 0});
+}
+
+static double l1(ctx *c, tensor a, tensor b, double w)
+{
+    if (c->failed) return 0;
+    double v = l1_forward(a, b);
+    if (w != 0) record(c, (node){N_L1, -1, 0, a, {0}, b, w});
+    return v;
+}
+
+/* ResBlock: x + c2(relu(c1(x))) */
+static tensor resblock(ctx *c, const m_resblock *r, tensor x)
+{
+    tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
+    return conv(c, r->c2, t, ACT_NONE, &x, NULL);
+}
+
+static tensor res3(ctx *c, const m_resblock *r, tensor x)
+{
+    for (int i = 0; i < 3; i++) x = resblock(c, &r[i], x);
+    return x;
+}
+
+static tensor eblock(ctx *c, const m_eblock *e, tensor x)
+{
+    return res3(c, e->res, conv(c, e->conv, x, ACT_RELU, NULL, NULL));
+}
+
+static tensor dblock(ctx *c, const m_dblock *d, tensor x)
+{
+    return conv(c, d->up, res3(c, d->res, x), ACT_RELU, NULL, NULL);
+}
+
+/* Feature U-Net returns u1; the image U-Net writes tanh(oconv(ores(u1)))/2 + 0.5. */
+static tensor unet(ctx *c, const m_unet *u, tensor x)
+{
+    tensor e1 = eblock(c, &u->e1, x);
+    tensor e2 = eblock(c, &u->e2, e1);
+    tensor e3 = eblock(c, &u->e3, e2);
+    tensor u2 = add(c, dblock(c, &u->d2, e3), e2);
+    tensor u1 = add(c, dblock(c, &u->d1, u2), e1);
+    if (!u->image) return u1;
+    return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, NULL);
+}
+
+/* RDB: h_{j+1} = concat(h_j, relu(dense.j(h_j))) grown in one 7c buffer; x + fuse(h_6) */
+static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+{
+    int ch = x.c;
+    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
+    copy(c, t_slice(h, 0, ch), x);
+    for (int j = 0; j < 6; j++) {
+        tensor grow = t_slice(h, (1 + j) * ch, ch);
+        conv(c, r->dense[j], t_slice(h, 0, (1 + j) * ch), ACT_RELU, NULL, &grow);
+    }
+    return conv(c, r->fuse, h, ACT_NONE, &x, into);
+}
+
+/* Path (SPEC §2): head, U-Net, RDBs, fuse, up + pixel shuffle, tail → *into (3 ch) */
+static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
+{
+    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
+    tensor h = unet(c, &p->unet, f0);
+    int ch = f0.c;
+    if (p->n_rdb > 1) {
+        tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
+        tensor r = h;
+        for (int k = 0; k < p->n_rdb; k++) {
+            tensor slot = t_slice(cat, k * ch, ch);
+            r = rdb(c, &p->rdbs[k], r, &slot);
+        }
+        h = conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL);
+    } else {
+        h = rdb(c, &p->rdbs[0], h, NULL);
+    }
+    h = conv(c, p->fuse3, h, ACT_NONE, &f0, NULL);
+    h = shuffle(c, conv(c, p->up, h, ACT_NONE, NULL, NULL));
+    conv(c, p->tail, h, act, NULL, &into);
+}
+
+typedef struct {
+    tensor S, F, G; /* G.d NULL for siun */
+} step_out;
+
+/* One scale step (SPEC §4): Bn = B_{i+1}, Sn = S_{i+1} (h×w), Bi (2h×2w); constants. */
+static step_out scale_step(ctx *c, tensor Bn, tensor Sn, tensor Bi)
+{
+    sung_model *m = c->m;
+    int n = Bn.n, h = Bn.h, w = Bn.w, siun = m->variant == SUNG_SIUN;
+    step_out o = {0};
+    tensor din = new_tensor(c, n, h, w, 6, 0);
+    tensor rin = new_tensor(c, n, 2 * h, 2 * w, siun ? 6 : 9, 1);
+    if (c->failed) return o;
+    copy(c, t_slice(din, 0, 3), Bn);
+    copy(c, t_slice(din, 3, 3), Sn);
+    copy(c, t_slice(rin, 0, 3), Bi);
+    o.F = t_slice(rin, 3, 3);
+    path(c, &m->deblur, din, ACT_TANH_HALF, o.F);
+    if (!siun) {
+        tensor ein = din;
+        if (m->variant == SUNG_SUNG) {
+            ein = new_tensor(c, n, h, w, 6, 0);
+            edge(c, t_slice(ein, 0, 3), Bn);
+            edge(c, t_slice(ein, 3, 3), Sn);
+        }
+        o.G = t_slice(rin, 6, 3);
+        path(c, &m->edge, ein, ACT_NONE, o.G);
+    }
+    o.S = unet(c, &m->restore, rin);
+    return o;
+}
+
+static void grad_add(tensor dst, tensor src)
+{
+    tensor d = dst, s = src;
+    d.d = dst.g, d.g = NULL;
+    s.d = src.g, s.g = NULL;
+    add_forward(d, d, s);
+}
+
+static void backward(sung_model *m)
+{
+    for (int i = m->ntape - 1; i >= 0; i--) {
+        node *nd = &m->tape[i];
+        switch (nd->kind) {
+        case N_CONV: {
+            conv_layer *L = &m->convs[nd->layer];
+            act_backward(nd->out, nd->act);
+            if (nd->res.g) grad_add(nd->res, nd->out);
+            conv_backward(&L->s, nd->in.g ? &nd->in : NULL, m->gpacked + L->g_off,
+                          L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL, nd->out,
+                          nd->in, m->packed + L->bwd_off, m->zeros, m->scratch);
+            break;
+        }
+        case N_ADD:
+            if (nd->in.g) grad_add(nd->in, nd->out);
+            if (nd->res.g) grad_add(nd->res, nd->out);
+            break;
+        case N_COPY:
+            grad_add(nd->in, nd->out);
+            break;
+        case N_SHUFFLE:
+            shuffle_backward(nd->in.g, nd->in, nd->out);
+            break;
+        case N_EDGE:
+            edge_backward(nd->in, nd->in, nd->out);
+            break;
+        case N_L1:
+            l1_backward(nd->in, nd->res, nd->w);
+            break;
+        }
+    }
+}
+
+/* ---- pyramid, padding, the scale loop ------------------------------------------------------ */
+
+/* Pyramid level 0 is in; levels 1..iters are reduced copies, allocated in m->keep. */
+static int build_pyramid(sung_model *m, tensor in, int iters, tensor *pyr)
+{
+    pyr[0] = in;
+    float *tmp = arena_alloc(&m->keep, (size_t)in.h * in.w * in.c * sizeof(float));
+    if (!tmp) return -1;
+    for (int k = 1; k <= iters; k++) {
+        tensor t = {NULL, NULL, in.n, pyr[k - 1].h / 2, pyr[k - 1].w / 2, in.c, in.c};
+        t.d = arena_alloc(&m->keep, t_img(&t) * t.n * sizeof(float));
+        if (!t.d) return -1;
+        reduce_forward(t, pyr[k - 1], tmp);
+        pyr[k] = t;
+    }
+    return 0;
+}
+
+static void fail_nomem(sung_error *err, const char *what, int n, int h, int w)
+{
+    model_set_error(err, "out of memory %s (%d image(s) of %dx%d)", what, n, w, h);
+}
+
+/* whole-sample reflection (numpy 'reflect'), repeated for long pads */
+static int reflect101(int i, int n)
+{
+    if (n == 1) return 0;
+    int period = 2 * (n - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - i;
+}
+
+sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
+                        sung_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (iters < 1 || iters > SUNG_MAX_ITERS) {
+        model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
+        return SUNG_ERR_ARG;
+    }
+    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > 32768 || in->h > 32768) {
+        model_set_error(err, "image size %dx%d out of range (1..32768)", in ? in->w : 0, in ? in->h : 0);
+        return SUNG_ERR_ARG;
+    }
+    int mult = 1 << (iters + 2);
+    int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
+    int top = (H - in->h) / 2, left = (W - in->w) / 2;
+    repack(m);
+    arena_reset(&m->keep);
+    tensor pyr[SUNG_MAX_ITERS + 1], S;
+    tensor B0 = {arena_alloc(&m->keep, (size_t)H * W * 3 * sizeof(float)), NULL, 1, H, W, 3, 3};
+    if (!B0.d) goto nomem;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const float *src = in->data + ((size_t)reflect101(y - top, in->h) * in->w +
+                                           reflect101(x - left, in->w)) * 3;
+            memcpy(B0.d + ((size_t)y * W + x) * 3, src, 3 * sizeof(float));
+        }
+    if (build_pyramid(m, B0, iters, pyr)) goto nomem;
+    S = pyr[iters];
+    ctx c = {m, 0, 0};
+    for (int i = iters - 1; i >= 0; i--) {
+        arena_reset(&m->act);
+        step_out o = scale_step(&c, pyr[i + 1], S, pyr[i]);
+        if (c.failed) goto nomem;
+        tensor keep = o.S;
+        keep.d = arena_alloc(&m->keep, t_img(&keep) * sizeof(float));
+        keep.ld = 3;
+        if (!keep.d) goto nomem;
+        copy_forward(keep, o.S);
+        S = keep;
+    }
+    arena_reset(&m->act);
+    sung_status st = sung_image_alloc(out, in->w, in->h, err);
+    if (st) return st;
+    for (int y = 0; y < in->h; y++)
+        memcpy(out->data + (size_t)y * in->w * 3, S.d + ((size_t)(y + top) * W + left) * 3,
+               (size_t)in->w * 3 * sizeof(float));
+    for (size_t i = 0; i < (size_t)in->w * in->h * 3; i++)
+        out->data[i] = fminf(fmaxf(out->data[i], 0.0f), 1.0f);
+    return SUNG_OK;
+nomem:
+    arena_reset(&m->act);
+    fail_nomem(err, "deblurring", 1, in->h, in->w);
+    return SUNG_ERR_NOMEM;
+}
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+sung_train_opts sung_train_defaults(const sung_model *m)
+{
+    double e = m->variant == SUNG_SUNG ? 1.0 : 0.0;
+    return (sung_train_opts){3, e, e};
+}
+
+sung_status sung_train_grads(sung_model *m, const float *blur, const float *sharp, int n,
+                             int h, int w, const sung_train_opts *o, sung_losses *losses,
+                             sung_error *err)
+{
+    int iters = o->iters, mult = 1 << (iters + 2);
+    if (iters < 1 || iters > SUNG_MAX_ITERS) {
+        model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
+        return SUNG_ERR_ARG;
+    }
+    if (n < 1 || h < mult || w < mult || h % mult || w % mult || h > 32768 || w > 32768) {
+        model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most 32768, got %dx%d",
+                        mult, w, h);
+        return SUNG_ERR_ARG;
+    }
+    if (m->variant == SUNG_SIUN && o->w_edge_sup != 0) {
+        model_set_error(err, "siun has no edge path: the edge-supervision weight must be 0");
+        return SUNG_ERR_ARG;
+    }
+    repack(m);
+    memset(m->g, 0, m->nfloats * sizeof *m->g);
+    memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked);
+    sung_losses L;
+    memset(&L, 0, sizeof L);
+    arena_reset(&m->keep);
+    /* the inputs, as tensors (they are already NHWC with 3 channels) */
+    tensor Bt = {(float *)blur, NULL, n, h, w, 3, 3}, Gt = {(float *)sharp, NULL, n, h, w, 3, 3};
+    tensor B[SUNG_MAX_ITERS + 1], GT[SUNG_MAX_ITERS + 1], S;
+    if (build_pyramid(m, Bt, iters, B) || build_pyramid(m, Gt, iters, GT)) goto nomem;
+    S = B[iters];
+    ctx c = {m, 1, 0};
+    for (int i = iters - 1; i >= 0; i--) {
+        arena_reset(&m->act);
+        m->ntape = 0;
+        step_out so = scale_step(&c, B[i + 1], S, B[i]);
+        tensor mgt = new_tensor(&c, n, GT[i].h, GT[i].w, 3, 0);
+        if (c.failed) goto nomem;
+        edge_forward(mgt, GT[i]);
+        L.pixel[i] = l1(&c, so.S, GT[i], 1.0);
+        if (o->w_edge_aux != 0 || m->variant == SUNG_SUNG) {
+            tensor ms = new_tensor(&c, n, GT[i].h, GT[i].w, 3, 1);
+            edge(&c, ms, so.S);
+            L.edge_aux[i] = l1(&c, ms, mgt, o->w_edge_aux);
+        }
+        if (so.G.d) L.edge_sup[i] = l1(&c, so.G, mgt, o->w_edge_sup);
+        if (c.failed) goto nomem;
+        L.total += L.pixel[i] + o->w_edge_aux * L.edge_aux[i] + o->w_edge_sup * L.edge_sup[i];
+        backward(m);
+        /* S_i goes on to the next scale as a constant */
+        tensor keep = so.S;
+        keep.g = NULL;
+        keep.d = arena_alloc(&m->keep, t_img(&keep) * n * sizeof(float));
+        keep.ld = 3;
+        if (!keep.d) goto nomem;
+        copy_forward(keep, so.S);
+        S = keep;
+    }
+    arena_reset(&m->act);
+    m->ntape = 0;
+    for (int i = 0; i < m->nconvs; i++) {
+        conv_layer *cl = &m->convs[i];
+        conv_unpack_grad(&cl->s, m->gpacked + cl->g_off, m->g + m->params[cl->w_param].off);
+    }
+    if (losses) *losses = L;
+    return SUNG_OK;
+nomem:
+    arena_reset(&m->act);
+    m->ntape = 0;
+    fail_nomem(err, "training", n, h, w);
+    return SUNG_ERR_NOMEM;
+}
+
+void sung_train_apply(sung_model *m, double lr)
+{
+    m->step++;
+    adam_update(m->p, m->g, m->adam_m, m->adam_v, m->nfloats, lr, 0.9, 0.999, 1e-8, m->step);
+    m->packed_fresh = 0;
+}

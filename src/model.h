@@ -1,0 +1,78 @@
+/* The SUNG graph (SPEC §1–§4) and its parameters: internal to the library. */
+#ifndef SUNG_MODEL_H
+#define SUNG_MODEL_H
+
+#include "sung.h"
+#include "ops.h"
+#include "tensor.h"
+
+typedef struct {
+    char name[64];
+    int ndim, shape[4];
+    size_t off, numel;  /* into the parameter buffer, in floats */
+} param_info;
+
+typedef struct {
+    conv_shape s;
+    int w_param, b_param;          /* param indices; b_param -1 when bias-free */
+    size_t fwd_off, bwd_off, bias_off; /* into the packed buffer */
+    size_t g_off;                  /* into the packed-gradient buffer */
+} conv_layer;
+
+/* Each field is a conv layer index: the words of the spec, so that each box of the
+ * paper's Fig. 1 can be found by name. */
+typedef struct { int c1, c2; } m_resblock;
+typedef struct { int conv; m_resblock res[3]; } m_eblock;
+typedef struct { m_resblock res[3]; int up; } m_dblock;
+typedef struct {
+    m_eblock e1, e2, e3;
+    m_dblock d2, d1;
+    int image;              /* image U-Net: + ores, oconv */
+    m_resblock ores[3];
+    int oconv;
+} m_unet;
+typedef struct { int dense[6], fuse; } m_rdb;
+typedef struct {
+    int head;
+    m_unet unet;
+    int n_rdb;
+    m_rdb rdbs[3];
+    int fuse1, fuse3, up, tail;
+} m_path;
+
+struct sung_model {
+    sung_variant variant;
+    int width;
+
+    param_info *params;
+    int nparams, cap_params;
+    size_t nfloats;
+    /* one block: parameters, gradients, Adam first and second moments */
+    float *mem, *p, *g, *adam_m, *adam_v;
+    long step;
+
+    conv_layer *convs;
+    int nconvs, cap_convs;
+    size_t npacked, ngpacked;
+    float *packed, *gpacked;
+    int packed_fresh;          /* packed copies match p */
+
+    m_path deblur, edge;       /* edge unused for siun */
+    m_unet restore;
+
+    /* working memory, sized on first use and then reused */
+    arena act, keep;
+    float *zeros, *scratch;
+    size_t nzeros, nscratch;
+    struct node *tape;
+    int ntape, cap_tape;
+};
+
+/* Glorot init of every parameter from seed (SPEC §6; docs/WEIGHTS.md). */
+void model_init_weights(sung_model *m, uint64_t seed);
+/* Builds the structure and allocates parameters (zero). */
+sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
+int model_find_param(const sung_model *m, const char *name);
+void model_set_error(sung_error *err, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,104 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sung %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_usage(const char *cmd, const char *usage, const cli_opt *opts)
+{
+    printf("usage: sung %s %s\n\noptions:\n", cmd, usage);
+    for (const cli_opt *o = opts; o->name; o++)
+        printf("  %-16s %s%s\n", o->name, o->kind == 'b' ? "" : "VALUE  ", o->help);
+    printf("  %-16s %s\n", "--help", "show this help");
+}
+
+static int parse_value(const char *cmd, const cli_opt *o, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case 's':
+        *(const char **)o->dst = v;
+        return 0;
+    case 'i': {
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L) break;
+        *(int *)o->dst = (int)x;
+        return 0;
+    }
+    case 'u': {
+        if (*v == '-') break;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end) break;
+        *(uint64_t *)o->dst = x;
+        return 0;
+    }
+    case 'f': {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end) break;
+        *(double *)o->dst = x;
+        return 0;
+    }
+    }
+    cli_fail(cmd, "%s: '%s' is not a valid %s", o->name, v,
+             o->kind == 'f' ? "number" : o->kind == 'u' ? "non-negative integer" : "integer");
+    return -1;
+}
+
+int cli_parse(const char *cmd, const char *usage, const cli_opt *opts, int argc, char **argv,
+              const char **pos, int maxpos)
+{
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cli_usage(cmd, usage, opts);
+            return -2;
+        }
+        if (a[0] == '-' && a[1]) {
+            const cli_opt *o = opts;
+            while (o->name && strcmp(o->name, a)) o++;
+            if (!o->name) {
+                cli_fail(cmd, "unknown option '%s' (see sung %s --help)", a, cmd);
+                return -1;
+            }
+            if (o->kind == 'b') {
+                *(int *)o->dst = 1;
+                continue;
+            }
+            if (i + 1 >= argc) {
+                cli_fail(cmd, "option %s needs a value", a);
+                return -1;
+            }
+            if (parse_value(cmd, o, argv[++i])) return -1;
+            continue;
+        }
+        if (npos == maxpos) {
+            cli_fail(cmd, "unexpected argument '%s' (see sung %s --help)", a, cmd);
+            return -1;
+        }
+        pos[npos++] = a;
+    }
+    return npos;
+}

@@ -1,0 +1,33 @@
+/* Shared pieces of the `sung` command: option parsing and messages. */
+#ifndef SUNG_CLI_H
+#define SUNG_CLI_H
+
+#include <stdint.h>
+
+#include "sung.h"
+
+/* One option of a subcommand. kind: 's' string, 'i' int, 'u' uint64, 'f' double,
+ * 'b' flag (no value). */
+typedef struct {
+    const char *name; /* "--model" */
+    char kind;
+    void *dst;
+    const char *help;
+} cli_opt;
+
+/* Parses argv[1..argc) against opts; positional arguments are collected into pos (at most
+ * maxpos). Unknown options, missing or malformed values are errors: prints a message
+ * naming the option and returns -1. Returns the number of positional arguments; 
+ * -2 when --help was asked for (usage already printed). */
+int cli_parse(const char *cmd, const char *usage, const cli_opt *opts, int argc, char **argv,
+              const char **pos, int maxpos);
+void cli_usage(const char *cmd, const char *usage, const cli_opt *opts);
+/* prints "sung CMD: msg" to stderr, returns 1 (the exit status for errors) */
+int cli_fail(const char *cmd, const char *fmt, ...);
+double cli_now(void);
+
+int cmd_init(int argc, char **argv);
+int cmd_deblur(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+
+#endif

@@ -31,7 +31,7 @@ ifneq ($(filter x86_64%,$(ARCH)),)
 else
   KERNELS := generic
 endif
-KERN_FLAGS := -ffp-contract=fast
+KERN_FLAGS := -ffp-contract=fast --param sra-max-scalarization-size-Ospeed=8192
 
 $(info sung: CC=$(CC) OpenMP=$(if $(HAVE_OPENMP),yes,no) libpng=$(if $(PNG_LIBS),yes,no) kernels=$(KERNELS))
 

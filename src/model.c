@@ -535,6 +535,32 @@ typedef struct {
     tensor S, F, G; /* G.d NULL for siun */
 } step_out;
 
+static float *dense_copy(tensor t)
+{
+    float *d = malloc((size_t)t.n * t.h * t.w * t.c * sizeof *d);
+    if (d) copy_forward((tensor){d, NULL, t.n, t.h, t.w, t.c, t.c}, t);
+    return d;
+}
+
+static void trace_step(sung_model *m, int i, const step_out *o)
+{
+    model_trace *t = m->trace;
+    if (!t) return;
+    free(t->S[i]), free(t->F[i]), free(t->G[i]);
+    t->S[i] = dense_copy(o->S);
+    t->F[i] = dense_copy(o->F);
+    t->G[i] = o->G.d ? dense_copy(o->G) : NULL;
+    t->h[i] = o->S.h, t->w[i] = o->S.w, t->n = o->S.n;
+}
+
+void model_trace_free(model_trace *t)
+{
+    for (int i = 0; i <= SUNG_MAX_ITERS; i++) {
+        free(t->S[i]), free(t->F[i]), free(t->G[i]);
+        t->S[i] = t->F[i] = t->G[i] = NULL;
+    }
+}
+
 /* One scale step (SPEC §4): Bn = B_{i+1}, Sn = S_{i+1} (h×w), Bi (2h×2w); constants. */
 static step_out scale_step(ctx *c, tensor Bn, tensor Sn, tensor Bi)
 {
@@ -671,6 +697,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
         arena_reset(&m->act);
         step_out o = scale_step(&c, pyr[i + 1], S, pyr[i]);
         if (c.failed) goto nomem;
+        trace_step(m, i, &o);
         tensor keep = o.S;
         keep.d = arena_alloc(&m->keep, t_img(&keep) * sizeof(float));
         keep.ld = 3;
@@ -737,6 +764,7 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
         step_out so = scale_step(&c, B[i + 1], S, B[i]);
         tensor mgt = new_tensor(&c, n, GT[i].h, GT[i].w, 3, 0);
         if (c.failed) goto nomem;
+        trace_step(m, i, &so);
         edge_forward(mgt, GT[i]);
         L.pixel[i] = l1(&c, so.S, GT[i], 1.0);
         if (o->w_edge_aux != 0 || m->variant == SUNG_SUNG) {

@@ -40,6 +40,14 @@ typedef struct {
     int fuse1, fuse3, up, tail;
 } m_path;
 
+/* Tests set sung_model.trace to receive copies of every scale's outputs (dense NHWC,
+ * malloc'd here, freed by model_trace_free). Index = scale i. */
+typedef struct {
+    float *S[SUNG_MAX_ITERS + 1], *F[SUNG_MAX_ITERS + 1], *G[SUNG_MAX_ITERS + 1];
+    int h[SUNG_MAX_ITERS + 1], w[SUNG_MAX_ITERS + 1], n;
+} model_trace;
+void model_trace_free(model_trace *t);
+
 struct sung_model {
     sung_variant variant;
     int width;
@@ -64,6 +72,7 @@ struct sung_model {
     arena act, keep;
     float *zeros, *scratch;
     size_t nzeros, nscratch;
+    model_trace *trace;
     struct node *tape;
     int ntape, cap_tape;
 };

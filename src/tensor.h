@@ -31,21 +31,21 @@ static inline tensor t_slice(tensor t, int c0, int nc)
     return t;
 }
 
-/* Bump allocator for activations. The first pass at a given size may spill into
- * extra blocks; arena_reset() then folds everything into one block of the peak size,
- * so later passes at that size allocate nothing. Every allocation is 64-byte aligned
- * and followed by 64 bytes of slack (kernels may read, never write, one vector past
- * the last channel of a gradient buffer). */
+/* Bump allocator for activations: a list of blocks that only grows. A pass allocates
+ * from the blocks in order and arena_reset() rewinds to the first, so once a pass at
+ * some size has run, later passes at that size allocate nothing and touch no fresh
+ * pages. A new block is at least as large as all earlier ones together. Allocations
+ * are 64-byte aligned and followed by 64 bytes of slack (kernels may read, never
+ * write, one vector past the last channel of a gradient buffer). */
 typedef struct arena_block arena_block;
 typedef struct {
-    char *base;
-    size_t cap, used, peak;
-    arena_block *extra;     /* spill blocks of the current pass */
-    size_t extra_bytes;
+    arena_block *first, *cur;
+    size_t used;            /* bytes used in cur */
+    size_t total;           /* bytes in all blocks */
 } arena;
 
 void *arena_alloc(arena *a, size_t bytes);  /* NULL when out of memory */
-void arena_reset(arena *a);                 /* forget all allocations, keep (and grow) memory */
+void arena_reset(arena *a);                 /* forget all allocations, keep the memory */
 void arena_free(arena *a);                  /* release everything; zeroed arena is valid */
 
 #endif

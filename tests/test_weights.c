@@ -1,0 +1,139 @@
+/* Weights files: save → load is bit-exact (F32) or exact F16 rounding; bad files are
+ * rejected with a message naming the tensor or the byte offset, and leave no model. */
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char dir[] = "/tmp/sung-test-weights-XXXXXX";
+
+static const char *tmp(const char *name)
+{
+    static char p[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+/* Writes m's tensors with one edit: drop tensor `drop`, reshape `reshape`, add `extra`,
+ * use dtype dt for everything, metadata variant/width as given (NULL = absent). */
+static void write_edited(const sung_model *m, const char *path, const char *drop,
+                         const char *reshape, const char *extra, st_dtype dt,
+                         const char *variant, const char *width)
+{
+    st_out_tensor *ts = calloc(m->nparams + 1, sizeof *ts);
+    int n = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        const param_info *p = &m->params[i];
+        if (drop && !strcmp(p->name, drop)) continue;
+        st_out_tensor *t = &ts[n++];
+        t->name = p->name;
+        t->dtype = dt;
+        t->ndim = p->ndim;
+        for (int k = 0; k < p->ndim; k++) t->shape[k] = p->shape[k];
+        t->data = m->p + p->off;
+        if (reshape && !strcmp(p->name, reshape)) { /* same count, other shape */
+            t->ndim = 1;
+            t->shape[0] = (int64_t)p->numel;
+        }
+    }
+    if (extra) ts[n++] = (st_out_tensor){extra, dt, 1, {1}, m->p};
+    st_meta meta[2];
+    int nm = 0;
+    if (variant) meta[nm++] = (st_meta){"variant", (char *)variant};
+    if (width) meta[nm++] = (st_meta){"width", (char *)width};
+    char err[256];
+    CHECK(st_write(path, ts, n, meta, nm, err, sizeof err) == 0, "st_write: %s", err);
+    free(ts);
+}
+
+static void expect_reject(const char *path, const char *needle, const char *what)
+{
+    sung_model *m = (sung_model *)1;
+    sung_error e;
+    sung_status st = sung_model_load(&m, path, &e);
+    CHECK(st != SUNG_OK && m == NULL, "%s: accepted", what);
+    if (st != SUNG_OK)
+        CHECK(strstr(e.msg, needle) != NULL, "%s: message '%s' does not mention '%s'", what, e.msg, needle);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) return 1;
+    sung_error e;
+    for (int v = 0; v < 3; v++) {
+        sung_model *m, *r;
+        CHECK(sung_model_create(&m, (sung_variant)v, 4, 99, &e) == SUNG_OK, "%s", e.msg);
+        for (size_t i = 0; i < m->nfloats; i++) /* biases too, so all of them round-trip */
+            if (m->p[i] == 0) m->p[i] = (float)i * 1e-7f;
+        CHECK(sung_model_save(m, tmp("a.safetensors"), 0, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(sung_model_load(&r, tmp("a.safetensors"), &e) == SUNG_OK, "%s", e.msg);
+        CHECK(r && r->variant == m->variant && r->width == 4 && r->nfloats == m->nfloats,
+              "reloaded model differs in structure");
+        if (r) CHECK(!memcmp(r->p, m->p, m->nfloats * sizeof(float)), "F32 round trip not bit-exact");
+        sung_model_free(r);
+        CHECK(sung_model_save(m, tmp("h.safetensors"), 1, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(sung_model_load(&r, tmp("h.safetensors"), &e) == SUNG_OK, "%s", e.msg);
+        int same = r != NULL;
+        for (size_t i = 0; same && i < m->nfloats; i++)
+            same = r->p[i] == st_f16_to_f32(st_f32_to_f16(m->p[i]));
+        CHECK(same, "F16 round trip is not the F16 rounding");
+        sung_model_free(r);
+        /* BF16 files are read too */
+        write_edited(m, tmp("b.safetensors"), NULL, NULL, NULL, ST_BF16, sung_variant_name(m->variant), "4");
+        CHECK(sung_model_load(&r, tmp("b.safetensors"), &e) == SUNG_OK, "BF16: %s", e.msg);
+        same = r != NULL;
+        for (size_t i = 0; same && i < m->nfloats; i++)
+            same = r->p[i] == st_bf16_to_f32(st_f32_to_bf16(m->p[i]));
+        CHECK(same, "BF16 load is not the BF16 rounding");
+        sung_model_free(r);
+        sung_model_free(m);
+    }
+
+    sung_model *m;
+    sung_model_create(&m, SUNG_SUNG, 4, 1, &e);
+    const char *name = "deblur.unet.e1.res.0.c1.weight";
+    write_edited(m, tmp("x.safetensors"), name, NULL, NULL, ST_F32, "sung", "4");
+    expect_reject(tmp("x.safetensors"), name, "missing tensor");
+    write_edited(m, tmp("x.safetensors"), NULL, name, NULL, ST_F32, "sung", "4");
+    expect_reject(tmp("x.safetensors"), name, "wrong shape");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, "deblur.extra", ST_F32, "sung", "4");
+    expect_reject(tmp("x.safetensors"), "deblur.extra", "extra tensor");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F64, "sung", "4");
+    expect_reject(tmp("x.safetensors"), "dtype", "F64 weights");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, NULL, "4");
+    expect_reject(tmp("x.safetensors"), "variant", "no variant");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "8");
+    expect_reject(tmp("x.safetensors"), "shape", "width 8 metadata on width-4 tensors");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "siun", "4");
+    expect_reject(tmp("x.safetensors"), "restore.e1.conv.weight", "sung tensors in a siun file");
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "four");
+    expect_reject(tmp("x.safetensors"), "width", "bad width");
+
+    /* truncated data, oversized header length, not a file */
+    CHECK(sung_model_save(m, tmp("t.safetensors"), 0, &e) == SUNG_OK, "%s", e.msg);
+    FILE *f = fopen(tmp("t.safetensors"), "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    CHECK(truncate(tmp("t.safetensors"), size - 100) == 0, "truncate");
+    expect_reject(tmp("t.safetensors"), "", "truncated data");
+    f = fopen(tmp("o.safetensors"), "wb");
+    unsigned char hdr[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, '{', '}'};
+    fwrite(hdr, 1, sizeof hdr, f);
+    fclose(f);
+    expect_reject(tmp("o.safetensors"), "byte", "oversized header length");
+    expect_reject(tmp("does-not-exist.safetensors"), "does-not-exist", "missing file");
+
+    /* saving over an existing file into a missing directory fails and leaves nothing */
+    CHECK(sung_model_save(m, "/nonexistent-dir/w.safetensors", 0, &e) != SUNG_OK, "saved into a missing directory");
+    sung_model_free(m);
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return test_summary("test_weights");
+}

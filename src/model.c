@@ -461,11 +461,20 @@ static double l1(ctx *c, tensor a, tensor b, double w)
     return v;
 }
 
-/* ResBlock: x + c2(relu(c1(x))) */
+/* ResBlock: x + c2(relu(c1(x))). At inference x is dead afterwards (it is always a
+ * block-internal tensor), so the sum overwrites it and the temporary is freed: the
+ * kernel reads the residual of a pixel before writing that pixel. */
 static tensor resblock(ctx *c, const m_resblock *r, tensor x)
 {
+    if (c->train) {
+        tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
+        return conv(c, r->c2, t, ACT_NONE, &x, NULL);
+    }
+    arena_pos mark = arena_mark(&c->m->act);
     tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
-    return conv(c, r->c2, t, ACT_NONE, &x, NULL);
+    conv(c, r->c2, t, ACT_NONE, &x, &x);
+    arena_release(&c->m->act, mark);
+    return x;
 }
 
 static tensor res3(ctx *c, const m_resblock *r, tensor x)
@@ -500,13 +509,21 @@ static tensor unet(ctx *c, const m_unet *u, tensor x)
 static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
 {
     int ch = x.c;
+    tensor out;
+    if (!into) { /* allocated first, so that at inference the rest can be freed */
+        out = new_tensor(c, x.n, x.h, x.w, ch, 1);
+        into = &out;
+    }
+    arena_pos mark = arena_mark(&c->m->act);
     tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
     copy(c, t_slice(h, 0, ch), x);
     for (int j = 0; j < 6; j++) {
         tensor grow = t_slice(h, (1 + j) * ch, ch);
         conv(c, r->dense[j], t_slice(h, 0, (1 + j) * ch), ACT_RELU, NULL, &grow);
     }
-    return conv(c, r->fuse, h, ACT_NONE, &x, into);
+    tensor y = conv(c, r->fuse, h, ACT_NONE, &x, into);
+    if (!c->train) arena_release(&c->m->act, mark);
+    return y;
 }
 
 /* Path (SPEC §2): head, U-Net, RDBs, fuse, up + pixel shuffle, tail → *into (3 ch) */

@@ -46,6 +46,23 @@ typedef struct {
 
 void *arena_alloc(arena *a, size_t bytes);  /* NULL when out of memory */
 void arena_reset(arena *a);                 /* forget all allocations, keep the memory */
+/* Stack discipline inside a pass: arena_release(a, m) frees everything allocated since
+ * m = arena_mark(a). */
+typedef struct {
+    arena_block *cur;
+    size_t used;
+} arena_pos;
+static inline arena_pos arena_mark(const arena *a) { return (arena_pos){a->cur, a->used}; }
+static inline void arena_release(arena *a, arena_pos m)
+{
+    if (!m.cur) { /* marked before the first allocation of the pass */
+        a->cur = a->first;
+        a->used = 0;
+        return;
+    }
+    a->cur = m.cur;
+    a->used = m.used;
+}
 void arena_free(arena *a);                  /* release everything; zeroed arena is valid */
 
 #endif

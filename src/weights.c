@@ -2,6 +2,7 @@
  * metadata "variant" and "width". Read as F32, F16 or BF16; written as F32 (F16 on
  * request). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

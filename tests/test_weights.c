@@ -102,8 +102,38 @@ int main(void)
     expect_reject(tmp("x.safetensors"), name, "wrong shape");
     write_edited(m, tmp("x.safetensors"), NULL, NULL, "deblur.extra", ST_F32, "sung", "4");
     expect_reject(tmp("x.safetensors"), "deblur.extra", "extra tensor");
-    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F64, "sung", "4");
-    expect_reject(tmp("x.safetensors"), "dtype", "F64 weights");
+    {
+        /* a model file with one F64 tensor: written as F32 of twice the length, then
+         * relabelled in place (same header length) */
+        st_out_tensor *ts = calloc(m->nparams, sizeof *ts);
+        float *big = calloc(2 * m->nfloats, sizeof *big);
+        const char *target = "deblur.fuse1.bias";
+        for (int i = 0; i < m->nparams; i++) {
+            const param_info *p = &m->params[i];
+            ts[i] = (st_out_tensor){p->name, ST_F32, p->ndim, {0}, big};
+            for (int k = 0; k < p->ndim; k++) ts[i].shape[k] = p->shape[k];
+            if (!strcmp(p->name, target)) ts[i].shape[0] *= 2;
+        }
+        st_meta meta[2] = {{"variant", "sung"}, {"width", "4"}};
+        char err[256];
+        CHECK(st_write(tmp("x.safetensors"), ts, m->nparams, meta, 2, err, sizeof err) == 0, "%s", err);
+        FILE *f = fopen(tmp("x.safetensors"), "r+b");
+        static char buf[1 << 16];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        const char *pat = "\"deblur.fuse1.bias\":{\"dtype\":\"F32\",\"shape\":[8]";
+        char *at = NULL;
+        for (size_t i = 0; i + strlen(pat) <= n && !at; i++)
+            if (!memcmp(buf + i, pat, strlen(pat))) at = buf + i;
+        CHECK(at != NULL, "header layout: cannot find %s", pat);
+        if (at) {
+            memcpy(at, "\"deblur.fuse1.bias\":{\"dtype\":\"F64\",\"shape\":[4]", strlen(pat));
+            fseek(f, 0, SEEK_SET);
+            fwrite(buf, 1, n, f);
+        }
+        fclose(f);
+        expect_reject(tmp("x.safetensors"), "dtype", "F64 weights");
+        free(ts), free(big);
+    }
     write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, NULL, "4");
     expect_reject(tmp("x.safetensors"), "variant", "no variant");
     write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "8");

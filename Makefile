@@ -61,13 +61,13 @@ $(BUILD)/src/ops/kern_generic.o: src/ops/kern_generic.c src/ops/kernels.inc src/
 $(BUILD)/libsung.a: $(LIB_OBJ)
 	ar rcs $@ $^
 $(BUILD)/libsung.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 $(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
 # Every test also runs on the slower kernel paths that the CPU has, so that one binary
 # is known to be right on any x86-64.

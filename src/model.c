@@ -131,7 +131,7 @@ static m_resblock build_resblock(builder *b, const char *name, int n)
 
 static void build_res3(builder *b, m_resblock *res, const char *name, int n)
 {
-    char s[64], nm[8];
+    char s[64], nm[16];
     enter(b, name, s);
     for (int i = 0; i < 3; i++) {
         snprintf(nm, sizeof nm, "%d", i);
@@ -179,7 +179,7 @@ static void build_unet(builder *b, m_unet *u, int a, int c, int image)
 
 static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c)
 {
-    char s[64], s2[64], nm[8];
+    char s[64], s2[64], nm[16];
     enter(b, name, s);
     p->head = add_conv(b, "head", 3, 1, 6, c, 1, 0);
     enter(b, "unet", s2);
@@ -192,7 +192,7 @@ static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c
         enter(b, "rdbs", s3);
         enter(b, nm, s4);
         for (int j = 0; j < 6; j++) {
-            char dn[16];
+            char dn[24];
             snprintf(dn, sizeof dn, "dense.%d", j);
             p->rdbs[k].dense[j] = add_conv(b, dn, 3, 1, (1 + j) * c, c, 0, 0);
         }

@@ -19,14 +19,14 @@
 static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64", "U8"};
 static const unsigned dtype_sizes[] = {4, 2, 2, 8, 1};
 
+typedef unsigned long long ull; /* for printf */
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -39,6 +39,7 @@ const char *st_dtype_name(st_dtype dt)
 
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
 float st_f16_to_f32(uint16_t h)
 {
@@ -101,26 +102,18 @@ static int utf8_len(const unsigned char *s, size_t n)
 
 static int utf8_valid(const char *s)
 {
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        int l = utf8_len((const unsigned char *)s + i, n - i);
-        if (!l) return 0;
-        i += (size_t)l;
-    }
-    return 1;
+    size_t n = strlen(s), l = 1;
+    for (size_t i = 0; i < n && l; i += l) l = (size_t)utf8_len((const unsigned char *)s + i, n - i);
+    return l != 0;
 }
 
 static size_t utf8_put(char *o, uint32_t cp)
 {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        return o[2] = (char)(0x80 | (cp & 0x3f)), 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
+    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (size_t i = n - 1; i > 0; i--, cp >>= 6) o[i] = (char)(0x80 | (cp & 0x3f));
+    o[0] = (char)(lead[n] | cp);
+    return n;
 }
 
 /* ---- header parser --------------------------------------------------------------- */
@@ -141,8 +134,8 @@ static int perr(parser *p, size_t at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (p->tensor) return fail(p->err, p->errlen, "header at byte %zu, tensor '%s': %s", at,
-                               p->tensor, msg);
+    if (p->tensor)
+        return fail(p->err, p->errlen, "header at byte %zu, tensor '%s': %s", at, p->tensor, msg);
     return fail(p->err, p->errlen, "header at byte %zu: %s", at, msg);
 }
 
@@ -199,58 +192,38 @@ static int hex4(const unsigned char *s, uint32_t *v)
 /* Parses the JSON string at p->pos into a fresh NUL-terminated UTF-8 *out. */
 static int parse_string(parser *p, char **out)
 {
+    static const char escs[] = "\"\\/bfnrt", map[] = "\"\\/\b\f\n\r\t";
     *out = NULL;
     if (p->pos >= p->end || p->s[p->pos] != '"') return expected(p, "'\"' (a string)");
-    size_t open = p->pos++, close = p->pos;
+    size_t open = p->pos++, close = p->pos, n = 0;
     while (close < p->end && p->s[close] != '"') close += p->s[close] == '\\' ? 2 : 1;
     if (close >= p->end) return perr(p, open, "invalid JSON: unterminated string");
     char *o = malloc(close - p->pos + 1); /* escapes only shrink */
-    if (!o) return perr(p, open, "out of memory");
-    size_t n = 0;
-    while (p->pos < close) {
+    const char *bad = o ? NULL : "out of memory";
+    while (!bad && p->pos < close) {
         const unsigned char *s = p->s + p->pos;
-        if (s[0] < 0x20) {
-            free(o);
-            return perr(p, p->pos, "invalid JSON: control character 0x%02x in a string", s[0]);
-        }
-        if (s[0] != '\\') {
-            int l = utf8_len(s, close - p->pos);
-            if (!l) {
-                free(o);
-                return perr(p, p->pos, "invalid UTF-8 in a string");
-            }
-            memcpy(o + n, s, (size_t)l), n += (size_t)l, p->pos += (size_t)l;
-            continue;
-        }
-        static const char escs[] = "\"\\/bfnrt", map[] = "\"\\/\b\f\n\r\t";
-        const char *esc = s[1] ? strchr(escs, s[1]) : NULL;
-        if (esc) {
-            o[n++] = map[esc - escs], p->pos += 2;
-            continue;
-        }
-        uint32_t cp, lo;
+        const char *esc = s[0] == '\\' && s[1] ? strchr(escs, s[1]) : NULL;
+        uint32_t cp, lo = 0;
+        int l;
+        if (s[0] < 0x20) bad = "invalid JSON: control character in a string";
+        else if (s[0] != '\\') {
+            if (!(l = utf8_len(s, close - p->pos))) bad = "invalid UTF-8 in a string";
+            else memcpy(o + n, s, (size_t)l), n += (size_t)l, p->pos += (size_t)l;
+        } else if (esc) o[n++] = map[esc - escs], p->pos += 2;
         /* hex4 stops at the first non-hex byte, so it never reads past the closing '"' */
-        if (s[1] != 'u' || hex4(s + 2, &cp)) {
-            free(o);
-            return perr(p, p->pos, "invalid JSON: bad escape sequence in a string");
+        else if (s[1] != 'u' || hex4(s + 2, &cp)) bad = "invalid JSON: bad escape in a string";
+        else if (cp >= 0xdc00 && cp <= 0xdfff) bad = "invalid JSON: unpaired UTF-16 surrogate";
+        else if (cp >= 0xd800 && cp <= 0xdbff &&
+                 (s[6] != '\\' || s[7] != 'u' || hex4(s + 8, &lo) || lo < 0xdc00 || lo > 0xdfff))
+            bad = "invalid JSON: unpaired UTF-16 surrogate";
+        else if (!cp) bad = "\\u0000 (NUL) in a string is not supported";
+        else {
+            int pair = cp >= 0xd800 && cp <= 0xdbff;
+            if (pair) cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            n += utf8_put(o + n, cp), p->pos += pair ? 12 : 6;
         }
-        p->pos += 6;
-        if (cp >= 0xdc00 && cp <= 0xdfff) goto bad_surrogate;
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (s[6] != '\\' || s[7] != 'u' || hex4(s + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                goto bad_surrogate;
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00), p->pos += 6;
-        }
-        if (!cp) {
-            free(o);
-            return perr(p, p->pos - 6, "\\u0000 (NUL) in a string is not supported");
-        }
-        n += utf8_put(o + n, cp);
-        continue;
-    bad_surrogate:
-        free(o);
-        return perr(p, p->pos - 6, "invalid JSON: unpaired UTF-16 surrogate in a string");
     }
+    if (bad) return free(o), perr(p, p->pos, "%s", bad);
     o[n] = 0;
     p->pos = close + 1;
     skip_ws(p);
@@ -291,123 +264,107 @@ static int parse_uints(parser *p, uint64_t *v, int max, int *count, const char *
     return 0;
 }
 
-static int parse_tensor(parser *p, st_tensor *t)
+/* Parses {"key": value, ...}: for each key, after its ':', member(p, key, offset of key,
+ * ctx) parses the value and takes ownership of key. */
+static int parse_object(parser *p, const char *what,
+                        int (*member)(parser *, char *, size_t, void *), void *ctx)
 {
-    static const char *const fields[] = {"dtype", "shape", "data_offsets"};
-    size_t at = p->pos;
-    int have[3] = {0, 0, 0};
-    if (eat(p, '{', "'{' (a tensor object)")) return -1;
-    if (p->pos < p->end && p->s[p->pos] == '}') p->pos++, skip_ws(p);
-    else
-        for (int r = 0; r == 0;) {
-            size_t kat = p->pos;
-            char *key;
-            int f = 0, count;
-            if (parse_string(p, &key)) return -1;
-            while (f < 3 && strcmp(key, fields[f])) f++;
-            if (f == 3 || have[f]) {
-                perr(p, kat, "%s field '%s'", f == 3 ? "unknown" : "duplicate", key);
-                free(key);
-                return -1;
-            }
-            free(key);
-            have[f] = 1;
-            if (eat(p, ':', "':'")) return -1;
-            if (f == 0) {
-                size_t dat = p->pos;
-                char *d;
-                int k = 0;
-                if (parse_string(p, &d)) return -1;
-                while (k <= ST_U8 && strcmp(d, dtype_names[k])) k++;
-                if (k > ST_U8) {
-                    perr(p, dat, "dtype '%s' is not supported (F32, F16, BF16, F64, U8 are)", d);
-                    free(d);
-                    return -1;
-                }
-                free(d);
-                t->dtype = (st_dtype)k;
-            } else if (f == 1) {
-                uint64_t dims[8];
-                if (parse_uints(p, dims, 8, &count, "shape")) return -1;
-                t->ndim = count;
-                for (int k = 0; k < count; k++) t->shape[k] = (int64_t)dims[k];
-            } else {
-                uint64_t off[2];
-                size_t oat = p->pos;
-                if (parse_uints(p, off, 2, &count, "data_offsets")) return -1;
-                if (count != 2) return perr(p, oat, "data_offsets must have 2 entries");
-                t->begin = off[0], t->end = off[1];
-            }
-            if ((r = next_member(p, '}', "',' or '}'")) < 0) return -1;
-        }
-    for (int f = 0; f < 3; f++)
-        if (!have[f]) return perr(p, at, "missing field '%s'", fields[f]);
-    return 0;
-}
-
-static int parse_meta(parser *p, st_file *f)
-{
-    if (eat(p, '{', "'{' (the __metadata__ object)")) return -1;
+    if (eat(p, '{', what)) return -1;
     if (p->pos < p->end && p->s[p->pos] == '}') return eat(p, '}', "'}'");
     for (int r = 0; r == 0;) {
-        size_t kat = p->pos;
-        char *k, *v;
-        if (parse_string(p, &k)) return -1;
-        if (eat(p, ':', "':'")) return free(k), -1;
-        if (st_meta_get(f, k)) {
-            perr(p, kat, "duplicate __metadata__ key '%s'", k);
-            return free(k), -1;
-        }
-        if (p->pos >= p->end || p->s[p->pos] != '"') {
-            perr(p, p->pos, "__metadata__ value for '%s' is not a string", k);
-            return free(k), -1;
-        }
-        if (parse_string(p, &v)) return free(k), -1;
-        if (f->nmeta == p->mcap) {
-            int cap = p->mcap ? 2 * p->mcap : 8;
-            st_meta *m = realloc(f->meta, (size_t)cap * sizeof *m);
-            if (!m) return free(k), free(v), perr(p, kat, "out of memory");
-            f->meta = m, p->mcap = cap;
-        }
-        f->meta[f->nmeta++] = (st_meta){k, v};
+        size_t at = p->pos;
+        char *key;
+        if (parse_string(p, &key)) return -1;
+        if (eat(p, ':', "':'")) return free(key), -1;
+        if (member(p, key, at, ctx)) return -1;
         if ((r = next_member(p, '}', "',' or '}'")) < 0) return -1;
     }
     return 0;
 }
 
-static int parse_header(parser *p, st_file *f)
+static const char *const fields[] = {"dtype", "shape", "data_offsets"};
+
+typedef struct {
+    st_tensor *t;
+    int have[3]; /* which of fields[] were seen */
+} tensor_ctx;
+
+static int tensor_member(parser *p, char *key, size_t at, void *ctx)
 {
-    int seen_meta = 0;
-    skip_ws(p);
-    if (eat(p, '{', "'{' (the header object)")) return -1;
-    if (p->pos < p->end && p->s[p->pos] == '}') p->pos++, skip_ws(p);
-    else
-        for (int r = 0; r == 0;) {
-            size_t kat = p->pos;
-            char *key;
-            if (parse_string(p, &key)) return -1;
-            if (eat(p, ':', "':'")) return free(key), -1;
-            if (!strcmp(key, "__metadata__")) {
-                free(key);
-                if (seen_meta++) return perr(p, kat, "duplicate __metadata__");
-                if (parse_meta(p, f)) return -1;
-            } else {
-                if (f->ntensors == p->tcap) {
-                    int cap = p->tcap ? 2 * p->tcap : 64;
-                    st_tensor *t = realloc(f->tensors, (size_t)cap * sizeof *t);
-                    if (!t) return free(key), perr(p, kat, "out of memory");
-                    f->tensors = t, p->tcap = cap;
-                }
-                st_tensor *t = &f->tensors[f->ntensors++];
-                memset(t, 0, sizeof *t);
-                t->name = key;
-                p->tensor = key;
-                if (parse_tensor(p, t)) return -1;
-                p->tensor = NULL;
-            }
-            if ((r = next_member(p, '}', "',' or '}'")) < 0) return -1;
-        }
-    if (p->pos != p->end) return perr(p, p->pos, "unexpected bytes after the header object");
+    tensor_ctx *c = ctx;
+    st_tensor *t = c->t;
+    uint64_t v[8];
+    int f = 0, n, k = 0;
+    while (f < 3 && strcmp(key, fields[f])) f++;
+    if (f == 3 || c->have[f])
+        return perr(p, at, "%s field '%s'", f == 3 ? "unknown" : "duplicate", key), free(key), -1;
+    free(key);
+    c->have[f] = 1;
+    at = p->pos;
+    if (f == 0) {
+        char *d;
+        if (parse_string(p, &d)) return -1;
+        while (k <= ST_U8 && strcmp(d, dtype_names[k])) k++;
+        if (k > ST_U8)
+            return perr(p, at, "dtype '%s' is not supported (F32, F16, BF16, F64, U8 are)", d),
+                   free(d), -1;
+        free(d);
+        t->dtype = (st_dtype)k;
+    } else if (f == 1) {
+        if (parse_uints(p, v, 8, &n, "shape")) return -1;
+        for (t->ndim = n; k < n; k++) t->shape[k] = (int64_t)v[k];
+    } else {
+        if (parse_uints(p, v, 2, &n, "data_offsets")) return -1;
+        if (n != 2) return perr(p, at, "data_offsets must have 2 entries");
+        t->begin = v[0], t->end = v[1];
+    }
+    return 0;
+}
+
+static int meta_member(parser *p, char *key, size_t at, void *ctx)
+{
+    st_file *f = ctx;
+    char *v;
+    if (st_meta_get(f, key))
+        return perr(p, at, "duplicate __metadata__ key '%s'", key), free(key), -1;
+    if (p->pos >= p->end || p->s[p->pos] != '"')
+        return perr(p, p->pos, "__metadata__ value for '%s' is not a string", key), free(key), -1;
+    if (parse_string(p, &v)) return free(key), -1;
+    if (f->nmeta == p->mcap) {
+        int cap = p->mcap ? 2 * p->mcap : 8;
+        st_meta *m = realloc(f->meta, (size_t)cap * sizeof *m);
+        if (!m) return free(key), free(v), perr(p, at, "out of memory");
+        f->meta = m, p->mcap = cap;
+    }
+    f->meta[f->nmeta++] = (st_meta){key, v};
+    return 0;
+}
+
+static int header_member(parser *p, char *key, size_t at, void *ctx)
+{
+    st_file *f = ctx;
+    if (!strcmp(key, "__metadata__")) {
+        free(key);
+        if (f->meta) return perr(p, at, "duplicate __metadata__");
+        if (!(f->meta = malloc(sizeof *f->meta))) return perr(p, at, "out of memory");
+        p->mcap = 1;
+        return parse_object(p, "'{' (the __metadata__ object)", meta_member, f);
+    }
+    if (f->ntensors == p->tcap) {
+        int cap = p->tcap ? 2 * p->tcap : 64;
+        st_tensor *t = realloc(f->tensors, (size_t)cap * sizeof *t);
+        if (!t) return free(key), perr(p, at, "out of memory");
+        f->tensors = t, p->tcap = cap;
+    }
+    tensor_ctx c = {&f->tensors[f->ntensors++], {0, 0, 0}};
+    memset(c.t, 0, sizeof *c.t);
+    c.t->name = key;
+    p->tensor = key;
+    at = p->pos;
+    if (parse_object(p, "'{' (a tensor object)", tensor_member, &c)) return -1;
+    for (int k = 0; k < 3; k++)
+        if (!c.have[k]) return perr(p, at, "missing field '%s'", fields[k]);
+    p->tensor = NULL;
     return 0;
 }
 
@@ -426,11 +383,10 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
 }
 
-static int by_offset(const void *a, const void *b)
+static int by_begin(const void *a, const void *b)
 {
     const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
-    return x->begin != y->begin ? (x->begin > y->begin) - (x->begin < y->begin)
-                                : (x->end > y->end) - (x->end < y->end);
+    return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
 static int validate(st_file *f, char *err, size_t errlen)
@@ -442,28 +398,27 @@ static int validate(st_file *f, char *err, size_t errlen)
         int zero = 0, over = 0;
         char shape[200];
         fmt_shape(shape, sizeof shape, t->shape, t->ndim);
-        for (int k = 0; k < t->ndim; k++) zero |= t->shape[k] == 0;
-        for (int k = 0; k < t->ndim && !zero; k++) {
+        for (int k = 0; k < t->ndim; k++) { /* numel <= 2^61, so numel * es cannot overflow */
             uint64_t d = (uint64_t)t->shape[k];
-            over |= numel > UINT64_MAX / d;
-            numel *= over ? 1 : d;
+            if (!d) zero = 1;
+            else if (numel > (UINT64_MAX / 8) / d) over = 1;
+            else numel *= d;
         }
         if (zero) numel = 0;
-        if (over || numel > UINT64_MAX / es)
-            return fail(err, errlen, "tensor '%s': shape %s overflows", t->name, shape);
+        else if (over) return fail(err, errlen, "tensor '%s': shape %s overflows", t->name, shape);
         if (t->end < t->begin)
             return fail(err, errlen, "tensor '%s': data_offsets [%llu, %llu] end before begin",
-                        t->name, (unsigned long long)t->begin, (unsigned long long)t->end);
+                        t->name, (ull)t->begin, (ull)t->end);
         if (t->end > data_size)
             return fail(err, errlen,
-                        "tensor '%s': data_offsets end %llu is beyond the data area "
-                        "(%llu bytes, from byte %zu of the file)",
-                        t->name, (unsigned long long)t->end, (unsigned long long)data_size,
-                        f->data_start);
+                        "tensor '%s': data_offsets end %llu is beyond the data area (%llu bytes, "
+                        "from byte %zu of the file)",
+                        t->name, (ull)t->end, (ull)data_size, f->data_start);
         if (t->end - t->begin != numel * es)
-            return fail(err, errlen, "tensor '%s': data_offsets give %llu bytes, shape %s %s needs %llu",
-                        t->name, (unsigned long long)(t->end - t->begin), shape,
-                        dtype_names[t->dtype], (unsigned long long)(numel * es));
+            return fail(err, errlen,
+                        "tensor '%s': data_offsets give %llu bytes, shape %s %s needs %llu",
+                        t->name, (ull)(t->end - t->begin), shape, dtype_names[t->dtype],
+                        (ull)(numel * es));
     }
     if (f->ntensors > 1) qsort(f->tensors, (size_t)f->ntensors, sizeof *f->tensors, by_name);
     for (int i = 1; i < f->ntensors; i++)
@@ -477,13 +432,13 @@ static int validate(st_file *f, char *err, size_t errlen)
     int n = 0, rc = 0;
     for (int i = 0; i < f->ntensors; i++)
         if (f->tensors[i].end > f->tensors[i].begin) idx[n++] = &f->tensors[i];
-    if (n > 1) qsort(idx, (size_t)n, sizeof *idx, by_offset);
+    if (n > 1) qsort(idx, (size_t)n, sizeof *idx, by_begin);
     for (int i = 1; i < n && !rc; i++)
         if (idx[i]->begin < idx[i - 1]->end)
-            rc = fail(err, errlen, "tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' [%llu, %llu]",
-                      idx[i]->name, (unsigned long long)idx[i]->begin,
-                      (unsigned long long)idx[i]->end, idx[i - 1]->name,
-                      (unsigned long long)idx[i - 1]->begin, (unsigned long long)idx[i - 1]->end);
+            rc = fail(err, errlen,
+                      "tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' [%llu, %llu]",
+                      idx[i]->name, (ull)idx[i]->begin, (ull)idx[i]->end, idx[i - 1]->name,
+                      (ull)idx[i - 1]->begin, (ull)idx[i - 1]->end);
     free(idx);
     return rc;
 }
@@ -493,20 +448,23 @@ static int validate(st_file *f, char *err, size_t errlen)
 static int parse_file(st_file *f, char *err, size_t errlen)
 {
     if (f->size < 8)
-        return fail(err, errlen, "file is %zu bytes, shorter than the 8-byte header length at byte 0",
-                    f->size);
+        return fail(err, errlen,
+                    "file is %zu bytes, shorter than the 8-byte header length at byte 0", f->size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | f->buf[i];
     if (hlen == 0) return fail(err, errlen, "header length 0 at byte 0: the header is empty");
     if (hlen > MAX_HEADER)
         return fail(err, errlen, "header length %llu at byte 0 exceeds the limit of %u bytes",
-                    (unsigned long long)hlen, MAX_HEADER);
+                    (ull)hlen, MAX_HEADER);
     if (hlen > f->size - 8)
-        return fail(err, errlen, "header length %llu at byte 0 exceeds file size %zu",
-                    (unsigned long long)hlen, f->size);
+        return fail(err, errlen, "header length %llu at byte 0 exceeds file size %zu", (ull)hlen,
+                    f->size);
     f->data_start = 8 + (size_t)hlen;
     parser p = {f->buf, 8, f->data_start, err, errlen, NULL, 0, 0};
-    return parse_header(&p, f) || validate(f, err, errlen) ? -1 : 0;
+    skip_ws(&p);
+    if (parse_object(&p, "'{' (the header object)", header_member, f)) return -1;
+    if (p.pos != p.end) return perr(&p, p.pos, "unexpected bytes after the header object");
+    return validate(f, err, errlen);
 }
 
 int st_open_mem(st_file *f, const void *data, size_t size, char *err, size_t errlen)
@@ -525,28 +483,17 @@ int st_open(st_file *f, const char *path, char *err, size_t errlen)
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    size_t n = 0, cap = 0;
-    unsigned char *buf = NULL;
-    for (;;) { /* read to EOF, doubling: works for any kind of file */
-        if (n == cap) {
-            unsigned char *b = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap ? 2 * cap : 1 << 16);
-            if (!b) {
-                free(buf), fclose(fp);
-                return fail(err, errlen, "%s: out of memory reading %zu bytes", path, n);
-            }
-            buf = b, cap = cap ? 2 * cap : 1 << 16;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(fp);
+    errno = 0;
+    long len = fseek(fp, 0, SEEK_END) ? -1 : ftell(fp);
+    size_t n = len > 0 ? (size_t)len : 0;
+    int ok = len >= 0 && !fseek(fp, 0, SEEK_SET) && (f->buf = malloc(n ? n : 1)) &&
+             fread(f->buf, 1, n, fp) == n;
+    int e = errno;
     fclose(fp);
-    if (bad) {
-        free(buf);
-        return fail(err, errlen, "error reading %s at byte %zu", path, n);
-    }
-    f->buf = buf, f->size = n;
+    if (!ok)
+        return st_close(f), fail(err, errlen, "cannot read %s: %s", path,
+                                 e ? strerror(e) : "short read");
+    f->size = n;
     if (parse_file(f, err, errlen)) return st_close(f), -1;
     return 0;
 }
@@ -614,13 +561,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
         case ST_F32: dst[i] = u2f((uint32_t)rd_le(p, 4)); break;
         case ST_F16: dst[i] = st_f16_to_f32((uint16_t)rd_le(p, 2)); break;
         case ST_BF16: dst[i] = st_bf16_to_f32((uint16_t)rd_le(p, 2)); break;
-        case ST_F64: {
-            uint64_t u = rd_le(p, 8);
-            double d;
-            memcpy(&d, &u, 8);
-            dst[i] = (float)d;
-            break;
-        }
+        case ST_F64: dst[i] = (float)u2d(rd_le(p, 8)); break;
         case ST_U8: dst[i] = (float)p[0]; break;
         }
     }
@@ -637,28 +578,6 @@ typedef struct {
 static int by_out_name(const void *a, const void *b)
 {
     return strcmp(((const out_item *)a)->t->name, ((const out_item *)b)->t->name);
-}
-
-/* Sets *numel, or fails for anything st_write cannot write. */
-static int check_out(const st_out_tensor *t, int i, uint64_t *numel, char *err, size_t errlen)
-{
-    *numel = 1;
-    if (!t->name || !utf8_valid(t->name) || !strcmp(t->name, "__metadata__"))
-        return fail(err, errlen, "tensor %d: name is NULL, not UTF-8 or '__metadata__'", i);
-    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
-        return fail(err, errlen, "tensor '%s': dtype %s cannot be written (F32, F16, BF16 can)",
-                    t->name, st_dtype_name(t->dtype));
-    if (t->ndim < 0 || t->ndim > 8)
-        return fail(err, errlen, "tensor '%s': ndim %d is not in 0..8", t->name, t->ndim);
-    for (int k = 0; k < t->ndim; k++) {
-        uint64_t d = (uint64_t)t->shape[k];
-        if (t->shape[k] < 0 || d > MAX_INT || (d && *numel > MAX_INT / d))
-            return fail(err, errlen, "tensor '%s': dimension %d (%lld) is negative or too large",
-                        t->name, k, (long long)t->shape[k]);
-        *numel *= d;
-    }
-    if (*numel && !t->data) return fail(err, errlen, "tensor '%s': data is NULL", t->name);
-    return 0;
 }
 
 /* s as a quoted JSON string (s is valid UTF-8, which passes through). */
@@ -696,8 +615,7 @@ static char *make_header(const out_item *it, int n, const st_meta *meta, int nme
         fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_names[t->dtype]);
         for (int k = 0; k < t->ndim; k++)
             fprintf(h, "%s%lld", k ? "," : "", (long long)t->shape[k]);
-        fprintf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                (unsigned long long)(off + bytes));
+        fprintf(h, "],\"data_offsets\":[%llu,%llu]}", (ull)off, (ull)(off + bytes));
         off += bytes;
     }
     fputc('}', h);
@@ -742,57 +660,69 @@ static int write_file(const char *tmp, const char *hdr, size_t hlen, const out_i
     return 0;
 }
 
+/* Checks everything st_write is given; fills it[] sorted by name. */
+static int check_all(const st_out_tensor *ts, int n, const st_meta *meta, int nmeta, out_item *it,
+                     char *err, size_t errlen)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const st_out_tensor *t = &ts[i];
+        uint64_t numel = 1;
+        if (!t->name || !utf8_valid(t->name) || !strcmp(t->name, "__metadata__"))
+            return fail(err, errlen, "tensor %d: name is NULL, not UTF-8 or '__metadata__'", i);
+        if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+            return fail(err, errlen, "tensor '%s': dtype %s cannot be written (F32, F16, BF16 can)",
+                        t->name, st_dtype_name(t->dtype));
+        if (t->ndim < 0 || t->ndim > 8)
+            return fail(err, errlen, "tensor '%s': ndim %d is not in 0..8", t->name, t->ndim);
+        for (int k = 0; k < t->ndim; k++) {
+            uint64_t d = (uint64_t)t->shape[k];
+            if (t->shape[k] < 0 || d > MAX_INT || (d && numel > MAX_INT / d))
+                return fail(err, errlen, "tensor '%s': dimension %d (%lld) is negative or too large",
+                            t->name, k, (long long)t->shape[k]);
+            numel *= d;
+        }
+        if (numel && !t->data) return fail(err, errlen, "tensor '%s': data is NULL", t->name);
+        if ((total += numel * dtype_sizes[t->dtype]) > MAX_INT)
+            return fail(err, errlen, "tensor '%s': total data exceeds 2^53 bytes", t->name);
+        it[i] = (out_item){t, numel};
+    }
+    if (n > 1) qsort(it, (size_t)n, sizeof *it, by_out_name);
+    for (int i = 1; i < n; i++)
+        if (!strcmp(it[i - 1].t->name, it[i].t->name))
+            return fail(err, errlen, "tensor '%s': name given twice", it[i].t->name);
+    for (int i = 0; i < nmeta; i++) {
+        const char *k = meta[i].key, *v = meta[i].value;
+        if (!k || !v || !utf8_valid(k) || !utf8_valid(v))
+            return fail(err, errlen, "metadata %d: key or value is NULL or not valid UTF-8", i);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(meta[j].key, k))
+                return fail(err, errlen, "metadata key '%s' given twice", k);
+    }
+    return 0;
+}
+
 int st_write(const char *path, const st_out_tensor *ts, int n, const st_meta *meta, int nmeta,
              char *err, size_t errlen)
 {
     if (!path || n < 0 || nmeta < 0 || (n && !ts) || (nmeta && !meta))
         return fail(err, errlen, "st_write: bad arguments");
     out_item *it = malloc(((size_t)n + 1) * sizeof *it);
-    char *hdr = NULL, *tmp = NULL;
     size_t hlen = 0, tlen = strlen(path) + 32;
-    uint64_t total = 0;
-    int rc = -1;
-    if (!it) return fail(err, errlen, "out of memory");
-    for (int i = 0; i < n; i++) {
-        it[i].t = &ts[i];
-        if (check_out(&ts[i], i, &it[i].numel, err, errlen)) goto done;
-        if ((total += it[i].numel * dtype_sizes[ts[i].dtype]) > MAX_INT) {
-            fail(err, errlen, "tensor '%s': total data exceeds 2^53 bytes", ts[i].name);
-            goto done;
+    char *hdr = NULL, *tmp = NULL;
+    int rc = it ? check_all(ts, n, meta, nmeta, it, err, errlen) : fail(err, errlen, "no memory");
+    if (!rc && (!(hdr = make_header(it, n, meta, nmeta, &hlen)) || !(tmp = malloc(tlen))))
+        rc = fail(err, errlen, "out of memory");
+    else if (!rc && hlen > MAX_HEADER)
+        rc = fail(err, errlen, "header of %zu bytes exceeds the limit of %u", hlen, MAX_HEADER);
+    if (!rc) {
+        snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+        rc = write_file(tmp, hdr, hlen, it, n, err, errlen);
+        if (!rc && rename(tmp, path)) {
+            rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+            remove(tmp);
         }
     }
-    if (n > 1) qsort(it, (size_t)n, sizeof *it, by_out_name);
-    for (int i = 1; i < n; i++)
-        if (!strcmp(it[i - 1].t->name, it[i].t->name)) {
-            fail(err, errlen, "tensor '%s': name given twice", it[i].t->name);
-            goto done;
-        }
-    for (int i = 0; i < nmeta; i++) {
-        const char *k = meta[i].key, *v = meta[i].value;
-        if (!k || !v || !utf8_valid(k) || !utf8_valid(v)) {
-            fail(err, errlen, "metadata %d: key or value is NULL or not valid UTF-8", i);
-            goto done;
-        }
-        for (int j = 0; j < i; j++)
-            if (!strcmp(meta[j].key, k)) {
-                fail(err, errlen, "metadata key '%s' given twice", k);
-                goto done;
-            }
-    }
-    if (!(hdr = make_header(it, n, meta, nmeta, &hlen)) || hlen > MAX_HEADER) {
-        fail(err, errlen, hdr ? "header larger than 100,000,000 bytes" : "out of memory");
-        goto done;
-    }
-    if (!(tmp = malloc(tlen))) {
-        fail(err, errlen, "out of memory");
-        goto done;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    if ((rc = write_file(tmp, hdr, hlen, it, n, err, errlen)) == 0 && rename(tmp, path)) {
-        rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
-    }
-done:
     free(it), free(hdr), free(tmp);
     return rc;
 }

@@ -73,7 +73,7 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 # is known to be right on any x86-64.
 test: all $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
-	@set -e; for isa in avx2 generic; do for t in $(BUILD)/tests/test_ops; do \
+	@set -e; for isa in avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
 	@echo "all tests passed"
 

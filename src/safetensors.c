@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_HEADER 100000000u
@@ -30,10 +31,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-const char *st_dtype_name(st_dtype dt)
-{
-    return (unsigned)dt <= ST_U8 ? dtype_names[dt] : "?";
-}
+const char *st_dtype_name(st_dtype dt) { return (unsigned)dt <= ST_U8 ? dtype_names[dt] : "?"; }
 
 /* ---- scalar conversions ---------------------------------------------------------- */
 
@@ -102,8 +100,9 @@ static int utf8_len(const unsigned char *s, size_t n)
 
 static int utf8_valid(const char *s)
 {
+    const unsigned char *u = (const unsigned char *)s;
     size_t n = strlen(s), l = 1;
-    for (size_t i = 0; i < n && l; i += l) l = (size_t)utf8_len((const unsigned char *)s + i, n - i);
+    for (size_t i = 0; i < n && l; i += l) l = (size_t)utf8_len(u + i, n - i);
     return l != 0;
 }
 
@@ -151,9 +150,7 @@ static int expected(parser *p, const char *what)
 
 static void skip_ws(parser *p)
 {
-    while (p->pos < p->end && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
-        p->pos++;
+    while (p->pos < p->end && p->s[p->pos] && strchr(" \t\n\r", p->s[p->pos])) p->pos++;
 }
 
 /* Consumes c (and the whitespace after it), or fails saying what was expected. */
@@ -483,11 +480,12 @@ int st_open(st_file *f, const char *path, char *err, size_t errlen)
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX)
+        return fclose(fp), fail(err, errlen, "cannot read %s: not a regular file", path);
+    size_t n = (size_t)st.st_size;
     errno = 0;
-    long len = fseek(fp, 0, SEEK_END) ? -1 : ftell(fp);
-    size_t n = len > 0 ? (size_t)len : 0;
-    int ok = len >= 0 && !fseek(fp, 0, SEEK_SET) && (f->buf = malloc(n ? n : 1)) &&
-             fread(f->buf, 1, n, fp) == n;
+    int ok = (f->buf = malloc(n ? n : 1)) && fread(f->buf, 1, n, fp) == n;
     int e = errno;
     fclose(fp);
     if (!ok)
@@ -678,7 +676,7 @@ static int check_all(const st_out_tensor *ts, int n, const st_meta *meta, int nm
         for (int k = 0; k < t->ndim; k++) {
             uint64_t d = (uint64_t)t->shape[k];
             if (t->shape[k] < 0 || d > MAX_INT || (d && numel > MAX_INT / d))
-                return fail(err, errlen, "tensor '%s': dimension %d (%lld) is negative or too large",
+                return fail(err, errlen, "tensor '%s': dimension %d (%lld) is negative or huge",
                             t->name, k, (long long)t->shape[k]);
             numel *= d;
         }

@@ -87,10 +87,14 @@ typedef struct {
 } sung_image;
 
 sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err);
-/* PNG: 8 or 16 bit, gray / RGB / palette, alpha dropped. */
+/* PNG (8 or 16 bit, gray / RGB / palette, alpha dropped) or JPEG, told apart by their
+ * first bytes. */
 sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
-/* 8-bit RGB PNG: clamp to [0, 1], round(255·x). Atomic like sung_model_save. */
+/* 8-bit RGB: clamp to [0, 1], round(255·x). PNG, or JPEG (quality 95) when the path
+ * ends in .jpg / .jpeg. Atomic like sung_model_save. */
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
+/* The same 8-bit quantisation into h·w·3 bytes. */
+void sung_image_to_u8(const sung_image *im, uint8_t *out);
 void sung_image_free(sung_image *im);
 
 /* ---- inference ------------------------------------------------------------------- */
@@ -125,9 +129,54 @@ typedef struct {
 sung_status sung_train_grads(sung_model *m, const float *blur, const float *sharp, int n,
                              int h, int w, const sung_train_opts *o, sung_losses *losses,
                              sung_error *err);
+/* Training state: weights, Adam moments and step count in one safetensors file
+ * (tensors NAME, adam.m.NAME, adam.v.NAME; metadata variant, width, adam_step and the
+ * caller's pairs), written atomically, so that training resumes bit for bit. */
+typedef struct {
+    const char *key, *value;
+} sung_meta;
+sung_status sung_train_state_save(const sung_model *m, const char *path, const sung_meta *meta,
+                                  int nmeta, sung_error *err);
+/* *meta receives all metadata pairs of the file (free with sung_meta_free). */
+sung_status sung_train_state_load(sung_model **out, const char *path, sung_meta **meta,
+                                  int *nmeta, sung_error *err);
+void sung_meta_free(sung_meta *meta, int nmeta);
+
 /* One Adam step (β1 0.9, β2 0.999, ε 1e-8, bias-corrected) with learning rate lr. */
 void sung_train_apply(sung_model *m, double lr);
 long sung_train_step_count(const sung_model *m);
+
+/* ---- metrics (SPEC §8) ------------------------------------------------------------- */
+
+/* 8-bit RGB images, pixel-interleaved (h·w·3 bytes), as the GoPro literature scores them. */
+typedef enum {
+    SUNG_SSIM_MATLAB = 0, /* MATLAB ssim on the H×W×3 volume: 11×11×11 Gaussian, σ 1.5 */
+    SUNG_SSIM_SKIMAGE = 1 /* skimage structural_similarity, per channel, mean */
+} sung_ssim_kind;
+
+/* MATLAB's psnr: 10·log10(255² / MSE) over all h·w·3 values; +inf for equal images. */
+double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h);
+/* SSIM as SPEC §8; NaN when out of memory or the image is smaller than the window
+ * allows (skimage needs at least 7×7). */
+double sung_ssim(const uint8_t *a, const uint8_t *b, int w, int h, sung_ssim_kind kind);
+
+/* ---- synthetic training data (SPEC §9) ---------------------------------------------- */
+
+typedef struct {
+    int w, h;            /* output size (a crop of the photo, rescaled if the photo is smaller) */
+    int frames;          /* sub-frames, odd, 7..13; 0 = random in that range */
+    double noise;        /* σ of the Gaussian noise added to the blurred image (0 = none) */
+    double strength;     /* scale of the camera motion (1 = GoPro-like) */
+} sung_synth_opts;
+
+sung_synth_opts sung_synth_defaults(void);
+/* One blurred/sharp pair from a sharp photo, deterministic for (photo, opts, seed): a
+ * random camera path (smooth drift, occasional shakes, small in-plane rotation) sampled
+ * at opts.frames poses; each sub-frame is the photo warped by its pose; sub-frames are
+ * averaged in linear light (γ 2.2); sharp = the middle sub-frame. blur and sharp are
+ * allocated here. */
+sung_status sung_synth_pair(const sung_image *photo, const sung_synth_opts *o, uint64_t seed,
+                            sung_image *blur, sung_image *sharp, sung_error *err);
 
 /* "avx512", "avx2" or "generic": the convolution kernels this CPU runs. */
 const char *sung_isa(void);

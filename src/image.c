@@ -138,10 +138,7 @@ sung_status sung_image_save(const sung_image *im, const char *path, sung_error *
         model_set_error(err, "out of memory writing %s", path);
         return SUNG_ERR_NOMEM;
     }
-    for (size_t i = 0; i < rowbytes * im->h; i++) {
-        float v = fminf(fmaxf(im->data[i], 0.0f), 1.0f);
-        buf[i] = (unsigned char)lrintf(255.0f * v);
-    }
+    sung_image_to_u8(im, buf);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         free(buf);
@@ -187,4 +184,13 @@ done:
     }
     if (st != SUNG_OK) remove(tmp);
     return st;
+}
+
+void sung_image_to_u8(const sung_image *im, uint8_t *out)
+{
+    size_t n = (size_t)im->w * im->h * 3;
+    for (size_t i = 0; i < n; i++) {
+        float v = fminf(fmaxf(im->data[i], 0.0f), 1.0f);
+        out[i] = (uint8_t)lrintf(255.0f * v);
+    }
 }

@@ -375,14 +375,12 @@ static void fmt_shape(char *buf, size_t n, const int64_t *shape, int ndim)
     if (len < n) snprintf(buf + len, n - len, "]");
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
-}
+static int by_key(const void *k, const void *t) { return strcmp(k, ((const st_tensor *)t)->name); }
+static int by_name(const void *a, const void *b) { return by_key(((const st_tensor *)a)->name, b); }
 
 static int by_begin(const void *a, const void *b)
 {
-    const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
+    const st_tensor *x = a, *y = b;
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
@@ -417,27 +415,24 @@ static int validate(st_file *f, char *err, size_t errlen)
                         t->name, (ull)(t->end - t->begin), shape, dtype_names[t->dtype],
                         (ull)(numel * es));
     }
-    if (f->ntensors > 1) qsort(f->tensors, (size_t)f->ntensors, sizeof *f->tensors, by_name);
-    for (int i = 1; i < f->ntensors; i++)
+    /* Sorted by begin, non-empty ranges are disjoint iff each starts at or after the end of
+     * the non-empty one before it. */
+    size_t nt = (size_t)f->ntensors;
+    if (nt > 1) qsort(f->tensors, nt, sizeof *f->tensors, by_begin);
+    for (const st_tensor *t = f->tensors, *prev = NULL; t < f->tensors + nt; t++) {
+        if (t->end == t->begin) continue;
+        if (prev && t->begin < prev->end)
+            return fail(err, errlen,
+                        "tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' [%llu, %llu]",
+                        t->name, (ull)t->begin, (ull)t->end, prev->name, (ull)prev->begin,
+                        (ull)prev->end);
+        prev = t;
+    }
+    if (nt > 1) qsort(f->tensors, nt, sizeof *f->tensors, by_name);
+    for (size_t i = 1; i < nt; i++)
         if (!strcmp(f->tensors[i - 1].name, f->tensors[i].name))
             return fail(err, errlen, "duplicate tensor name '%s'", f->tensors[i].name);
-
-    /* Sorted by begin, non-empty ranges are disjoint iff each starts at or after the end of
-     * the one before it. */
-    const st_tensor **idx = malloc(((size_t)f->ntensors + 1) * sizeof *idx);
-    if (!idx) return fail(err, errlen, "out of memory");
-    int n = 0, rc = 0;
-    for (int i = 0; i < f->ntensors; i++)
-        if (f->tensors[i].end > f->tensors[i].begin) idx[n++] = &f->tensors[i];
-    if (n > 1) qsort(idx, (size_t)n, sizeof *idx, by_begin);
-    for (int i = 1; i < n && !rc; i++)
-        if (idx[i]->begin < idx[i - 1]->end)
-            rc = fail(err, errlen,
-                      "tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' [%llu, %llu]",
-                      idx[i]->name, (ull)idx[i]->begin, (ull)idx[i]->end, idx[i - 1]->name,
-                      (ull)idx[i - 1]->begin, (ull)idx[i - 1]->end);
-    free(idx);
-    return rc;
+    return 0;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
@@ -505,11 +500,6 @@ void st_close(st_file *f)
     free(f->meta);
     free(f->buf);
     memset(f, 0, sizeof *f);
-}
-
-static int by_key(const void *key, const void *t)
-{
-    return strcmp((const char *)key, ((const st_tensor *)t)->name);
 }
 
 const st_tensor *st_find(const st_file *f, const char *name)

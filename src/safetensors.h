@@ -72,7 +72,7 @@ typedef struct {
     int nmeta;
 } st_file;
 
-/* Reads the file at path into memory, parses and validates its header. On success
+/* Reads the file at path (a regular file) into memory, parses and validates its header. On success
  * fills *f (release with st_close). On failure *f is left zeroed (st_close on it is
  * harmless) and err says what is wrong and where. Checked: file length, header length
  * (non-zero, <= 100,000,000, within the file), JSON syntax, UTF-8 and escapes in

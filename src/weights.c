@@ -9,43 +9,88 @@
 #include "model.h"
 #include "safetensors.h"
 
-static sung_status save_tensors(const sung_model *m, const char *path, const float *base,
-                                st_dtype dt, sung_error *err)
+/* Writes the parameters from each of nsets buffers (base[k], names prefixed with
+ * prefix[k]) plus metadata variant, width and the caller's extra pairs. */
+static sung_status write_sets(const sung_model *m, const char *path, const float *const *base,
+                              const char *const *prefix, int nsets, st_dtype dt,
+                              const sung_meta *extra, int nextra, sung_error *err)
 {
-    st_out_tensor *ts = calloc(m->nparams, sizeof *ts);
-    if (!ts) {
+    int n = m->nparams * nsets;
+    st_out_tensor *ts = calloc(n, sizeof *ts);
+    char (*names)[96] = calloc(n, sizeof *names);
+    st_meta *meta = calloc(3 + nextra, sizeof *meta);
+    sung_status st = SUNG_OK;
+    if (!ts || !names || !meta) {
         model_set_error(err, "out of memory writing %s", path);
-        return SUNG_ERR_NOMEM;
+        st = SUNG_ERR_NOMEM;
+        goto done;
     }
-    for (int i = 0; i < m->nparams; i++) {
-        const param_info *p = &m->params[i];
-        ts[i].name = p->name;
-        ts[i].dtype = dt;
-        ts[i].ndim = p->ndim;
-        for (int k = 0; k < p->ndim; k++) ts[i].shape[k] = p->shape[k];
-        ts[i].data = base + p->off;
-    }
+    for (int k = 0; k < nsets; k++)
+        for (int i = 0; i < m->nparams; i++) {
+            const param_info *p = &m->params[i];
+            int j = k * m->nparams + i;
+            snprintf(names[j], sizeof names[j], "%s%s", prefix[k], p->name);
+            ts[j].name = names[j];
+            ts[j].dtype = dt;
+            ts[j].ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) ts[j].shape[d] = p->shape[d];
+            ts[j].data = base[k] + p->off;
+        }
     char width[16];
     snprintf(width, sizeof width, "%d", m->width);
-    st_meta meta[3] = {{"format", "pt"},
-                       {"variant", (char *)sung_variant_name(m->variant)},
-                       {"width", width}};
-    int rc = st_write(path, ts, m->nparams, meta, 3, err->msg, sizeof err->msg);
-    free(ts);
-    return rc ? SUNG_ERR_IO : SUNG_OK;
+    meta[0] = (st_meta){"format", "pt"};
+    meta[1] = (st_meta){"variant", (char *)sung_variant_name(m->variant)};
+    meta[2] = (st_meta){"width", width};
+    for (int i = 0; i < nextra; i++) meta[3 + i] = (st_meta){(char *)extra[i].key, (char *)extra[i].value};
+    if (st_write(path, ts, n, meta, 3 + nextra, err->msg, sizeof err->msg)) st = SUNG_ERR_IO;
+done:
+    free(ts), free(names), free(meta);
+    return st;
 }
 
 sung_status sung_model_save(const sung_model *m, const char *path, int half, sung_error *err)
 {
-    return save_tensors(m, path, m->p, half ? ST_F16 : ST_F32, err);
+    const float *base[1] = {m->p};
+    const char *prefix[1] = {""};
+    return write_sets(m, path, base, prefix, 1, half ? ST_F16 : ST_F32, NULL, 0, err);
 }
 
 sung_status sung_model_save_grads(const sung_model *m, const char *path, sung_error *err)
 {
-    return save_tensors(m, path, m->g, ST_F32, err);
+    const float *base[1] = {m->g};
+    const char *prefix[1] = {""};
+    return write_sets(m, path, base, prefix, 1, ST_F32, NULL, 0, err);
 }
 
-sung_status sung_model_load(sung_model **out, const char *path, sung_error *err)
+sung_status sung_train_state_save(const sung_model *m, const char *path, const sung_meta *meta,
+                                  int nmeta, sung_error *err)
+{
+    const float *base[3] = {m->p, m->adam_m, m->adam_v};
+    const char *prefix[3] = {"", "adam.m.", "adam.v."};
+    char step[32];
+    snprintf(step, sizeof step, "%ld", m->step);
+    sung_meta *all = calloc(nmeta + 1, sizeof *all);
+    if (!all) {
+        model_set_error(err, "out of memory writing %s", path);
+        return SUNG_ERR_NOMEM;
+    }
+    all[0] = (sung_meta){"adam_step", step};
+    for (int i = 0; i < nmeta; i++) all[1 + i] = meta[i];
+    sung_status st = write_sets(m, path, base, prefix, 3, ST_F32, all, nmeta + 1, err);
+    free(all);
+    return st;
+}
+
+void sung_meta_free(sung_meta *meta, int nmeta)
+{
+    for (int i = 0; meta && i < nmeta; i++) free((char *)meta[i].key), free((char *)meta[i].value);
+    free(meta);
+}
+
+/* Reads a weights file, or with state a train-state file (also adam.m.*, adam.v.*,
+ * adam_step), and hands the metadata back when asked. */
+static sung_status load_file(sung_model **out, const char *path, int state, sung_meta **metaout,
+                             int *nmetaout, sung_error *err)
 {
     *out = NULL;
     st_file f;
@@ -74,41 +119,73 @@ sung_status sung_model_load(sung_model **out, const char *path, sung_error *err)
     }
     if ((st = model_build(&m, (sung_variant)variant, (int)width, err)) != SUNG_OK) goto done;
     st = SUNG_ERR_FORMAT;
-    for (int i = 0; i < m->nparams; i++) {
-        const param_info *p = &m->params[i];
-        const st_tensor *t = st_find(&f, p->name);
-        if (!t) {
-            model_set_error(err, "%s: tensor '%s' is missing (a %s model of width %ld needs it)",
-                            path, p->name, vs, width);
+    static const char *const prefixes[3] = {"", "adam.m.", "adam.v."};
+    float *dst[3] = {m->p, m->adam_m, m->adam_v};
+    for (int k = 0; k < (state ? 3 : 1); k++)
+        for (int i = 0; i < m->nparams; i++) {
+            const param_info *p = &m->params[i];
+            char name[96];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], p->name);
+            const st_tensor *t = st_find(&f, name);
+            if (!t) {
+                model_set_error(err, "%s: tensor '%s' is missing (a %s model of width %ld needs it)",
+                                path, name, vs, width);
+                goto done;
+            }
+            if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
+                model_set_error(err, "%s: tensor '%s' has a dtype other than F32, F16 or BF16", path,
+                                name);
+                goto done;
+            }
+            int same = t->ndim == p->ndim;
+            for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+            if (!same) {
+                char got[96] = "", want[96] = "";
+                for (int d = 0; d < t->ndim && d < 8; d++)
+                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                             (long long)t->shape[d]);
+                for (int d = 0; d < p->ndim; d++)
+                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? ", " : "",
+                             p->shape[d]);
+                model_set_error(err, "%s: tensor '%s' has shape [%s], expected [%s]", path, name,
+                                got, want);
+                goto done;
+            }
+            if (st_read_f32(&f, t, dst[k] + p->off, p->numel, err->msg, sizeof err->msg)) goto done;
+        }
+    if (state) {
+        const char *s = st_meta_get(&f, "adam_step");
+        char *e = NULL;
+        long step = s ? strtol(s, &e, 10) : -1;
+        if (!s || *e || step < 0) {
+            model_set_error(err, "%s: metadata 'adam_step' missing or not a step count", path);
             goto done;
         }
-        if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
-            model_set_error(err, "%s: tensor '%s' has a dtype other than F32, F16 or BF16", path,
-                            p->name);
-            goto done;
-        }
-        int same = t->ndim == p->ndim;
-        for (int k = 0; same && k < p->ndim; k++) same = t->shape[k] == p->shape[k];
-        if (!same) {
-            char got[96] = "", want[96] = "";
-            for (int k = 0; k < t->ndim && k < 8; k++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? ", " : "",
-                         (long long)t->shape[k]);
-            for (int k = 0; k < p->ndim; k++)
-                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", k ? ", " : "",
-                         p->shape[k]);
-            model_set_error(err, "%s: tensor '%s' has shape [%s], expected [%s]", path, p->name,
-                            got, want);
-            goto done;
-        }
-        if (st_read_f32(&f, t, m->p + p->off, p->numel, err->msg, sizeof err->msg)) goto done;
+        m->step = step;
     }
-    for (int i = 0; i < f.ntensors; i++)
-        if (model_find_param(m, f.tensors[i].name) < 0) {
+    for (int i = 0; i < f.ntensors; i++) {
+        const char *nm = f.tensors[i].name;
+        if (state && !strncmp(nm, "adam.m.", 7)) nm += 7;
+        else if (state && !strncmp(nm, "adam.v.", 7)) nm += 7;
+        if (model_find_param(m, nm) < 0) {
             model_set_error(err, "%s: unexpected tensor '%s' (not part of a %s model)", path,
                             f.tensors[i].name, vs);
             goto done;
         }
+    }
+    if (metaout) {
+        *metaout = calloc(f.nmeta ? f.nmeta : 1, sizeof **metaout);
+        if (!*metaout) {
+            model_set_error(err, "out of memory reading %s", path);
+            st = SUNG_ERR_NOMEM;
+            goto done;
+        }
+        for (int i = 0; i < f.nmeta; i++) {
+            (*metaout)[i].key = strdup(f.meta[i].key);
+            (*metaout)[i].value = strdup(f.meta[i].value);
+        }
+        *nmetaout = f.nmeta;
+    }
     m->packed_fresh = 0;
     *out = m;
     m = NULL;
@@ -117,4 +194,16 @@ done:
     sung_model_free(m);
     st_close(&f);
     return st;
+}
+
+sung_status sung_model_load(sung_model **out, const char *path, sung_error *err)
+{
+    return load_file(out, path, 0, NULL, NULL, err);
+}
+
+sung_status sung_train_state_load(sung_model **out, const char *path, sung_meta **meta,
+                                  int *nmeta, sung_error *err)
+{
+    if (meta) *meta = NULL, *nmeta = 0;
+    return load_file(out, path, 1, meta, nmeta, err);
 }

@@ -54,19 +54,27 @@ void edge_backward(tensor din, tensor in, tensor dout)
             }
 }
 
+/* Rows are summed in parallel into a small array and then serially, so the result does
+ * not depend on thread timing (a training run resumes bit for bit). */
 double l1_forward(tensor a, tensor b)
 {
     assert(a.n == b.n && a.h == b.h && a.w == b.w && a.c == b.c);
     double sum = 0;
+    enum { CHUNK = 256 };
+    double rows[CHUNK];
     for (int n = 0; n < a.n; n++)
-#pragma omp parallel for reduction(+ : sum)
-        for (int y = 0; y < a.h; y++) {
-            double row = 0;
-            for (int x = 0; x < a.w; x++) {
-                const float *pa = a.d + t_off(&a, n, y, x), *pb = b.d + t_off(&b, n, y, x);
-                for (int c = 0; c < a.c; c++) row += fabsf(pa[c] - pb[c]);
+        for (int y0 = 0; y0 < a.h; y0 += CHUNK) {
+            int ny = a.h - y0 < CHUNK ? a.h - y0 : CHUNK;
+#pragma omp parallel for
+            for (int r = 0; r < ny; r++) {
+                double row = 0;
+                for (int x = 0; x < a.w; x++) {
+                    const float *pa = a.d + t_off(&a, n, y0 + r, x), *pb = b.d + t_off(&b, n, y0 + r, x);
+                    for (int c = 0; c < a.c; c++) row += fabsf(pa[c] - pb[c]);
+                }
+                rows[r] = row;
             }
-            sum += row;
+            for (int r = 0; r < ny; r++) sum += rows[r];
         }
     return sum / ((double)a.n * a.h * a.w * a.c);
 }

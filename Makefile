@@ -21,6 +21,11 @@ ifeq ($(PNG_LIBS),)
 endif
 ALL_CFLAGS += $(PNG_CFLAGS)
 LDLIBS += $(PNG_LIBS)
+JPEG_LIBS := $(shell pkg-config --libs libjpeg 2>/dev/null)
+ifeq ($(JPEG_LIBS),)
+  $(error libjpeg not found: install libjpeg62-turbo-dev (apt-get install libjpeg62-turbo-dev))
+endif
+LDLIBS += $(JPEG_LIBS)
 
 # Runtime CPU dispatch: only the kernel files get ISA flags; src/ops/conv.c picks one.
 ARCH := $(shell $(CC) -dumpmachine)
@@ -33,7 +38,7 @@ else
 endif
 KERN_FLAGS := -ffp-contract=fast --param sra-max-scalarization-size-Ospeed=8192
 
-$(info sung: CC=$(CC) OpenMP=$(if $(HAVE_OPENMP),yes,no) libpng=$(if $(PNG_LIBS),yes,no) kernels=$(KERNELS))
+$(info sung: CC=$(CC) OpenMP=$(if $(HAVE_OPENMP),yes,no) libpng=$(if $(PNG_LIBS),yes,no) libjpeg=yes kernels=$(KERNELS))
 
 LIB_SRC := $(wildcard src/*.c) $(filter-out $(wildcard src/ops/kern_*.c),$(wildcard src/ops/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNELS:%=$(BUILD)/src/ops/kern_%.o)
@@ -41,7 +46,9 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test golden bench clean
+.PHONY: all test golden demo install clean
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
 all: $(BUILD)/libsung.a $(BUILD)/libsung.so $(BUILD)/sung
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/ops/*.h)
@@ -80,6 +87,24 @@ test: all $(TESTS)
 golden: all
 	$(PYTHON) tests/ref/make_golden.py
 	$(PYTHON) tests/ref/check_c.py $(BUILD)/sung
+
+demo:
+	scripts/demo.sh
+
+# Installs the binary, the library and its header, sung.pc, the man page and, when
+# they exist, the default weights (PREFIX/share/sung/sung.safetensors).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/sung
+	install -m 755 $(BUILD)/sung $(DESTDIR)$(PREFIX)/bin/sung
+	install -m 644 $(BUILD)/libsung.a $(DESTDIR)$(PREFIX)/lib/libsung.a
+	install -m 755 $(BUILD)/libsung.so $(DESTDIR)$(PREFIX)/lib/libsung.so
+	install -m 644 include/sung.h $(DESTDIR)$(PREFIX)/include/sung.h
+	install -m 644 docs/sung.1 $(DESTDIR)$(PREFIX)/share/man/man1/sung.1
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(LDLIBS)|' docs/sung.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sung.pc
+	if [ -f weights/sung.safetensors ]; then \
+	  install -m 644 weights/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -74,6 +74,9 @@ sung_variant sung_model_variant(const sung_model *m);
 int sung_model_width(const sung_model *m);
 size_t sung_model_param_count(const sung_model *m);
 int sung_model_tensor_count(const sung_model *m);
+/* Convolution FLOPs (2 per multiply-add) of deblurring an h×w image with `iters`
+ * scale iterations (after its padding to a multiple of 2^(iters+2)). */
+double sung_model_flops(const sung_model *m, int iters, int h, int w);
 /* Parameter i (0 ≤ i < tensor count): its name, shape (ndim ≤ 4) and float data in
  * PyTorch layout; grad may be requested too. Returns NULL for a bad index. */
 const char *sung_model_tensor(const sung_model *m, int i, int *ndim, int shape[4],
@@ -156,8 +159,8 @@ typedef enum {
 
 /* MATLAB's psnr: 10·log10(255² / MSE) over all h·w·3 values; +inf for equal images. */
 double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h);
-/* SSIM as SPEC §8; NaN when out of memory or the image is smaller than the window
- * allows (skimage needs at least 7×7). */
+/* SSIM as SPEC §8; NaN when out of memory, or for skimage when a side is under 11
+ * (its 11×11 Gaussian window; skimage itself raises there). */
 double sung_ssim(const uint8_t *a, const uint8_t *b, int w, int h, sung_ssim_kind kind);
 
 /* ---- synthetic training data (SPEC §9) ---------------------------------------------- */

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "jpeg.h"
 #include "model.h"
 
 #define MAX_SIDE 32768
@@ -57,9 +59,14 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
         return SUNG_ERR_IO;
     }
     unsigned char sig[8];
-    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
+    size_t got = fread(sig, 1, 8, f);
+    if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) {
         fclose(f);
-        model_set_error(err, "%s: not a PNG file", path);
+        return image_load_jpeg(im, path, err);
+    }
+    if (got != 8 || png_sig_cmp(sig, 0, 8)) {
+        fclose(f);
+        model_set_error(err, "%s: neither a PNG nor a JPEG file", path);
         return SUNG_ERR_FORMAT;
     }
     png_err_state es = {{0}};
@@ -139,6 +146,17 @@ sung_status sung_image_save(const sung_image *im, const char *path, sung_error *
         return SUNG_ERR_NOMEM;
     }
     sung_image_to_u8(im, buf);
+    const char *dot = strrchr(path, '.');
+    if (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))) {
+        free(buf);
+        sung_status st = image_save_jpeg(im, tmp, 95, err);
+        if (st == SUNG_OK && rename(tmp, path)) {
+            model_set_error(err, "%s: %s", path, strerror(errno));
+            st = SUNG_ERR_IO;
+        }
+        if (st != SUNG_OK) remove(tmp);
+        return st;
+    }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         free(buf);

@@ -823,3 +823,55 @@ void sung_train_apply(sung_model *m, double lr)
     adam_update(m->p, m->g, m->adam_m, m->adam_v, m->nfloats, lr, 0.9, 0.999, 1e-8, m->step);
     m->packed_fresh = 0;
 }
+
+/* ---- cost ------------------------------------------------------------------------------------ */
+
+/* FLOPs (2 per multiply-add) of conv layer L whose input has `pix` pixels per image. */
+static double conv_flops(const sung_model *m, int layer, double pix)
+{
+    const conv_shape *s = &m->convs[layer].s;
+    double out_pix = s->transposed ? pix : pix / ((double)s->stride * s->stride);
+    return 2.0 * s->k * s->k * s->A * s->B * (s->transposed ? pix : out_pix);
+}
+
+static double res3_flops(const sung_model *m, const m_resblock *r, double pix)
+{
+    double f = 0;
+    for (int i = 0; i < 3; i++) f += conv_flops(m, r[i].c1, pix) + conv_flops(m, r[i].c2, pix);
+    return f;
+}
+
+static double unet_flops(const sung_model *m, const m_unet *u, double pix)
+{
+    double f = conv_flops(m, u->e1.conv, pix) + res3_flops(m, u->e1.res, pix);
+    f += conv_flops(m, u->e2.conv, pix) + res3_flops(m, u->e2.res, pix / 4);
+    f += conv_flops(m, u->e3.conv, pix / 4) + res3_flops(m, u->e3.res, pix / 16);
+    f += res3_flops(m, u->d2.res, pix / 16) + conv_flops(m, u->d2.up, pix / 16);
+    f += res3_flops(m, u->d1.res, pix / 4) + conv_flops(m, u->d1.up, pix / 4);
+    if (u->image) f += res3_flops(m, u->ores, pix) + conv_flops(m, u->oconv, pix);
+    return f;
+}
+
+static double path_flops(const sung_model *m, const m_path *p, double pix)
+{
+    double f = conv_flops(m, p->head, pix) + unet_flops(m, &p->unet, pix);
+    for (int k = 0; k < p->n_rdb; k++) {
+        for (int j = 0; j < 6; j++) f += conv_flops(m, p->rdbs[k].dense[j], pix);
+        f += conv_flops(m, p->rdbs[k].fuse, pix);
+    }
+    if (p->n_rdb > 1) f += conv_flops(m, p->fuse1, pix);
+    f += conv_flops(m, p->fuse3, pix) + conv_flops(m, p->up, pix) + conv_flops(m, p->tail, 4 * pix);
+    return f;
+}
+
+double sung_model_flops(const sung_model *m, int iters, int h, int w)
+{
+    int mult = 1 << (iters + 2);
+    double H = (h + mult - 1) / mult * mult, W = (w + mult - 1) / mult * mult, f = 0;
+    for (int i = iters - 1; i >= 0; i--) {
+        double out = H * W / ((double)(1 << i) * (1 << i)); /* S_i's pixels; paths run at 1/4 */
+        f += path_flops(m, &m->deblur, out / 4) + unet_flops(m, &m->restore, out);
+        if (m->variant != SUNG_SIUN) f += path_flops(m, &m->edge, out / 4);
+    }
+    return f;
+}

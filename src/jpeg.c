@@ -1,0 +1,208 @@
+/* JPEG in and out through libjpeg(-turbo) (contracts in jpeg.h).
+ *
+ * libjpeg reports fatal errors through error_exit, which must not return: ours formats
+ * the message and longjmps back into the function that called libjpeg, which cleans up
+ * and returns a status. Corrupt or truncated data is only a *warning* to libjpeg (it
+ * pads the image with grey and goes on); the loader treats every warning as an error,
+ * so that a damaged photo is reported instead of silently becoming training data. */
+#include "jpeg.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+#include <jerror.h> /* after jpeglib.h: the message codes */
+
+#include "model.h"
+
+#define MAX_SIDE 32768
+
+typedef struct {
+    struct jpeg_error_mgr pub; /* first: libjpeg sees a struct jpeg_error_mgr * */
+    jmp_buf jump;
+    int strict;                /* warnings are errors */
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err_state;
+
+static void on_jpeg_error(j_common_ptr c)
+{
+    jpeg_err_state *s = (jpeg_err_state *)c->err;
+    c->err->format_message(c, s->msg);
+    longjmp(s->jump, 1);
+}
+
+/* level < 0: a warning (corrupt data, premature end of file); >= 0: trace messages */
+static void on_jpeg_message(j_common_ptr c, int level)
+{
+    jpeg_err_state *s = (jpeg_err_state *)c->err;
+    if (level < 0 && s->strict) on_jpeg_error(c);
+}
+
+static void jpeg_err_init(jpeg_err_state *s, int strict)
+{
+    jpeg_std_error(&s->pub);
+    s->pub.error_exit = on_jpeg_error;
+    s->pub.emit_message = on_jpeg_message;
+    s->strict = strict;
+    s->msg[0] = 0;
+}
+
+sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err)
+{
+    memset(im, 0, sizeof *im);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    struct jpeg_decompress_struct cinfo;
+    jpeg_err_state es;
+    memset(&cinfo, 0, sizeof cinfo); /* jpeg_destroy is safe even if create fails */
+    jpeg_err_init(&es, 1);
+    cinfo.err = &es.pub;
+    JSAMPLE *volatile row = NULL;
+    volatile sung_status st = SUNG_OK;
+    if (setjmp(es.jump)) {
+        sung_image_free(im);
+        int nomem = es.pub.msg_code == JERR_OUT_OF_MEMORY;
+        model_set_error(err, "%s: %s: %s", path, nomem ? "out of memory" : "corrupt JPEG", es.msg);
+        st = nomem ? SUNG_ERR_NOMEM : SUNG_ERR_FORMAT;
+        goto done;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_stdio_src(&cinfo, f);
+    jpeg_read_header(&cinfo, TRUE);
+    JDIMENSION w = cinfo.image_width, h = cinfo.image_height;
+    if (w > MAX_SIDE || h > MAX_SIDE) {
+        model_set_error(err, "%s: JPEG is %ux%u, larger than %d a side", path, (unsigned)w, (unsigned)h,
+                        MAX_SIDE);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    }
+    switch (cinfo.jpeg_color_space) {
+    case JCS_GRAYSCALE:
+        cinfo.out_color_space = JCS_GRAYSCALE;
+        break;
+    case JCS_YCbCr:
+    case JCS_RGB:
+        cinfo.out_color_space = JCS_RGB;
+        break;
+    case JCS_CMYK:
+    case JCS_YCCK:
+        model_set_error(err, "%s: CMYK JPEG is not supported (convert it to RGB)", path);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    default:
+        model_set_error(err, "%s: JPEG with %d components in an unknown colour space is not supported",
+                        path, cinfo.num_components);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    }
+    jpeg_start_decompress(&cinfo);
+    int comps = cinfo.output_components;
+    if ((comps != 1 && comps != 3) || cinfo.output_width != w || cinfo.output_height != h) {
+        model_set_error(err, "%s: unsupported JPEG layout", path);
+        st = SUNG_ERR_FORMAT;
+        goto done;
+    }
+    if ((st = sung_image_alloc(im, (int)w, (int)h, err)) != SUNG_OK) goto done;
+    if (!(row = malloc((size_t)w * comps))) {
+        sung_image_free(im);
+        model_set_error(err, "%s: out of memory", path);
+        st = SUNG_ERR_NOMEM;
+        goto done;
+    }
+    while (cinfo.output_scanline < h) {
+        JDIMENSION y = cinfo.output_scanline;
+        JSAMPROW r = row;
+        if (jpeg_read_scanlines(&cinfo, &r, 1) != 1) { /* stdio sources never suspend */
+            sung_image_free(im);
+            model_set_error(err, "%s: JPEG ended at row %u of %u", path, (unsigned)y, (unsigned)h);
+            st = SUNG_ERR_FORMAT;
+            goto done;
+        }
+        float *o = im->data + (size_t)y * w * 3;
+        if (comps == 3)
+            for (size_t i = 0; i < (size_t)w * 3; i++) o[i] = row[i] / 255.0f;
+        else
+            for (size_t x = 0; x < w; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = row[x] / 255.0f;
+    }
+    jpeg_finish_decompress(&cinfo); /* reads up to EOI: a truncated tail warns, hence fails */
+done:
+    jpeg_destroy_decompress(&cinfo);
+    free(row);
+    fclose(f);
+    return st;
+}
+
+sung_status image_save_jpeg(const sung_image *im, const char *path, int quality, sung_error *err)
+{
+    if (quality < 1 || quality > 100) {
+        model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, quality);
+        return SUNG_ERR_ARG;
+    }
+    if (!im->data || im->w < 1 || im->h < 1 || im->w > MAX_SIDE || im->h > MAX_SIDE) {
+        model_set_error(err, "%s: cannot write an empty or %dx%d image", path, im->w, im->h);
+        return SUNG_ERR_ARG;
+    }
+    size_t rowbytes = (size_t)im->w * 3;
+    JSAMPLE *buf = malloc(rowbytes * im->h);
+    if (!buf) {
+        model_set_error(err, "out of memory writing %s", path);
+        return SUNG_ERR_NOMEM;
+    }
+    sung_image_to_u8(im, buf);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(buf);
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    struct jpeg_compress_struct cinfo;
+    jpeg_err_state es;
+    memset(&cinfo, 0, sizeof cinfo);
+    jpeg_err_init(&es, 0);
+    cinfo.err = &es.pub;
+    volatile sung_status st = SUNG_OK;
+    if (setjmp(es.jump)) {
+        int nomem = es.pub.msg_code == JERR_OUT_OF_MEMORY;
+        model_set_error(err, "%s: %s", path, es.msg);
+        st = nomem ? SUNG_ERR_NOMEM : SUNG_ERR_IO;
+        goto done;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = (JDIMENSION)im->w;
+    cinfo.image_height = (JDIMENSION)im->h;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    if (quality >= 90) /* no chroma subsampling: 4:4:4 */
+        cinfo.comp_info[0].h_samp_factor = cinfo.comp_info[0].v_samp_factor = 1;
+    cinfo.optimize_coding = TRUE;
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW r = buf + (size_t)cinfo.next_scanline * rowbytes;
+        jpeg_write_scanlines(&cinfo, &r, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+done:
+    jpeg_destroy_compress(&cinfo);
+    free(buf);
+    if (fflush(f) || fsync(fileno(f))) {
+        if (st == SUNG_OK) {
+            model_set_error(err, "%s: %s", path, strerror(errno));
+            st = SUNG_ERR_IO;
+        }
+    }
+    if (fclose(f) && st == SUNG_OK) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        st = SUNG_ERR_IO;
+    }
+    return st;
+}

@@ -2,6 +2,7 @@
 # build/sung; `make test` runs the tests; `make golden` regenerates the PyTorch goldens.
 CC      ?= cc
 CFLAGS  ?= -O3 -g
+RUNS    ?= 3
 PYTHON  ?= /usr/bin/python3
 BUILD   := build
 
@@ -46,7 +47,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test golden demo install clean
+.PHONY: all test golden demo install bench clean
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
 all: $(BUILD)/libsung.a $(BUILD)/libsung.so $(BUILD)/sung
@@ -90,6 +91,12 @@ golden: all
 
 demo:
 	scripts/demo.sh
+
+# The C engine next to the PyTorch reference, same shapes, same run (bench/compare.py).
+$(BUILD)/bench: bench/bench.c $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+bench: $(BUILD)/bench
+	$(PYTHON) bench/compare.py $(BUILD)/bench $(RUNS)
 
 # Installs the binary, the library and its header, sung.pc, the man page and, when
 # they exist, the default weights (PREFIX/share/sung/sung.safetensors).

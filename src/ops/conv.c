@@ -41,6 +41,37 @@ static const kernel_set *kern(void)
 
 const char *ops_isa(void) { return kern()->name; }
 
+double ops_peak_flops(void)
+{
+    const kernel_set *k = kern();
+    double best = 0;
+    long rounds = 20000000;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = 0, t1 = 0;
+        int nt = 1;
+        float sink = 0;
+#pragma omp parallel reduction(+ : sink)
+        {
+#pragma omp single
+            {
+#ifdef _OPENMP
+                nt = omp_get_num_threads();
+                t0 = omp_get_wtime();
+#endif
+            }
+            sink += k->fma_probe(rounds);
+        }
+#ifdef _OPENMP
+        t1 = omp_get_wtime();
+#endif
+        if (t1 > t0 && sink == sink) {
+            double f = (double)rounds * k->probe_flops * nt / (t1 - t0);
+            if (f > best) best = f;
+        }
+    }
+    return best;
+}
+
 /* ---- shapes and packing ---------------------------------------------------------- */
 
 static int pad_of(const conv_shape *s) { return s->k / 2; }

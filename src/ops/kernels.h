@@ -60,6 +60,8 @@ typedef struct {
     int conv_bblock;    /* output channels per conv_row call */
     /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
     void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
+    float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
+    int probe_flops;
 } kernel_set;
 
 extern const kernel_set kernels_avx512, kernels_avx2, kernels_generic;

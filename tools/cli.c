@@ -47,6 +47,12 @@ static int parse_value(const char *cmd, const cli_opt *o, const char *v)
         *(int *)o->dst = (int)x;
         return 0;
     }
+    case 'l': {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end) break;
+        *(long *)o->dst = (long)x;
+        return 0;
+    }
     case 'u': {
         if (*v == '-') break;
         unsigned long long x = strtoull(v, &end, 10);

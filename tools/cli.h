@@ -6,8 +6,8 @@
 
 #include "sung.h"
 
-/* One option of a subcommand. kind: 's' string, 'i' int, 'u' uint64, 'f' double,
- * 'b' flag (no value). */
+/* One option of a subcommand. kind: 's' string, 'i' int, 'l' long, 'u' uint64,
+ * 'f' double, 'b' flag (no value). */
 typedef struct {
     const char *name; /* "--model" */
     char kind;
@@ -26,7 +26,14 @@ void cli_usage(const char *cmd, const char *usage, const cli_opt *opts);
 int cli_fail(const char *cmd, const char *fmt, ...);
 double cli_now(void);
 
+/* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */
+const char *cli_model_path(const char *cmd, const char *given);
+
 int cmd_init(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_deblur(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 

@@ -1,74 +1,30 @@
-/* sung train: the training loop of SPEC §6 (minimal for now: fixed learning rate, no
- * validation or resume), with --dump-grads to check gradients against PyTorch. */
+/* sung train: the training loop of SPEC §6 — random aligned crops, one per pair per
+ * epoch, optional flips, Adam with the learning rate halved every N epochs — with
+ * validation, checkpoints (written to a temporary file and renamed), bit-for-bit
+ * resume, Ctrl-C that saves, a progress line and RUNDIR/log.csv.
+ *
+ * RUNDIR holds: last.safetensors (weights), best.safetensors (best validation PSNR),
+ * state.safetensors (weights, Adam moments, and in its metadata the options, epoch,
+ * position in the epoch's order, the order itself and the RNG state) and log.csv. */
 #include "cli.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
-typedef struct {
-    char **blur, **sharp;
-    int n, cap;
-} pairs;
+#include "data.h"
 
-static int is_png(const struct dirent *e)
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
 {
-    size_t n = strlen(e->d_name);
-    return n > 4 && !strcmp(e->d_name + n - 4, ".png");
-}
-static int is_seq(const struct dirent *e) { return e->d_name[0] != '.'; }
-
-static char *path_join3(const char *a, const char *b, const char *c, const char *d)
-{
-    size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 4;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s/%s/%s", a, b, c, d);
-    return p;
-}
-
-/* DIR/<sequence>/blur/X.png with DIR/<sequence>/sharp/X.png, sorted by sequence and name */
-static int list_pairs(const char *dir, pairs *P)
-{
-    struct dirent **seqs;
-    int ns = scandir(dir, &seqs, is_seq, alphasort);
-    if (ns < 0) return cli_fail("train", "%s: %s", dir, strerror(errno));
-    int rc = 0;
-    for (int s = 0; s < ns; s++) {
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s/blur", dir, seqs[s]->d_name);
-        struct dirent **files;
-        int nf = scandir(sub, &files, is_png, alphasort);
-        for (int f = 0; f < nf; f++) {
-            char *b = path_join3(dir, seqs[s]->d_name, "blur", files[f]->d_name);
-            char *g = path_join3(dir, seqs[s]->d_name, "sharp", files[f]->d_name);
-            struct stat st;
-            if (!rc && (!b || !g)) rc = cli_fail("train", "out of memory");
-            if (!rc && stat(g, &st)) rc = cli_fail("train", "%s has no sharp partner %s", b, g);
-            if (!rc && P->n == P->cap) {
-                P->cap = P->cap ? 2 * P->cap : 64;
-                char **nb = realloc(P->blur, P->cap * sizeof *nb);
-                if (nb) P->blur = nb;
-                char **ng = realloc(P->sharp, P->cap * sizeof *ng);
-                if (ng) P->sharp = ng;
-                if (!nb || !ng) rc = cli_fail("train", "out of memory");
-            }
-            if (!rc) {
-                P->blur[P->n] = b, P->sharp[P->n] = g, P->n++;
-            } else {
-                free(b), free(g);
-            }
-            free(files[f]);
-        }
-        if (nf >= 0) free(files);
-        free(seqs[s]);
-    }
-    free(seqs);
-    if (!rc && P->n == 0)
-        rc = cli_fail("train", "%s: no pairs found (expected DIR/<sequence>/blur/*.png with DIR/<sequence>/sharp/*.png)", dir);
-    return rc;
+    (void)sig;
+    interrupted = 1;
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -80,7 +36,7 @@ static uint64_t rng_next(uint64_t *s)
 }
 static int rng_below(uint64_t *s, int n) { return (int)(rng_next(s) % (uint64_t)n); }
 
-/* An aligned P×P crop of a pair into dst (P·P·3 floats each), flipped if asked. */
+/* An aligned P×P crop of a pair into db/dg (P·P·3 floats each), flipped if asked. */
 static int load_crop(const char *bpath, const char *gpath, int P, int augment, uint64_t *rng,
                      float *db, float *dg)
 {
@@ -108,112 +64,470 @@ static int load_crop(const char *bpath, const char *gpath, int P, int augment, u
     return rc;
 }
 
+/* Everything that defines a run; stored in the state file. */
+typedef struct {
+    int patch, batch, iters, epochs, augment, val_every, val_iters, lr_every;
+    long steps;         /* stop after this many steps in all (-1: all epochs) */
+    double lr, w_aux, w_sup, ckpt_minutes;
+    uint64_t seed;
+    char blur_dir[32];
+    char val[1024];     /* validation data ("" = none) */
+} run_opts;
+
+/* Where the run is. */
+typedef struct {
+    long step;      /* optimizer steps done */
+    int epoch;      /* epochs completed */
+    int pos;        /* pairs of the current epoch already used */
+    uint64_t rng;
+    double best_psnr, elapsed;
+} run_pos;
+
+static double lr_at(const run_opts *o, int epoch)
+{
+    return o->lr * pow(0.5, o->lr_every > 0 ? epoch / o->lr_every : 0);
+}
+
+static void shuffle(int *order, int n, uint64_t *rng)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = rng_below(rng, i + 1), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* ---- the state file -------------------------------------------------------------- */
+
+#define META_MAX 32
+typedef struct {
+    sung_meta m[META_MAX];
+    char v[META_MAX][64];     /* values; long ones (paths, the order) point elsewhere */
+    int n;
+    char *order;
+} meta_out;
+
+static void meta_add(meta_out *mo, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mo->v[mo->n], sizeof mo->v[mo->n], fmt, ap);
+    va_end(ap);
+    mo->m[mo->n] = (sung_meta){key, mo->v[mo->n]};
+    mo->n++;
+}
+
+static int save_state(sung_model *m, const char *rundir, const run_opts *o, const run_pos *p,
+                      const int *order, int npairs)
+{
+    meta_out mo = {.n = 0};
+    meta_add(&mo, "run.patch", "%d", o->patch);
+    meta_add(&mo, "run.batch", "%d", o->batch);
+    meta_add(&mo, "run.iters", "%d", o->iters);
+    meta_add(&mo, "run.epochs", "%d", o->epochs);
+    meta_add(&mo, "run.steps", "%ld", o->steps);
+    meta_add(&mo, "run.augment", "%d", o->augment);
+    meta_add(&mo, "run.val_every", "%d", o->val_every);
+    meta_add(&mo, "run.val_iters", "%d", o->val_iters);
+    meta_add(&mo, "run.lr_every", "%d", o->lr_every);
+    meta_add(&mo, "run.lr", "%.17g", o->lr);
+    meta_add(&mo, "run.w_aux", "%.17g", o->w_aux);
+    meta_add(&mo, "run.w_sup", "%.17g", o->w_sup);
+    meta_add(&mo, "run.ckpt_minutes", "%.17g", o->ckpt_minutes);
+    meta_add(&mo, "run.seed", "%" PRIu64, o->seed);
+    meta_add(&mo, "run.blur_dir", "%s", o->blur_dir);
+    mo.m[mo.n++] = (sung_meta){"run.val", o->val};
+    meta_add(&mo, "pos.step", "%ld", p->step);
+    meta_add(&mo, "pos.epoch", "%d", p->epoch);
+    meta_add(&mo, "pos.pos", "%d", p->pos);
+    meta_add(&mo, "pos.rng", "%" PRIu64, p->rng);
+    meta_add(&mo, "pos.best_psnr", "%.17g", p->best_psnr);
+    meta_add(&mo, "pos.elapsed", "%.17g", p->elapsed);
+    meta_add(&mo, "pos.npairs", "%d", npairs);
+    /* the epoch's order, as decimal indices */
+    char *ord = malloc((size_t)npairs * 12 + 1);
+    if (!ord) return cli_fail("train", "out of memory saving the state");
+    size_t len = 0;
+    ord[0] = 0;
+    for (int i = 0; i < npairs; i++) len += sprintf(ord + len, "%s%d", i ? "," : "", order[i]);
+    mo.m[mo.n++] = (sung_meta){"pos.order", ord};
+    sung_error err;
+    int rc = 0;
+    if (sung_train_state_save(m, path_in(rundir, "state.safetensors"), mo.m, mo.n, &err) ||
+        sung_model_save(m, path_in(rundir, "last.safetensors"), 0, &err))
+        rc = cli_fail("train", "saving a checkpoint: %s", err.msg);
+    free(ord);
+    return rc;
+}
+
+static const char *meta_get(const sung_meta *m, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(m[i].key, key)) return m[i].value;
+    return NULL;
+}
+
+/* Reads the run's options and position back; 0 on success. */
+static int load_state(const char *rundir, sung_model **m, run_opts *o, run_pos *p, int **order,
+                      int npairs)
+{
+    sung_meta *meta;
+    int n, rc = 0;
+    sung_error err;
+    const char *path = path_in(rundir, "state.safetensors");
+    if (sung_train_state_load(m, path, &meta, &n, &err)) return cli_fail("train", "--resume: %s", err.msg);
+#define GET(key) meta_get(meta, n, key)
+    const char *need[] = {"run.patch", "run.batch", "run.iters", "run.epochs", "run.augment",
+                          "run.val_every", "run.val_iters", "run.lr_every", "run.lr", "run.w_aux",
+                          "run.w_sup", "run.ckpt_minutes", "run.seed", "run.blur_dir", "pos.step",
+                          "pos.epoch", "pos.pos", "pos.rng", "pos.best_psnr", "pos.elapsed",
+                          "pos.npairs", "pos.order"};
+    for (size_t i = 0; i < sizeof need / sizeof *need && !rc; i++)
+        if (!GET(need[i])) rc = cli_fail("train", "--resume: %s has no '%s' (not a sung train state?)", path, need[i]);
+    if (!rc) {
+        o->patch = atoi(GET("run.patch")), o->batch = atoi(GET("run.batch"));
+        o->iters = atoi(GET("run.iters")), o->epochs = atoi(GET("run.epochs"));
+        o->steps = GET("run.steps") ? atol(GET("run.steps")) : -1;
+        o->augment = atoi(GET("run.augment")), o->val_every = atoi(GET("run.val_every"));
+        o->val_iters = atoi(GET("run.val_iters")), o->lr_every = atoi(GET("run.lr_every"));
+        o->lr = strtod(GET("run.lr"), NULL), o->w_aux = strtod(GET("run.w_aux"), NULL);
+        o->w_sup = strtod(GET("run.w_sup"), NULL);
+        o->ckpt_minutes = strtod(GET("run.ckpt_minutes"), NULL);
+        o->seed = strtoull(GET("run.seed"), NULL, 10);
+        snprintf(o->blur_dir, sizeof o->blur_dir, "%s", GET("run.blur_dir"));
+        snprintf(o->val, sizeof o->val, "%s", GET("run.val") ? GET("run.val") : "");
+        p->step = atol(GET("pos.step")), p->epoch = atoi(GET("pos.epoch")), p->pos = atoi(GET("pos.pos"));
+        p->rng = strtoull(GET("pos.rng"), NULL, 10);
+        p->best_psnr = strtod(GET("pos.best_psnr"), NULL);
+        p->elapsed = strtod(GET("pos.elapsed"), NULL);
+        if (atoi(GET("pos.npairs")) != npairs)
+            rc = cli_fail("train", "--resume: the run had %s training pairs, the data now has %d",
+                          GET("pos.npairs"), npairs);
+    }
+    if (!rc) {
+        *order = malloc(npairs * sizeof **order);
+        const char *s = GET("pos.order");
+        for (int i = 0; *order && i < npairs && !rc; i++) {
+            char *end;
+            long v = strtol(s, &end, 10);
+            if (end == s || v < 0 || v >= npairs) rc = cli_fail("train", "--resume: corrupt order in %s", path);
+            (*order)[i] = (int)v;
+            s = *end == ',' ? end + 1 : end;
+        }
+        if (!*order) rc = cli_fail("train", "out of memory");
+    }
+#undef GET
+    sung_meta_free(meta, n);
+    if (rc) sung_model_free(*m), *m = NULL;
+    return rc;
+}
+
+/* Keeps the rows of log.csv up to `step` (a crashed run may have logged past its last
+ * checkpoint), so that a resumed log reads as one run. */
+static int trim_log(const char *rundir, long step)
+{
+    const char *path = path_in(rundir, "log.csv"), *tmp = path_in(rundir, "log.csv.tmp");
+    FILE *in = fopen(path, "r");
+    if (!in) return 0;
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return cli_fail("train", "%s: %s", tmp, strerror(errno));
+    }
+    char line[1024];
+    int first = 1;
+    while (fgets(line, sizeof line, in)) {
+        if (first || atol(line) <= step) fputs(line, out);
+        first = 0;
+    }
+    fclose(in);
+    if (fclose(out) || rename(tmp, path)) return cli_fail("train", "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* ---- validation -------------------------------------------------------------------- */
+
+static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
+{
+    double sum = 0;
+    for (int i = 0; i < V->n; i++) {
+        sung_image b = {0}, g = {0}, out = {0};
+        sung_error err;
+        uint8_t *u = NULL, *v = NULL;
+        int rc = 0;
+        if (sung_image_load(&b, V->blur[i], &err) || sung_image_load(&g, V->sharp[i], &err) ||
+            sung_deblur(m, &b, iters, &out, &err))
+            rc = cli_fail("train", "validation: %s", err.msg);
+        else if (g.w != out.w || g.h != out.h)
+            rc = cli_fail("train", "validation: %s and %s differ in size", V->blur[i], V->sharp[i]);
+        else if (!(u = malloc((size_t)g.w * g.h * 3)) || !(v = malloc((size_t)g.w * g.h * 3)))
+            rc = cli_fail("train", "out of memory");
+        if (!rc) {
+            sung_image_to_u8(&out, u);
+            sung_image_to_u8(&g, v);
+            double p = sung_psnr(u, v, g.w, g.h);
+            sum += isinf(p) ? 100.0 : p;
+        }
+        free(u), free(v);
+        sung_image_free(&b), sung_image_free(&g), sung_image_free(&out);
+        if (rc) return rc;
+    }
+    *psnr = sum / V->n;
+    return 0;
+}
+
+/* ---- the command ------------------------------------------------------------------- */
+
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL;
-    int patch = 256, batch = 16, iters = 3, steps = 0, no_aug = 0;
-    double lr = 1e-4;
-    uint64_t seed = 0;
+    const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
+               *val = NULL, *variant = NULL, *blur_dir = NULL;
+    int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
+        val_iters = -1, lr_every = -1, width = -1;
+    long steps = -1;
+    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1;
+    uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
-        {"--model", 's', &model, "initial weights (.safetensors), e.g. from sung init"},
-        {"--out", 's', &out, "run directory: RUNDIR/last.safetensors is written there"},
-        {"--patch", 'i', &patch, "crop size P (default 256; a multiple of 2^(iters+2))"},
+        {"--out", 's', &out, "run directory (created): checkpoints, log.csv"},
+        {"--resume", 's', &resume, "continue the run in this directory exactly where it stopped"},
+        {"--model", 's', &model, "initial weights (.safetensors); else a new model:"},
+        {"--variant", 's', &variant, "  sung (default), base or siun"},
+        {"--width", 'i', &width, "  width c (default 32)"},
+        {"--init-seed", 'u', &init_seed, "  initialisation seed (default 0)"},
+        {"--blur-dir", 's', &blur_dir, "blur or blur_gamma (default blur)"},
+        {"--patch", 'i', &patch, "crop size (default 256; a multiple of 2^(iters+2))"},
         {"--batch", 'i', &batch, "batch size (default 16)"},
         {"--iters", 'i', &iters, "scale iterations (default 3)"},
-        {"--steps", 'i', &steps, "optimizer steps to run"},
+        {"--epochs", 'i', &epochs, "epochs (default 500)"},
+        {"--steps", 'l', &steps, "stop after this many optimizer steps in all (default: all epochs)"},
         {"--lr", 'f', &lr, "learning rate (default 1e-4)"},
+        {"--lr-halve-every", 'i', &lr_every, "halve the learning rate every N epochs (default 100)"},
+        {"--w-aux", 'f', &w_aux, "weight of the edge-aux loss (default 1 for sung, else 0)"},
+        {"--w-sup", 'f', &w_sup, "weight of the edge-sup loss (default 1 for sung, else 0)"},
         {"--no-augment", 'b', &no_aug, "no random flips"},
         {"--seed", 'u', &seed, "seed of crops, flips and order (default 0)"},
+        {"--val", 's', &val, "validation data (GoPro layout), PSNR on whole images"},
+        {"--val-every", 'i', &val_every, "validate every N epochs (default 10)"},
+        {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
+        {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
         {0},
     };
-    int n = cli_parse("train",
-                      "--data DIR --model W.safetensors --out RUNDIR --patch P --batch B --iters I --steps K",
+    int n = cli_parse("train", "--data DIR --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
+                      "       sung train --data DIR --resume RUNDIR [--steps K] [--epochs E] [--val DIR]",
                       opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (!data || !model || !out) return cli_fail("train", "--data, --model and --out are required");
-    if (steps < 1) return cli_fail("train", "--steps must be at least 1");
-    if (batch < 1 || batch > 4096) return cli_fail("train", "--batch must be 1..4096, not %d", batch);
-    if (iters < 1 || iters > SUNG_MAX_ITERS)
-        return cli_fail("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, iters);
-    int mult = 1 << (iters + 2);
-    if (patch < mult || patch % mult || patch > 8192)
-        return cli_fail("train", "--patch must be a multiple of %d (2^(iters+2)) up to 8192, not %d", mult, patch);
-    if (!(lr > 0)) return cli_fail("train", "--lr must be positive");
+    if (!data) return cli_fail("train", "--data DIR is required");
+    if (resume && out) return cli_fail("train", "give either --out (a new run) or --resume (an existing one), not both");
+    if (!resume && !out) return cli_fail("train", "--out RUNDIR is required");
+    if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
+                   iters != -1 || lr != -1 || lr_every != -1 || w_aux != -1 || w_sup != -1 ||
+                   no_aug || seed != UINT64_MAX || dump))
+        return cli_fail("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
+                                 "only --steps, --epochs, --val, --val-every, --val-iters and --checkpoint-minutes may change");
+    if (model && (variant || width != -1)) return cli_fail("train", "--model and --variant/--width exclude each other");
 
-    pairs P = {0};
+    const char *rundir = resume ? resume : out;
+    run_opts o;
+    run_pos p = {0, 0, 0, 0, -INFINITY, 0};
     sung_model *m = NULL;
     sung_error err;
+    pairs P = {0}, V = {0};
     float *bb = NULL, *gb = NULL;
-    int *order = NULL, rc = list_pairs(data, &P);
+    int *order = NULL, rc = 0;
+    FILE *log = NULL;
+
+    if (resume) {
+        pairs tmp;
+        /* the blur dir is part of the state: read it first with a throwaway listing */
+        memset(&o, 0, sizeof o);
+        sung_meta *meta;
+        int nm;
+        sung_model *peek;
+        if (sung_train_state_load(&peek, path_in(rundir, "state.safetensors"), &meta, &nm, &err))
+            return cli_fail("train", "--resume: %s", err.msg);
+        const char *bd = meta_get(meta, nm, "run.blur_dir");
+        snprintf(o.blur_dir, sizeof o.blur_dir, "%s", bd ? bd : "blur");
+        sung_meta_free(meta, nm);
+        sung_model_free(peek);
+        if (pairs_list("train", data, o.blur_dir, &tmp)) return 1;
+        P = tmp;
+        if ((rc = load_state(rundir, &m, &o, &p, &order, P.n))) goto done;
+        if (epochs != -1) o.epochs = epochs;
+        if (steps != -1) o.steps = steps;
+        if (val_every != -1) o.val_every = val_every;
+        if (val_iters != -1) o.val_iters = val_iters;
+        if (ckpt != -1) o.ckpt_minutes = ckpt;
+        if (val) snprintf(o.val, sizeof o.val, "%s", val);
+        if ((rc = trim_log(rundir, p.step))) goto done;
+    } else {
+        o = (run_opts){
+            .patch = patch != -1 ? patch : 256, .batch = batch != -1 ? batch : 16,
+            .iters = iters != -1 ? iters : 3, .epochs = epochs != -1 ? epochs : 500,
+            .augment = !no_aug, .val_every = val_every != -1 ? val_every : 10,
+            .val_iters = val_iters != -1 ? val_iters : 4, .lr_every = lr_every != -1 ? lr_every : 100,
+            .steps = steps, .lr = lr != -1 ? lr : 1e-4, .ckpt_minutes = ckpt != -1 ? ckpt : 10,
+            .seed = seed != UINT64_MAX ? seed : 0,
+        };
+        snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
+        if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
+            return cli_fail("train", "--val: path too long");
+        if (strcmp(o.blur_dir, "blur") && strcmp(o.blur_dir, "blur_gamma"))
+            return cli_fail("train", "--blur-dir must be blur or blur_gamma, not '%s'", o.blur_dir);
+        if (model) {
+            if (sung_model_load(&m, model, &err)) return cli_fail("train", "%s", err.msg);
+        } else {
+            int v = sung_variant_parse(variant ? variant : "sung");
+            if (v < 0) return cli_fail("train", "--variant must be sung, base or siun, not '%s'", variant);
+            if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
+                return cli_fail("train", "%s", err.msg);
+        }
+        sung_train_opts d = sung_train_defaults(m);
+        o.w_aux = w_aux != -1 ? w_aux : d.w_edge_aux;
+        o.w_sup = w_sup != -1 ? w_sup : d.w_edge_sup;
+        if ((rc = pairs_list("train", data, o.blur_dir, &P))) goto done;
+    }
+    int mult = 1 << (o.iters + 2);
+    if (o.iters < 1 || o.iters > SUNG_MAX_ITERS) rc = cli_fail("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, o.iters);
+    else if (o.patch < mult || o.patch % mult || o.patch > 8192)
+        rc = cli_fail("train", "--patch must be a multiple of %d (2^(iters+2)) up to 8192, not %d", mult, o.patch);
+    else if (o.batch < 1 || o.batch > 4096) rc = cli_fail("train", "--batch must be 1..4096, not %d", o.batch);
+    else if (o.epochs < 1) rc = cli_fail("train", "--epochs must be at least 1");
+    else if (!(o.lr > 0) || !isfinite(o.lr)) rc = cli_fail("train", "--lr must be a positive number");
+    else if (o.w_aux < 0 || o.w_sup < 0) rc = cli_fail("train", "--w-aux and --w-sup must not be negative");
+    else if (sung_model_variant(m) == SUNG_SIUN && o.w_sup != 0) rc = cli_fail("train", "siun has no edge path: --w-sup must be 0");
+    else if (o.val_every < 1) rc = cli_fail("train", "--val-every must be at least 1");
+    else if (o.val_iters < 1 || o.val_iters > SUNG_MAX_ITERS) rc = cli_fail("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
+    else if (!(o.ckpt_minutes > 0)) rc = cli_fail("train", "--checkpoint-minutes must be positive");
+    else if (steps == 0 || steps < -1) rc = cli_fail("train", "--steps must be at least 1");
     if (rc) goto done;
-    if (sung_model_load(&m, model, &err)) {
-        rc = cli_fail("train", "%s", err.msg);
+    if (*o.val && (rc = pairs_list("train", o.val, "blur", &V))) goto done;
+    if (!resume && make_dirs(rundir)) {
+        rc = cli_fail("train", "%s: cannot create the run directory: %s", rundir, strerror(errno));
         goto done;
     }
-    if (mkdir(out, 0777) && errno != EEXIST) {
-        rc = cli_fail("train", "%s: %s", out, strerror(errno));
+    if (!resume && access(path_in(rundir, "state.safetensors"), F_OK) == 0) {
+        rc = cli_fail("train", "%s already holds a run: continue it with --resume %s, or choose another --out", rundir, rundir);
         goto done;
     }
-    size_t img = (size_t)patch * patch * 3;
-    bb = malloc(img * batch * sizeof *bb);
-    gb = malloc(img * batch * sizeof *gb);
-    order = malloc(P.n * sizeof *order);
+    size_t img = (size_t)o.patch * o.patch * 3;
+    bb = malloc(img * o.batch * sizeof *bb);
+    gb = malloc(img * o.batch * sizeof *gb);
+    if (!order) {
+        order = malloc(P.n * sizeof *order);
+        if (order) {
+            p.rng = o.seed;
+            shuffle(order, P.n, &p.rng);
+        }
+    }
     if (!bb || !gb || !order) {
-        rc = cli_fail("train", "out of memory for a batch of %d %dx%d crops", batch, patch, patch);
+        rc = cli_fail("train", "out of memory for a batch of %d %dx%d crops", o.batch, o.patch, o.patch);
         goto done;
     }
-    sung_train_opts to = sung_train_defaults(m);
-    to.iters = iters;
-    uint64_t rng = seed;
-    int pos = P.n; /* position in the shuffled epoch order */
-    printf("training %s (width %d) on %d pairs, batch %d, %dx%d crops, %d iterations, %s\n",
-           sung_variant_name(sung_model_variant(m)), sung_model_width(m), P.n, batch, patch, patch,
-           iters, sung_isa());
-    for (int step = 0; step < steps; step++) {
-        for (int b = 0; b < batch; b++) {
-            if (pos == P.n) { /* a new epoch: Fisher–Yates shuffle */
-                for (int i = 0; i < P.n; i++) order[i] = i;
-                if (!no_aug || batch < P.n)
-                    for (int i = P.n - 1; i > 0; i--) {
-                        int j = rng_below(&rng, i + 1), t = order[i];
-                        order[i] = order[j], order[j] = t;
-                    }
-                pos = 0;
-            }
-            int k = order[pos++];
-            if ((rc = load_crop(P.blur[k], P.sharp[k], patch, !no_aug, &rng, bb + b * img, gb + b * img)))
+    log = fopen(path_in(rundir, "log.csv"), "a");
+    if (!log) {
+        rc = cli_fail("train", "%s: %s", path_in(rundir, "log.csv"), strerror(errno));
+        goto done;
+    }
+    if (ftell(log) == 0) fprintf(log, "step,epoch,lr,loss,pixel,edge_aux,edge_sup,val_psnr,seconds\n");
+
+    int per_epoch = (P.n + o.batch - 1) / o.batch;
+    long total = (long)o.epochs * per_epoch;
+    if (o.steps > 0 && o.steps < total) total = o.steps;
+    sung_train_opts to = {o.iters, o.w_aux, o.w_sup};
+    printf("training %s (width %d) on %d pairs, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
+           sung_variant_name(sung_model_variant(m)), sung_model_width(m), P.n, o.batch, o.patch,
+           o.patch, o.iters, o.epochs, per_epoch, sung_isa());
+    if (resume) printf("resuming at step %ld (epoch %d)\n", p.step, p.epoch + 1);
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_sa);
+    int tty = isatty(STDOUT_FILENO);
+    double t_start = cli_now(), t_ckpt = t_start, elapsed0 = p.elapsed;
+    long step0 = p.step;
+    while (p.step < total && !interrupted) {
+        if (p.pos == P.n) { /* epoch done */
+            p.epoch++;
+            p.pos = 0;
+            shuffle(order, P.n, &p.rng);
+        }
+        int nb = P.n - p.pos < o.batch ? P.n - p.pos : o.batch;
+        for (int b = 0; b < nb; b++) {
+            int k = order[p.pos + b];
+            if ((rc = load_crop(P.blur[k], P.sharp[k], o.patch, o.augment, &p.rng, bb + b * img, gb + b * img)))
                 goto done;
         }
+        p.pos += nb;
         sung_losses L;
-        double t0 = cli_now();
-        if (sung_train_grads(m, bb, gb, batch, patch, patch, &to, &L, &err)) {
+        double t0 = cli_now(), lr_now = lr_at(&o, p.epoch);
+        if (sung_train_grads(m, bb, gb, nb, o.patch, o.patch, &to, &L, &err)) {
             rc = cli_fail("train", "%s", err.msg);
             goto done;
         }
-        if (step == 0 && dump && sung_model_save_grads(m, dump, &err)) {
+        if (p.step == 0 && dump && sung_model_save_grads(m, dump, &err)) {
             rc = cli_fail("train", "%s", err.msg);
             goto done;
         }
-        sung_train_apply(m, lr);
+        sung_train_apply(m, lr_now);
+        p.step++;
+        double now = cli_now(), dt = now - t0;
+        p.elapsed = elapsed0 + (now - t_start);
         double pix = 0, aux = 0, sup = 0;
-        for (int i = 0; i < iters; i++) pix += L.pixel[i], aux += L.edge_aux[i], sup += L.edge_sup[i];
-        printf("step %d/%d  loss %.5f (pixel %.5f, edge-aux %.5f, edge-sup %.5f)  %.2f s\n", step + 1,
-               steps, L.total, pix, aux, sup, cli_now() - t0);
+        for (int i = 0; i < o.iters; i++) pix += L.pixel[i], aux += L.edge_aux[i], sup += L.edge_sup[i];
+        fprintf(log, "%ld,%d,%.6g,%.6f,%.6f,%.6f,%.6f,,%.1f\n", p.step, p.epoch + 1, lr_now, L.total, pix,
+                aux, sup, p.elapsed);
+        double rate = (now - t_start) / (p.step - step0), eta = rate * (total - p.step);
+        printf("%sepoch %d  step %ld/%ld  loss %.5f (pixel %.5f  edge-aux %.5f  edge-sup %.5f)  %.1f img/s  ETA %dh%02dm%s",
+               tty ? "\r" : "", p.epoch + 1, p.step, total, L.total, pix, aux, sup, nb / dt,
+               (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
         fflush(stdout);
+        int epoch_end = p.pos == P.n;
+        if (V.n && epoch_end && ((p.epoch + 1) % o.val_every == 0 || p.step == total)) {
+            double psnr;
+            if ((rc = validate(m, &V, o.val_iters, &psnr))) goto done;
+            fprintf(log, "%ld,%d,,,,,,%.4f,%.1f\n", p.step, p.epoch + 1, psnr, p.elapsed);
+            printf("%svalidation after epoch %d: PSNR %.3f dB on %d images%s\n", tty ? "\n" : "",
+                   p.epoch + 1, psnr, V.n, psnr > p.best_psnr ? " (best)" : "");
+            if (psnr > p.best_psnr) {
+                p.best_psnr = psnr;
+                if (sung_model_save(m, path_in(rundir, "best.safetensors"), 0, &err)) {
+                    rc = cli_fail("train", "%s", err.msg);
+                    goto done;
+                }
+            }
+        }
+        fflush(log);
+        if (now - t_ckpt >= o.ckpt_minutes * 60 || p.step == total) {
+            if ((rc = save_state(m, rundir, &o, &p, order, P.n))) goto done;
+            t_ckpt = now;
+        }
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/last.safetensors", out);
-    if (sung_model_save(m, path, 0, &err)) {
-        rc = cli_fail("train", "%s", err.msg);
-        goto done;
+    if (tty) printf("\n");
+    if (interrupted) {
+        if ((rc = save_state(m, rundir, &o, &p, order, P.n))) goto done;
+        printf("interrupted at step %ld: saved %s; continue with: sung train --data %s --resume %s\n",
+               p.step, path_in(rundir, "state.safetensors"), data, rundir);
+        rc = 130;
+    } else {
+        printf("done: %ld steps; wrote %s\n", p.step, path_in(rundir, "last.safetensors"));
     }
-    printf("wrote %s\n", path);
+    sigaction(SIGINT, &old_sa, NULL);
 done:
-    for (int i = 0; i < P.n; i++) free(P.blur[i]), free(P.sharp[i]);
-    free(P.blur), free(P.sharp), free(bb), free(gb), free(order);
+    if (log) fclose(log);
+    pairs_free(&P);
+    pairs_free(&V);
+    free(bb), free(gb), free(order);
     sung_model_free(m);
     return rc;
 }

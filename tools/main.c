@@ -9,9 +9,13 @@ static const struct {
     int (*run)(int, char **);
     const char *what;
 } cmds[] = {
+    {"deblur", cmd_deblur, "deblur images or folders of images"},
+    {"eval", cmd_eval, "PSNR / SSIM of results or of a model on a test set"},
+    {"train", cmd_train, "train a model on GoPro-layout data (resumable)"},
+    {"synth", cmd_synth, "make GoPro-like blurred/sharp pairs from sharp photos"},
     {"init", cmd_init, "write a freshly initialised model"},
-    {"deblur", cmd_deblur, "deblur a PNG image"},
-    {"train", cmd_train, "train a model on GoPro-layout data"},
+    {"info", cmd_info, "what a weights file holds: variant, width, size, FLOPs"},
+    {"plot", cmd_plot, "draw the curves of a training run (SVG)"},
 };
 
 static void help(FILE *f)

@@ -1,0 +1,175 @@
+/* The `sung` command end to end: bad arguments are rejected with a non-zero exit,
+ * deblur handles files and folders, synth is deterministic, an interrupted and resumed
+ * train gives the same weights as an uninterrupted one (also after Ctrl-C), eval and
+ * plot work on what train and synth made. Data is made here (procedural photos). */
+#include <signal.h>
+#include <stdarg.h>
+#include <time.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sung.h"
+#include "testutil.h"
+
+#ifndef SUNG_BIN
+#define SUNG_BIN "build/sung"
+#endif
+
+static char dir[] = "/tmp/sung-test-cli-XXXXXX";
+
+/* runs a command line (after "sung ") quietly; returns its exit status */
+static int run(const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 %s/%s %s >out.txt 2>err.txt", dir, getenv("PWD"), SUNG_BIN, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+static int exists(const char *rel)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && cmp -s %s %s", dir, a, b);
+    return system(cmd) == 0;
+}
+
+static int file_has(const char *rel, const char *needle)
+{
+    char p[4096], buf[65536];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    FILE *f = fopen(p, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
+
+/* a procedural "photo": shaded background, sharp-edged discs and bars */
+static void make_photo(const char *rel, int w, int h, int seed)
+{
+    sung_image im;
+    sung_error e;
+    sung_image_alloc(&im, w, h, &e);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float *p = im.data + ((size_t)y * w + x) * 3;
+            for (int c = 0; c < 3; c++) p[c] = 0.2f + 0.5f * (float)((x * (c + 1) + y * (3 - c) + seed * 17) % 97) / 97;
+            for (int k = 0; k < 6; k++) {
+                int cx = (37 * (k + 1) * (seed + 3)) % w, cy = (53 * (k + 2) * (seed + 5)) % h, r = 5 + (k * 7) % 13;
+                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r)
+                    for (int c = 0; c < 3; c++) p[c] = (float)((k + c) % 3) / 2;
+            }
+            if ((x / 9 + y / 23) % 5 == 0) p[1] = 0.95f;
+        }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    CHECK(sung_image_save(&im, p, &e) == SUNG_OK, "%s", e.msg);
+    sung_image_free(&im);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) return 1;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/photos %s/imgs", dir, dir);
+    CHECK(system(cmd) == 0, "mkdir");
+    make_photo("photos/a.png", 160, 128, 1);
+    make_photo("photos/b.png", 150, 140, 2);
+    make_photo("imgs/x.png", 45, 37, 3);
+    make_photo("imgs/y.png", 20, 30, 4);
+
+    /* bad arguments: non-zero exit and a message, never a crash */
+    CHECK(run("frobnicate") == 2, "unknown command");
+    CHECK(run("deblur --bogus 1") == 2 && file_has("err.txt", "--bogus"), "unknown option");
+    CHECK(run("deblur imgs/x.png") != 0 && file_has("err.txt", "-o"), "deblur without -o");
+    CHECK(run("deblur --iters 0 --model m.safetensors imgs/x.png -o o.png") != 0, "--iters 0");
+    CHECK(run("deblur --iters x imgs/x.png -o o.png") == 2, "--iters not a number");
+    CHECK(run("init --variant nope -o m.safetensors") != 0 && !exists("m.safetensors"), "bad variant");
+    CHECK(run("init --width -3 -o m.safetensors") != 0 && !exists("m.safetensors"), "bad width");
+    CHECK(run("info photos/a.png") != 0, "info on a PNG");
+    CHECK(run("eval --ssim foo --pred imgs --gt imgs") != 0, "bad --ssim");
+    CHECK(run("eval --pred imgs") != 0, "--pred without --gt");
+    CHECK(run("train --data photos --out r") != 0, "train on a folder without pairs");
+    CHECK(run("synth --photos photos --out s --count 0") != 0, "synth --count 0");
+    CHECK(run("synth --photos nowhere --out s --count 2") != 0, "synth without photos");
+    CHECK(run("plot nowhere") != 0, "plot without a run");
+
+    /* init, info */
+    CHECK(run("init --variant sung --width 4 --seed 5 -o m.safetensors") == 0, "init");
+    CHECK(run("info m.safetensors") == 0 && file_has("out.txt", "width       4"), "info");
+    CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
+          "missing model file");
+    CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");
+
+    /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
+    CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");
+    CHECK(exists("o.jpg") && exists("c.png"), "deblur outputs");
+    CHECK(run("deblur --model m.safetensors --quiet imgs -o outdir") == 0, "deblur a folder");
+    CHECK(exists("outdir/x.png") && exists("outdir/y.png"), "folder out keeps the names");
+    CHECK(run("deblur --model m.safetensors imgs/x.png -o outdir") != 0, "one file into a folder name");
+    CHECK(run("eval --pred imgs --gt imgs --csv same.csv") == 0 && file_has("out.txt", "PSNR 100.0000") &&
+              file_has("out.txt", "SSIM (matlab) 1.00000") && file_has("same.csv", "image,psnr,ssim\n"),
+          "eval of identical folders");
+
+    /* synth: deterministic, GoPro layout */
+    CHECK(run("synth --photos photos --out s1 --count 4 --size 64x64 --seed 3") == 0, "synth");
+    CHECK(run("synth --photos photos --out s2 --count 4 --size 64x64 --seed 3") == 0, "synth again");
+    CHECK(same_file("s1/a/blur/000000.png", "s2/a/blur/000000.png") &&
+              same_file("s1/b/sharp/000001.png", "s2/b/sharp/000001.png"),
+          "synth is not deterministic (or not in the GoPro layout)");
+
+    /* train: 4 steps in one go == 2 steps, then --resume to 4 */
+    const char *base = "train --data s1 --variant sung --width 4 --patch 32 --batch 2 --iters 1 --val s1 --val-every 1";
+    CHECK(run("%s --out r1 --steps 4", base) == 0, "train 4 steps");
+    CHECK(run("%s --out r2 --steps 2", base) == 0, "train 2 steps");
+    CHECK(run("train --data s1 --resume r2 --steps 4") == 0, "resume to 4 steps");
+    CHECK(same_file("r1/last.safetensors", "r2/last.safetensors"), "resumed weights differ from uninterrupted ones");
+    CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
+    CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
+    CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    CHECK(run("plot r1 -o curves.svg") == 0 && file_has("curves.svg", "<svg"), "plot");
+    CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
+              file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),
+          "eval of a model on a GoPro-layout set");
+
+    /* Ctrl-C: saves and exits 130; resumed, the run ends with the same weights as an
+     * uninterrupted one */
+    const char *base2 = "train --data s1 --variant base --width 4 --patch 32 --batch 2 --iters 1 --steps 200";
+    CHECK(run("%s --out r4", base2) == 0, "train 200 steps");
+    snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --out r3 >int.txt 2>&1", dir,
+             getenv("PWD"), SUNG_BIN, base2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600 && !file_has("r3/log.csv", "\n3,"); i++) nanosleep(&(struct timespec){0, 20000000}, NULL);
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 130 && exists("r3/state.safetensors") && file_has("int.txt", "--resume"),
+          "Ctrl-C: exit status %d (want 130), state saved %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+          exists("r3/state.safetensors"));
+    CHECK(run("train --data s1 --resume r3") == 0, "resume after Ctrl-C");
+    CHECK(same_file("r3/last.safetensors", "r4/last.safetensors"), "interrupted + resumed weights differ");
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (!test_failures) CHECK(system(cmd) == 0, "cleanup");
+    else fprintf(stderr, "left %s for inspection\n", dir);
+    return test_summary("test_cli");
+}

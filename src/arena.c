@@ -32,6 +32,11 @@ void *arena_alloc(arena *a, size_t bytes)
 {
     if (bytes > SIZE_MAX / 4) return NULL;
     size_t need = (bytes + SLACK + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    if (a->counting) {
+        a->used += need;
+        if (a->used > a->peak) a->peak = a->used;
+        return (void *)(uintptr_t)ALIGN;
+    }
     for (;;) {
         if (a->cur && a->used + need <= a->cur->size) {
             void *p = a->cur->mem + a->used;
@@ -73,14 +78,40 @@ void arena_reset(arena *a)
     a->used = 0;
 }
 
-void arena_free(arena *a)
+static void free_blocks(arena *a)
 {
-    if (!a) return;
     while (a->first) {
         arena_block *b = a->first;
         a->first = b->next;
         free(b->mem);
         free(b);
     }
+    a->cur = NULL;
+    a->used = a->total = 0;
+}
+
+void arena_free(arena *a)
+{
+    if (!a) return;
+    free_blocks(a);
     memset(a, 0, sizeof *a);
+}
+
+void arena_plan_begin(arena *a)
+{
+    a->counting = 1;
+    a->used = a->peak = 0;
+    a->cur = NULL;
+}
+
+int arena_plan_end(arena *a)
+{
+    a->counting = 0;
+    size_t peak = a->peak;
+    if (!a->first || a->first->size < peak) {
+        free_blocks(a);
+        if (!arena_alloc(a, peak > SLACK ? peak - SLACK : 0)) return -1;
+    }
+    arena_reset(a);
+    return 0;
 }

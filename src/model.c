@@ -203,6 +203,12 @@ static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c
     p->fuse1 = n_rdb > 1 ? add_conv(b, "fuse1", 1, 1, n_rdb * c, c, 1, 0) : -1;
     p->fuse3 = add_conv(b, "fuse3", 3, 1, c, c, 1, 0);
     p->up = add_conv(b, "up", 3, 1, c, 4 * c, 1, 0);
+    if (p->up >= 0) { /* inference runs it fused with the pixel shuffle */
+        conv_layer *L = &b->m->convs[p->up];
+        L->shuffled = 1;
+        L->shuf_off = b->m->npacked;
+        b->m->npacked += conv_shuffle_pack_size(&L->s);
+    }
     p->tail = add_conv(b, "tail", 3, 1, c, 3, 1, 0);
     leave(b, s);
 }
@@ -343,18 +349,25 @@ sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint6
     return st;
 }
 
-static void repack(sung_model *m)
+/* Packs the weights for the kernels: the forward layout always, the transposed one
+ * only for training (inference never touches those pages). */
+static void repack(sung_model *m, int train)
 {
-    if (m->packed_fresh) return;
+    int want = train ? PACKED_FWD | PACKED_BWD : PACKED_FWD;
+    if ((m->packed_fresh & want) == want) return;
     for (int i = 0; i < m->nconvs; i++) {
         conv_layer *c = &m->convs[i];
         conv_pack(&c->s, m->p + m->params[c->w_param].off, m->packed + c->fwd_off,
-                  m->packed + c->bwd_off);
+                  train ? m->packed + c->bwd_off : NULL);
         float *bias = m->packed + c->bias_off;
         memset(bias, 0, conv_round(c->s.B) * sizeof *bias);
         if (c->b_param >= 0) memcpy(bias, m->p + m->params[c->b_param].off, c->s.B * sizeof *bias);
+        if (c->shuffled)
+            conv_shuffle_pack(&c->s, m->p + m->params[c->w_param].off,
+                              c->b_param >= 0 ? m->p + m->params[c->b_param].off : NULL,
+                              m->packed + c->shuf_off);
     }
-    m->packed_fresh = 1;
+    m->packed_fresh = want;
 }
 
 /* ---- the graph, with its tape ----------------------------------------------------------- */
@@ -373,6 +386,9 @@ typedef struct {
     int failed; /* sticky: after a failure every op is a no-op */
 } ctx;
 
+/* No op runs: after a failure (sticky), and while planning memory (arena counting). */
+static int idle(const ctx *c) { return c->failed || c->m->act.counting; }
+
 static tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
 {
     tensor t = {NULL, NULL, n, h, w, ch, ch};
@@ -381,7 +397,7 @@ static tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
     t.d = arena_alloc(&c->m->act, bytes);
     if (grad && c->train) {
         t.g = arena_alloc(&c->m->act, bytes);
-        if (t.g) memset(t.g, 0, bytes);
+        if (t.g && !idle(c)) memset(t.g, 0, bytes);
     }
     if (!t.d || (grad && c->train && !t.g)) c->failed = 1;
     return t;
@@ -389,7 +405,7 @@ static tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
 
 static void record(ctx *c, node nd)
 {
-    if (!c->train || c->failed) return;
+    if (!c->train || idle(c)) return;
     sung_model *m = c->m;
     if (m->ntape == m->cap_tape) {
         int cap = m->cap_tape ? 2 * m->cap_tape : 512;
@@ -411,7 +427,7 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     int oh, ow;
     conv_out_size(&L->s, in.h, in.w, &oh, &ow);
     tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
-    if (c->failed) return out;
+    if (idle(c)) return out;
     assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
     conv_forward(&L->s, out, in, m->packed + L->fwd_off,
                  L->b_param >= 0 ? m->packed + L->bias_off : NULL, act, res, 0, m->zeros);
@@ -421,10 +437,21 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     return out;
 }
 
+/* Inference only: skip += relu(conv_layer(in)), the U-Net's skip sum in place. */
+static void conv_add_into(ctx *c, int layer, tensor in, tensor skip)
+{
+    assert(!c->train);
+    if (idle(c)) return;
+    sung_model *m = c->m;
+    conv_layer *L = &m->convs[layer];
+    conv_forward(&L->s, skip, in, m->packed + L->fwd_off,
+                 L->b_param >= 0 ? m->packed + L->bias_off : NULL, ACT_RELU, NULL, 1, m->zeros);
+}
+
 static tensor add(ctx *c, tensor a, tensor b)
 {
     tensor out = new_tensor(c, a.n, a.h, a.w, a.c, 1);
-    if (c->failed) return out;
+    if (idle(c)) return out;
     add_forward(out, a, b);
     record(c, (node){N_ADD, -1, 0, a, out, b, 0});
     return out;
@@ -432,7 +459,7 @@ static tensor add(ctx *c, tensor a, tensor b)
 
 static void copy(ctx *c, tensor into, tensor in)
 {
-    if (c->failed) return;
+    if (idle(c)) return;
     copy_forward(into, in);
     if (in.g) record(c, (node){N_COPY, -1, 0, in, into, {0}, 0});
 }
@@ -440,7 +467,7 @@ static void copy(ctx *c, tensor into, tensor in)
 static tensor shuffle(ctx *c, tensor in)
 {
     tensor out = new_tensor(c, in.n, 2 * in.h, 2 * in.w, in.c / 4, 1);
-    if (c->failed) return out;
+    if (idle(c)) return out;
     shuffle_forward(out, in);
     record(c, (node){N_SHUFFLE, -1, 0, in, out, {0}, 0});
     return out;
@@ -448,14 +475,14 @@ static tensor shuffle(ctx *c, tensor in)
 
 static void edge(ctx *c, tensor into, tensor in)
 {
-    if (c->failed) return;
+    if (idle(c)) return;
     edge_forward(into, in);
     if (in.g) record(c, (node){N_EDGE, -1, 0, in, into, {0}, 0});
 }
 
 static double l1(ctx *c, tensor a, tensor b, double w)
 {
-    if (c->failed) return 0;
+    if (idle(c)) return 0;
     double v = l1_forward(a, b);
     if (w != 0) record(c, (node){N_L1, -1, 0, a, {0}, b, w});
     return v;
@@ -483,9 +510,9 @@ static tensor res3(ctx *c, const m_resblock *r, tensor x)
     return x;
 }
 
-static tensor eblock(ctx *c, const m_eblock *e, tensor x)
+static tensor eblock(ctx *c, const m_eblock *e, tensor x, const tensor *into)
 {
-    return res3(c, e->res, conv(c, e->conv, x, ACT_RELU, NULL, NULL));
+    return res3(c, e->res, conv(c, e->conv, x, ACT_RELU, NULL, into));
 }
 
 static tensor dblock(ctx *c, const m_dblock *d, tensor x)
@@ -493,44 +520,66 @@ static tensor dblock(ctx *c, const m_dblock *d, tensor x)
     return conv(c, d->up, res3(c, d->res, x), ACT_RELU, NULL, NULL);
 }
 
-/* Feature U-Net returns u1; the image U-Net writes tanh(oconv(ores(u1)))/2 + 0.5. */
-static tensor unet(ctx *c, const m_unet *u, tensor x)
+/* Feature U-Net returns u1; the image U-Net writes tanh(oconv(ores(u1)))/2 + 0.5.
+ * into (inference, feature U-Net): where u1 goes. */
+static tensor unet(ctx *c, const m_unet *u, tensor x, const tensor *into)
 {
-    tensor e1 = eblock(c, &u->e1, x);
-    tensor e2 = eblock(c, &u->e2, e1);
-    tensor e3 = eblock(c, &u->e3, e2);
-    tensor u2 = add(c, dblock(c, &u->d2, e3), e2);
-    tensor u1 = add(c, dblock(c, &u->d1, u2), e1);
-    if (!u->image) return u1;
-    return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, NULL);
+    if (c->train) {
+        assert(!into);
+        tensor e1 = eblock(c, &u->e1, x, NULL);
+        tensor e2 = eblock(c, &u->e2, e1, NULL);
+        tensor e3 = eblock(c, &u->e3, e2, NULL);
+        tensor u2 = add(c, dblock(c, &u->d2, e3), e2);
+        tensor u1 = add(c, dblock(c, &u->d1, u2), e1);
+        if (!u->image) return u1;
+        return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, NULL);
+    }
+    /* Inference: each level's tensors are freed when it is done, the skip sums are
+     * taken in place (u2 = relu(up(·)) + e2 written over e2, u1 over e1) and the
+     * ResBlocks work in place, so the peak is two full-resolution feature maps. */
+    arena *a = &c->m->act;
+    tensor out = {0};
+    if (u->image) out = new_tensor(c, x.n, x.h, x.w, 3, 0);
+    tensor e1 = eblock(c, &u->e1, x, into);
+    arena_pos level2 = arena_mark(a);
+    tensor e2 = eblock(c, &u->e2, e1, NULL);
+    arena_pos level3 = arena_mark(a);
+    conv_add_into(c, u->d2.up, res3(c, u->d2.res, eblock(c, &u->e3, e2, NULL)), e2);
+    arena_release(a, level3);
+    conv_add_into(c, u->d1.up, res3(c, u->d1.res, e2), e1);
+    arena_release(a, level2);
+    if (!u->image) return e1;
+    conv(c, u->oconv, res3(c, u->ores, e1), ACT_TANH_HALF, NULL, &out);
+    return out;
 }
 
-/* RDB: h_{j+1} = concat(h_j, relu(dense.j(h_j))) grown in one 7c buffer; x + fuse(h_6) */
-static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+/* The dense part of an RDB: h_{j+1} = concat(h_j, relu(dense.j(h_j))), grown in the 7c
+ * buffer h whose first c channels hold its input. */
+static void rdb_dense(ctx *c, const m_rdb *r, tensor h)
 {
-    int ch = x.c;
-    tensor out;
-    if (!into) { /* allocated first, so that at inference the rest can be freed */
-        out = new_tensor(c, x.n, x.h, x.w, ch, 1);
-        into = &out;
-    }
-    arena_pos mark = arena_mark(&c->m->act);
-    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
-    copy(c, t_slice(h, 0, ch), x);
+    int ch = h.c / 7;
     for (int j = 0; j < 6; j++) {
         tensor grow = t_slice(h, (1 + j) * ch, ch);
         conv(c, r->dense[j], t_slice(h, 0, (1 + j) * ch), ACT_RELU, NULL, &grow);
     }
-    tensor y = conv(c, r->fuse, h, ACT_NONE, &x, into);
-    if (!c->train) arena_release(&c->m->act, mark);
-    return y;
 }
 
-/* Path (SPEC §2): head, U-Net, RDBs, fuse, up + pixel shuffle, tail → *into (3 ch) */
-static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
+/* RDB: x + fuse(h_6) */
+static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+{
+    int ch = x.c;
+    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
+    copy(c, t_slice(h, 0, ch), x);
+    rdb_dense(c, r, h);
+    return conv(c, r->fuse, h, ACT_NONE, &x, into);
+}
+
+/* Path (SPEC §2) for training: head, U-Net, RDBs, fuse, up + pixel shuffle, tail →
+ * *into (3 ch). Every intermediate is kept for the backward pass. */
+static void path_train(ctx *c, const m_path *p, tensor x, int act, tensor into)
 {
     tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
-    tensor h = unet(c, &p->unet, f0);
+    tensor h = unet(c, &p->unet, f0, NULL);
     int ch = f0.c;
     if (p->n_rdb > 1) {
         tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
@@ -546,6 +595,54 @@ static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
     h = conv(c, p->fuse3, h, ACT_NONE, &f0, NULL);
     h = shuffle(c, conv(c, p->up, h, ACT_NONE, NULL, NULL));
     conv(c, p->tail, h, act, NULL, &into);
+}
+
+/* The same path for inference, in about ten feature maps at the path's resolution (the
+ * training path holds some thirty): one 7c buffer holds each RDB's growing
+ * concatenation, the U-Net writes its output into its first c channels and each RDB's
+ * output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
+ * weights split by input block), so the 3c concatenation never exists; fuse3 adds into
+ * f0 in place; the up conv writes through the pixel shuffle. */
+static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
+{
+    sung_model *m = c->m;
+    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
+    arena_pos mark = arena_mark(&m->act);
+    tensor hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
+    unet(c, &p->unet, f0, &x0);
+    tensor y = new_tensor(c, n, h, w, ch, 0);
+    tensor acc = p->n_rdb > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
+    for (int k = 0; k < p->n_rdb; k++) {
+        if (k) copy(c, x0, y);
+        rdb_dense(c, &p->rdbs[k], hb);
+        conv(c, p->rdbs[k].fuse, hb, ACT_NONE, &x0, &y);
+        if (p->n_rdb > 1 && !idle(c)) {
+            const conv_layer *F = &m->convs[p->fuse1];
+            conv_shape part = F->s;
+            part.A = ch;
+            assert(part.k == 1 && F->s.A == p->n_rdb * ch);
+            const float *wk = m->packed + F->fwd_off + (size_t)k * ch * conv_round(part.B);
+            const float *bias = k == 0 && F->b_param >= 0 ? m->packed + F->bias_off : NULL;
+            conv_forward(&part, acc, y, wk, bias, ACT_NONE, NULL, k > 0, m->zeros);
+        }
+    }
+    conv(c, p->fuse3, acc, ACT_NONE, &f0, &f0);
+    arena_release(&m->act, mark);
+    tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
+    if (!idle(c)) {
+        const conv_layer *U = &m->convs[p->up];
+        conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
+    }
+    conv(c, p->tail, sh, act, NULL, &into);
+}
+
+static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
+{
+    if (c->train)
+        path_train(c, p, x, act, into);
+    else
+        path_infer(c, p, x, act, into);
 }
 
 typedef struct {
@@ -591,7 +688,9 @@ static step_out scale_step(ctx *c, tensor Bn, tensor Sn, tensor Bi)
     copy(c, t_slice(din, 3, 3), Sn);
     copy(c, t_slice(rin, 0, 3), Bi);
     o.F = t_slice(rin, 3, 3);
+    arena_pos before = arena_mark(&m->act);
     path(c, &m->deblur, din, ACT_TANH_HALF, o.F);
+    if (!c->train) arena_release(&m->act, before); /* F is in rin, allocated earlier */
     if (!siun) {
         tensor ein = din;
         if (m->variant == SUNG_SUNG) {
@@ -601,8 +700,9 @@ static step_out scale_step(ctx *c, tensor Bn, tensor Sn, tensor Bi)
         }
         o.G = t_slice(rin, 6, 3);
         path(c, &m->edge, ein, ACT_NONE, o.G);
+        if (!c->train) arena_release(&m->act, before);
     }
-    o.S = unet(c, &m->restore, rin);
+    o.S = unet(c, &m->restore, rin, NULL);
     return o;
 }
 
@@ -696,7 +796,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
     int mult = 1 << (iters + 2);
     int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
     int top = (H - in->h) / 2, left = (W - in->w) / 2;
-    repack(m);
+    repack(m, 0);
     arena_reset(&m->keep);
     tensor pyr[SUNG_MAX_ITERS + 1], S;
     tensor B0 = {arena_alloc(&m->keep, (size_t)H * W * 3 * sizeof(float)), NULL, 1, H, W, 3, 3};
@@ -710,6 +810,10 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
     if (build_pyramid(m, B0, iters, pyr)) goto nomem;
     S = pyr[iters];
     ctx c = {m, 0, 0};
+    /* plan the largest (last) scale, so that all scales run in one block */
+    arena_plan_begin(&m->act);
+    scale_step(&c, pyr[1], pyr[1], pyr[0]);
+    if (arena_plan_end(&m->act)) goto nomem;
     for (int i = iters - 1; i >= 0; i--) {
         arena_reset(&m->act);
         step_out o = scale_step(&c, pyr[i + 1], S, pyr[i]);
@@ -763,7 +867,7 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
         model_set_error(err, "siun has no edge path: the edge-supervision weight must be 0");
         return SUNG_ERR_ARG;
     }
-    repack(m);
+    repack(m, 1);
     memset(m->g, 0, m->nfloats * sizeof *m->g);
     memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked);
     sung_losses L;
@@ -775,6 +879,12 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
     if (build_pyramid(m, Bt, iters, B) || build_pyramid(m, Gt, iters, GT)) goto nomem;
     S = B[iters];
     ctx c = {m, 1, 0};
+    /* plan the largest (last) scale with its loss tensors (as in the loop below) */
+    arena_plan_begin(&m->act);
+    scale_step(&c, B[1], B[1], B[0]);
+    new_tensor(&c, n, h, w, 3, 0);
+    new_tensor(&c, n, h, w, 3, 1);
+    if (arena_plan_end(&m->act)) goto nomem;
     for (int i = iters - 1; i >= 0; i--) {
         arena_reset(&m->act);
         m->ntape = 0;

@@ -12,11 +12,15 @@ typedef struct {
     size_t off, numel;  /* into the parameter buffer, in floats */
 } param_info;
 
+enum { PACKED_FWD = 1, PACKED_BWD = 2 };
+
 typedef struct {
     conv_shape s;
     int w_param, b_param;          /* param indices; b_param -1 when bias-free */
     size_t fwd_off, bwd_off, bias_off; /* into the packed buffer */
     size_t g_off;                  /* into the packed-gradient buffer */
+    int shuffled;                  /* followed by pixel_shuffle: also packed for that */
+    size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the
@@ -63,7 +67,7 @@ struct sung_model {
     int nconvs, cap_convs;
     size_t npacked, ngpacked;
     float *packed, *gpacked;
-    int packed_fresh;          /* packed copies match p */
+    int packed_fresh;          /* PACKED_FWD | PACKED_BWD: which packed copies match p */
 
     m_path deblur, edge;       /* edge unused for siun */
     m_unet restore;

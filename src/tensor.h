@@ -42,6 +42,8 @@ typedef struct {
     arena_block *first, *cur;
     size_t used;            /* bytes used in cur */
     size_t total;           /* bytes in all blocks */
+    int counting;           /* planning: allocations only count (see arena_plan_begin) */
+    size_t peak;            /* the most bytes in use at once while counting */
 } arena;
 
 void *arena_alloc(arena *a, size_t bytes);  /* NULL when out of memory */
@@ -55,6 +57,10 @@ typedef struct {
 static inline arena_pos arena_mark(const arena *a) { return (arena_pos){a->cur, a->used}; }
 static inline void arena_release(arena *a, arena_pos m)
 {
+    if (a->counting) {
+        a->used = m.used;
+        return;
+    }
     if (!m.cur) { /* marked before the first allocation of the pass */
         a->cur = a->first;
         a->used = 0;
@@ -64,5 +70,14 @@ static inline void arena_release(arena *a, arena_pos m)
     a->used = m.used;
 }
 void arena_free(arena *a);                  /* release everything; zeroed arena is valid */
+
+/* Memory planning: between arena_plan_begin() and arena_plan_end() a pass only counts
+ * (arena_alloc returns a non-NULL address that must not be dereferenced; mark and
+ * release work as usual). arena_plan_end() then makes sure the first block holds the
+ * peak, replacing the blocks with one of that size if not: later passes of that size
+ * or smaller then use one block, every touched page of which is needed. Returns -1
+ * when out of memory. The arena must hold nothing live. */
+void arena_plan_begin(arena *a);
+int arena_plan_end(arena *a);
 
 #endif

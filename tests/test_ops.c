@@ -312,6 +312,64 @@ static void check_shuffle(void)
     free_t(x), free_t(out), free_t(r);
 }
 
+/* conv + pixel shuffle fused (inference) against the two ops one after the other */
+static void check_conv_shuffle(int A, int C, int h, int w)
+{
+    conv_shape s = {3, 1, A, 4 * C, 0};
+    size_t nw = (size_t)A * 4 * C * 9;
+    float *wt = malloc(nw * 4), *bias = malloc(4 * C * 4), bias_p[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < 4 * C; i++) bias_p[i] = bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 1), mid = new_t(2, h, w, 4 * C, 4 * C);
+    tensor want = new_t(2, 2 * h, 2 * w, C, C), got = new_t(2, 2 * h, 2 * w, C, C + 2);
+    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *sp = malloc(conv_shuffle_pack_size(&s) * 4);
+    conv_pack(&s, wt, fwd, NULL);
+    conv_forward(&s, mid, x, fwd, bias_p, ACT_NONE, NULL, 0, zeros);
+    shuffle_forward(want, mid);
+    conv_shuffle_pack(&s, wt, bias, sp);
+    conv_shuffle_forward(&s, got, x, sp, ACT_NONE, zeros);
+    double worst = 0;
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int xx = 0; xx < 2 * w; xx++)
+                for (int c = 0; c < C; c++)
+                    worst = fmax(worst, fabs(want.d[t_off(&want, n, y, xx) + c] -
+                                             got.d[t_off(&got, n, y, xx) + c]));
+    CHECK(worst <= 1e-6, "conv+shuffle fused A%d C%d %dx%d: max difference %.3g", A, C, h, w, worst);
+    free(wt), free(bias), free(fwd), free(sp);
+    free_t(x), free_t(mid), free_t(want), free_t(got);
+}
+
+/* Memory planning: a counted pass sizes one block that then holds the real pass. */
+static void check_arena_plan(void)
+{
+    arena a = {0};
+    arena_alloc(&a, 1000); /* an earlier, smaller pass left a block */
+    arena_reset(&a);
+    static const size_t sizes[] = {3u << 20, 5u << 20, 1u << 20, 7u << 20};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) arena_plan_begin(&a);
+        void *p0 = arena_alloc(&a, sizes[0]);
+        arena_pos m = arena_mark(&a);
+        arena_alloc(&a, sizes[1]);
+        arena_release(&a, m);
+        void *p2 = arena_alloc(&a, sizes[2]), *p3 = arena_alloc(&a, sizes[3]);
+        CHECK(p0 && p2 && p3, "arena: allocation failed (pass %d)", pass);
+        if (pass == 0) {
+            size_t peak = a.peak;
+            CHECK(peak >= sizes[0] + sizes[2] + sizes[3] && peak < sizes[0] + sizes[2] + sizes[3] + 4096,
+                  "arena plan: peak %zu", peak);
+            CHECK(arena_plan_end(&a) == 0, "arena plan: out of memory");
+            CHECK(a.total == peak, "arena plan: one block of the peak, got %zu for %zu", a.total, peak);
+        } else {
+            CHECK(a.total == a.peak, "arena: the planned pass grew the arena to %zu", a.total);
+            memset(p3, 1, sizes[3]); /* the memory is real now */
+        }
+        arena_reset(&a);
+    }
+    arena_free(&a);
+}
+
 static void check_add_copy(void)
 {
     tensor a = new_t(1, 4, 3, 5, 6), b = new_t(1, 4, 3, 5, 5), o = new_t(1, 4, 3, 5, 7);
@@ -428,6 +486,10 @@ int main(void)
     check_edge(6, 7);
     check_edge(1, 4);
     check_shuffle();
+    check_conv_shuffle(8, 8, 5, 7);
+    check_conv_shuffle(32, 32, 3, 13);
+    check_conv_shuffle(5, 3, 1, 1);
+    check_arena_plan();
     check_add_copy();
     check_l1();
     check_reduce();

@@ -83,7 +83,7 @@ int cmd_synth(int argc, char **argv)
 {
     const char *photos = NULL, *out = NULL, *size = "1280x720";
     sung_synth_opts o = sung_synth_defaults();
-    int count = 0, quiet = 0;
+    int count = -1, quiet = 0;
     uint64_t seed = 0;
     char noise_help[96];
     snprintf(noise_help, sizeof noise_help, "sigma of the Gaussian noise added to the blurred image (default %g)",
@@ -107,6 +107,7 @@ int cmd_synth(int argc, char **argv)
     if (n < 0) return 2;
     if (!photos) return cli_fail("synth", "a folder of photos is required: --photos DIR");
     if (!out) return cli_fail("synth", "an output folder is required: --out DIR");
+    if (count == -1) return cli_fail("synth", "the number of pairs is required: --count N");
     if (count < 1 || count > 1000000)
         return cli_fail("synth", "--count must be 1..1000000 (six-digit file names), not %d", count);
     if (parse_size(size, &o.w, &o.h))

@@ -109,7 +109,7 @@ void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
 {
     int Ap = conv_round(s->A), Bp = conv_round(s->B);
     memset(fwd, 0, conv_fwd_pack_size(s) * sizeof *fwd);
-    memset(bwd, 0, conv_bwd_pack_size(s) * sizeof *bwd);
+    if (bwd) memset(bwd, 0, conv_bwd_pack_size(s) * sizeof *bwd);
     for (int ky = 0; ky < s->k; ky++)
         for (int kx = 0; kx < s->k; kx++) {
             size_t t = (size_t)ky * s->k + kx;
@@ -117,7 +117,7 @@ void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
                 for (int b = 0; b < s->B; b++) {
                     float v = w[w_index(s, a, b, ky, kx)];
                     fwd[(t * s->A + a) * Bp + b] = v;
-                    bwd[(t * s->B + b) * Ap + a] = v;
+                    if (bwd) bwd[(t * s->B + b) * Ap + a] = v;
                 }
         }
 }
@@ -131,6 +131,34 @@ void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw)
             for (int a = 0; a < s->A; a++)
                 for (int b = 0; b < s->B; b++)
                     dw[w_index(s, a, b, ky, kx)] += gpack[(t * s->A + a) * Bp + b];
+        }
+}
+
+static size_t shuffle_group_size(const conv_shape *s)
+{
+    return (size_t)s->k * s->k * s->A * conv_round(s->B / 4);
+}
+
+size_t conv_shuffle_pack_size(const conv_shape *s)
+{
+    return 4 * (shuffle_group_size(s) + conv_round(s->B / 4));
+}
+
+void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed)
+{
+    assert(!s->transposed && s->stride == 1 && s->B % 4 == 0);
+    int C = s->B / 4, Cp = conv_round(C);
+    size_t gsize = shuffle_group_size(s);
+    memset(packed, 0, conv_shuffle_pack_size(s) * sizeof *packed);
+    float *bout = packed + 4 * gsize;
+    for (int sub = 0; sub < 4; sub++)
+        for (int c = 0; c < C; c++) {
+            int b = 4 * c + sub; /* sub = 2i + j */
+            if (bias) bout[sub * Cp + c] = bias[b];
+            for (int t = 0; t < s->k * s->k; t++)
+                for (int a = 0; a < s->A; a++)
+                    packed[sub * gsize + ((size_t)t * s->A + a) * Cp + c] =
+                        w[w_index(s, a, b, t / s->k, t % s->k)];
         }
 }
 
@@ -242,6 +270,33 @@ void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
         j.res_n = t_img(res);
     }
     run_conv(&j, in.n);
+}
+
+void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
+                          int act, const float *zeros)
+{
+    int C = s->B / 4, Cp = conv_round(C), p = pad_of(s);
+    size_t gsize = shuffle_group_size(s);
+    assert(in.c == s->A && out.c == C && out.h == 2 * in.h && out.w == 2 * in.w && out.n == in.n);
+    conv_tap taps[64];
+    for (int sub = 0; sub < 4; sub++) {
+        const float *w = packed + sub * gsize;
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++)
+                taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
+                                                  w + ((size_t)ky * s->k + kx) * s->A * Cp};
+        conv_job j = job_base(out, in, C, Cp, zeros);
+        j.qh = in.h;
+        j.qw = in.w;
+        j.om = 2;
+        j.oy0 = sub / 2;
+        j.ox0 = sub % 2;
+        j.taps = taps;
+        j.ntaps = s->k * s->k;
+        j.bias = packed + 4 * gsize + sub * Cp;
+        j.act = act;
+        run_conv(&j, in.n);
+    }
 }
 
 /* ---- backward ------------------------------------------------------------------ */

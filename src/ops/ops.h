@@ -27,10 +27,21 @@ typedef struct {
 static inline int conv_round(int n) { return (n + CONV_VEC - 1) / CONV_VEC * CONV_VEC; }
 size_t conv_fwd_pack_size(const conv_shape *s);   /* floats */
 size_t conv_bwd_pack_size(const conv_shape *s);
-/* w: PyTorch layout ([B][A][k][k] conv, [A][B][k][k] transposed). */
+/* w: PyTorch layout ([B][A][k][k] conv, [A][B][k][k] transposed); bwd may be NULL
+ * (inference needs no data-gradient weights). */
 void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd);
 /* gpack [k][k][A][Bp] (the fwd layout) → dw (PyTorch layout), accumulating. */
 void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw);
+
+/* Convolution followed by pixel_shuffle(·, 2) in one pass, for inference: the conv's
+ * output channels 4c + 2i + j go straight to sub-pixel (i, j) of channel c, so the
+ * 4×-wide intermediate never exists. Stride 1, B a multiple of 4. The packed layout is
+ * per sub-pixel: [i·2+j][k][k][A][Cp], Cp = conv_round(B/4); bias [i·2+j][Cp]. */
+size_t conv_shuffle_pack_size(const conv_shape *s);   /* floats, weights and bias */
+void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed);
+/* out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias)), in N×h×w×A */
+void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
+                          int act, const float *zeros);
 
 /* Output size of a conv (padding k/2) or of the transposed conv. */
 void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow);

@@ -184,6 +184,30 @@ sung_status sung_synth_pair(const sung_image *photo, const sung_synth_opts *o, u
 /* "avx512", "avx2" or "generic": the convolution kernels this CPU runs. */
 const char *sung_isa(void);
 
+/* ---- precision and profiling -------------------------------------------------------- */
+
+typedef enum { SUNG_FP32 = 0, SUNG_BF16 = 1 } sung_precision;
+/* Arithmetic of sung_deblur: SUNG_FP32 (default), or SUNG_BF16 — convolution inputs and
+ * weights rounded to bfloat16, products summed in fp32 (avx512_bf16 dot products), all
+ * else fp32. SUNG_BF16 fails with SUNG_ERR_ARG on a CPU without avx512_bf16 or for an odd
+ * width. Training is always fp32. */
+sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error *err);
+sung_precision sung_model_precision(const sung_model *m);
+/* Parses "fp32" or "bf16"; -1 if neither. */
+int sung_precision_parse(const char *name);
+
+/* Time per layer type, for benchmarks: sung_profile_reset() zeroes the counters and
+ * starts counting; sung_deblur / sung_train_grads then add each convolution's time
+ * (forward and backward separately) under its type; sung_profile_get() copies up to max
+ * rows (the types met so far) and returns how many there are. */
+typedef struct {
+    char name[48];      /* e.g. "conv 3x3", "conv 5x5 /2", "tconv 5x5 x2 (backward)" */
+    long calls;
+    double seconds, flops;
+} sung_layer_time;
+void sung_profile_reset(sung_model *m);
+int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model.h"
 
@@ -370,6 +371,59 @@ static void repack(sung_model *m, int train)
     m->packed_fresh = want;
 }
 
+/* ---- per-layer-type timing ---------------------------------------------------------------- */
+
+static double wall(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void sung_profile_reset(sung_model *m)
+{
+    m->prof_on = 1;
+    m->nprof = 0;
+}
+
+int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max)
+{
+    for (int i = 0; i < m->nprof && i < max; i++) rows[i] = m->prof[i];
+    return m->nprof;
+}
+
+enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
+
+/* Adds one call of a convolution of shape s whose input has n×in_pix pixels. */
+static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
+                     int with_din)
+{
+    if (!m->prof_on) return;
+    double t = wall() - t0;
+    char name[48];
+    const char *prec = kind != PROF_BWD && m->precision == SUNG_BF16 ? " bf16" : "";
+    if (s->transposed)
+        snprintf(name, sizeof name, "tconv %dx%d x2%s", s->k, s->k, prec);
+    else
+        snprintf(name, sizeof name, "conv %dx%d%s%s%s", s->k, s->k, s->stride == 2 ? " /2" : "",
+                 kind == PROF_SHUFFLE ? " + shuffle" : "", prec);
+    if (kind == PROF_BWD) strncat(name, " (backward)", sizeof name - strlen(name) - 1);
+    double out_pix = s->transposed ? n_in_pix : n_in_pix / ((double)s->stride * s->stride);
+    double flops = 2.0 * s->k * s->k * s->A * s->B * out_pix;
+    if (kind == PROF_BWD) flops *= with_din ? 2 : 1;
+    int i = 0;
+    while (i < m->nprof && strcmp(m->prof[i].name, name)) i++;
+    if (i == m->nprof) {
+        if (m->nprof == (int)(sizeof m->prof / sizeof *m->prof)) return;
+        memset(&m->prof[i], 0, sizeof m->prof[i]);
+        memcpy(m->prof[i].name, name, sizeof name);
+        m->nprof++;
+    }
+    m->prof[i].calls++;
+    m->prof[i].seconds += t;
+    m->prof[i].flops += flops;
+}
+
 /* ---- the graph, with its tape ----------------------------------------------------------- */
 
 enum { N_CONV, N_ADD, N_COPY, N_SHUFFLE, N_EDGE, N_L1 };
@@ -429,8 +483,10 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
     if (idle(c)) return out;
     assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
+    double t0 = m->prof_on ? wall() : 0;
     conv_forward(&L->s, out, in, m->packed + L->fwd_off,
                  L->b_param >= 0 ? m->packed + L->bias_off : NULL, act, res, 0, m->zeros);
+    prof_add(m, t0, &L->s, PROF_FWD, (double)in.n * in.h * in.w, 0);
     node nd = {N_CONV, layer, act, in, out, {0}, 0};
     if (res) nd.res = *res;
     record(c, nd);
@@ -444,8 +500,10 @@ static void conv_add_into(ctx *c, int layer, tensor in, tensor skip)
     if (idle(c)) return;
     sung_model *m = c->m;
     conv_layer *L = &m->convs[layer];
+    double t0 = m->prof_on ? wall() : 0;
     conv_forward(&L->s, skip, in, m->packed + L->fwd_off,
                  L->b_param >= 0 ? m->packed + L->bias_off : NULL, ACT_RELU, NULL, 1, m->zeros);
+    prof_add(m, t0, &L->s, PROF_FWD, (double)in.n * in.h * in.w, 0);
 }
 
 static tensor add(ctx *c, tensor a, tensor b)
@@ -624,7 +682,9 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
             assert(part.k == 1 && F->s.A == p->n_rdb * ch);
             const float *wk = m->packed + F->fwd_off + (size_t)k * ch * conv_round(part.B);
             const float *bias = k == 0 && F->b_param >= 0 ? m->packed + F->bias_off : NULL;
+            double t0 = m->prof_on ? wall() : 0;
             conv_forward(&part, acc, y, wk, bias, ACT_NONE, NULL, k > 0, m->zeros);
+            prof_add(m, t0, &part, PROF_FWD, (double)n * h * w, 0);
         }
     }
     conv(c, p->fuse3, acc, ACT_NONE, &f0, &f0);
@@ -632,7 +692,9 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
     tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
     if (!idle(c)) {
         const conv_layer *U = &m->convs[p->up];
+        double t0 = m->prof_on ? wall() : 0;
         conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
+        prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0);
     }
     conv(c, p->tail, sh, act, NULL, &into);
 }
@@ -723,9 +785,11 @@ static void backward(sung_model *m)
             conv_layer *L = &m->convs[nd->layer];
             act_backward(nd->out, nd->act);
             if (nd->res.g) grad_add(nd->res, nd->out);
+            double t0 = m->prof_on ? wall() : 0;
             conv_backward(&L->s, nd->in.g ? &nd->in : NULL, m->gpacked + L->g_off,
                           L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL, nd->out,
                           nd->in, m->packed + L->bwd_off, m->zeros, m->scratch);
+            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL);
             break;
         }
         case N_ADD:
@@ -984,4 +1048,37 @@ double sung_model_flops(const sung_model *m, int iters, int h, int w)
         if (m->variant != SUNG_SIUN) f += path_flops(m, &m->edge, out / 4);
     }
     return f;
+}
+
+/* ---- precision -------------------------------------------------------------------------------- */
+
+int sung_precision_parse(const char *name)
+{
+    if (name && !strcmp(name, "fp32")) return SUNG_FP32;
+    if (name && !strcmp(name, "bf16")) return SUNG_BF16;
+    return -1;
+}
+
+sung_precision sung_model_precision(const sung_model *m) { return m->precision; }
+
+sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error *err)
+{
+    if (p == SUNG_FP32) {
+        m->precision = p;
+        return SUNG_OK;
+    }
+    if (p != SUNG_BF16) {
+        model_set_error(err, "unknown precision %d", (int)p);
+        return SUNG_ERR_ARG;
+    }
+    if (!ops_has_bf16()) {
+        model_set_error(err, "bf16 needs a CPU with avx512_bf16, which this one (kernels %s) lacks", ops_isa());
+        return SUNG_ERR_ARG;
+    }
+    if (m->width % 2) {
+        model_set_error(err, "bf16 needs an even width (pairs of channels), this model's is %d", m->width);
+        return SUNG_ERR_ARG;
+    }
+    m->precision = p;
+    return SUNG_OK;
 }

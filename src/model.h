@@ -76,6 +76,13 @@ struct sung_model {
     arena act, keep;
     float *zeros, *scratch;
     size_t nzeros, nscratch;
+    /* precision of inference convolutions, and their bf16 weights (pairs, see ops.h) */
+    sung_precision precision;
+    float *packed16;
+    int packed16_fresh;
+    /* per-layer-type timing (sung_profile_reset) */
+    int prof_on, nprof;
+    sung_layer_time prof[32];
     model_trace *trace;
     struct node *tape;
     int ntape, cap_tape;

@@ -41,6 +41,8 @@ static const kernel_set *kern(void)
 
 const char *ops_isa(void) { return kern()->name; }
 
+int ops_has_bf16(void) { return 0; /* the bf16 kernels are not written yet */ }
+
 double ops_peak_flops(void)
 {
     const kernel_set *k = kern();

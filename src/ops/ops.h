@@ -92,6 +92,8 @@ void adam_update(float *p, const float *g, float *m, float *v, size_t n, double 
 /* "avx512", "avx2" or "generic": the kernels in use. SUNG_ISA=generic|avx2|avx512 in
  * the environment forces a slower path (for tests), never one the CPU lacks. */
 const char *ops_isa(void);
+/* Whether the bf16 convolutions (avx512_bf16) can run here. */
+int ops_has_bf16(void);
 /* Peak FP32 FLOP/s of this machine with those kernels, all threads (an FMA probe). */
 double ops_peak_flops(void);
 

@@ -34,6 +34,11 @@ ifneq ($(filter x86_64%,$(ARCH)),)
   KERN_AVX512 := -mavx512f -mavx2 -mfma
   KERN_AVX2   := -mavx2 -mfma
   KERNELS := avx512 avx2 generic
+  # bf16 dot products (vdpbf16ps) where the compiler knows them
+  ifeq ($(shell $(CC) -mavx512bf16 -E -x c /dev/null >/dev/null 2>&1 && echo yes),yes)
+    KERNELS += avx512bf16
+    ALL_CFLAGS += -DSUNG_BF16_KERNELS
+  endif
 else
   KERNELS := generic
 endif
@@ -59,6 +64,9 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/ops/*.h)
 $(BUILD)/src/ops/kern_avx512.o: src/ops/kern_avx512.c src/ops/kernels.inc src/ops/kernels.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) $(KERN_AVX512) -c $< -o $@
+$(BUILD)/src/ops/kern_avx512bf16.o: src/ops/kern_avx512bf16.c src/ops/kernels.inc src/ops/kernels.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) $(KERN_AVX512) -mavx512bf16 -c $< -o $@
 $(BUILD)/src/ops/kern_avx2.o: src/ops/kern_avx2.c src/ops/kernels.inc src/ops/kernels.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(KERN_FLAGS) $(KERN_AVX2) -c $< -o $@

@@ -110,6 +110,8 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     m->npacked += conv_round(B);
     c->g_off = m->ngpacked;
     m->ngpacked += conv_fwd_pack_size(&c->s);
+    c->fwd16_off = m->npacked16;
+    m->npacked16 += conv_bf16_pack_size(&c->s);
     return m->nconvs++;
 }
 
@@ -209,6 +211,8 @@ static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c
         L->shuffled = 1;
         L->shuf_off = b->m->npacked;
         b->m->npacked += conv_shuffle_pack_size(&L->s);
+        L->shuf16_off = b->m->npacked16;
+        b->m->npacked16 += conv_bf16_shuffle_pack_size(&L->s);
     }
     p->tail = add_conv(b, "tail", 3, 1, c, 3, 1, 0);
     leave(b, s);
@@ -272,6 +276,7 @@ void sung_model_free(sung_model *m)
     free(m->convs);
     free(m->mem);
     free(m->packed);
+    free(m->packed16);
     free(m->gpacked);
     free(m->zeros);
     free(m->scratch);
@@ -369,6 +374,23 @@ static void repack(sung_model *m, int train)
                               m->packed + c->shuf_off);
     }
     m->packed_fresh = want;
+    m->packed16_fresh = 0;
+}
+
+/* The bf16 pairs of the packed weights (inference); 0, or -1 when out of memory. */
+static int repack16(sung_model *m)
+{
+    repack(m, 0);
+    if (m->packed16_fresh) return 0;
+    if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
+    for (int i = 0; i < m->nconvs; i++) {
+        conv_layer *c = &m->convs[i];
+        conv_bf16_pack(&c->s, m->packed + c->fwd_off, m->packed16 + c->fwd16_off);
+        if (c->shuffled)
+            conv_bf16_shuffle_pack(&c->s, m->packed + c->shuf_off, m->packed16 + c->shuf16_off);
+    }
+    m->packed16_fresh = 1;
+    return 0;
 }
 
 /* ---- per-layer-type timing ---------------------------------------------------------------- */
@@ -398,7 +420,7 @@ enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
 static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
                      int with_din)
 {
-    if (!m->prof_on) return;
+    if (!m->prof_on || m->act.counting) return;
     double t = wall() - t0;
     char name[48];
     const char *prec = kind != PROF_BWD && m->precision == SUNG_BF16 ? " bf16" : "";
@@ -473,6 +495,34 @@ static void record(ctx *c, node nd)
     m->tape[m->ntape++] = nd;
 }
 
+/* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
+ * block by block) in the model's precision: fp32 always in training. In bf16 the input
+ * is first converted to pairs, in a temporary freed at once. */
+static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
+                        int a0, const float *bias, int act, const tensor *res, int accumulate)
+{
+    sung_model *m = c->m;
+    if (c->failed) return;
+    double t0 = m->prof_on ? wall() : 0;
+    int Bp = conv_round(s->B);
+    if (!c->train && m->precision == SUNG_BF16) {
+        assert(a0 % 2 == 0);
+        arena_pos mk = arena_mark(&m->act);
+        tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
+        if (c->failed) return;
+        if (!idle(c)) {
+            bf16_convert(pairs, in);
+            conv_forward_bf16(s, out, pairs, m->packed16 + L->fwd16_off + (size_t)(a0 / 2) * Bp,
+                              bias, act, res, accumulate, m->zeros);
+        }
+        arena_release(&m->act, mk);
+    } else if (!idle(c)) {
+        conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
+                     accumulate, m->zeros);
+    }
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0);
+}
+
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
 static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, const tensor *into)
 {
@@ -481,12 +531,10 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     int oh, ow;
     conv_out_size(&L->s, in.h, in.w, &oh, &ow);
     tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
-    if (idle(c)) return out;
+    if (c->failed) return out; /* planning goes on: run_forward may allocate */
     assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
-    double t0 = m->prof_on ? wall() : 0;
-    conv_forward(&L->s, out, in, m->packed + L->fwd_off,
-                 L->b_param >= 0 ? m->packed + L->bias_off : NULL, act, res, 0, m->zeros);
-    prof_add(m, t0, &L->s, PROF_FWD, (double)in.n * in.h * in.w, 0);
+    run_forward(c, L, &L->s, out, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
+                act, res, 0);
     node nd = {N_CONV, layer, act, in, out, {0}, 0};
     if (res) nd.res = *res;
     record(c, nd);
@@ -497,13 +545,11 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
 static void conv_add_into(ctx *c, int layer, tensor in, tensor skip)
 {
     assert(!c->train);
-    if (idle(c)) return;
+    if (c->failed) return;
     sung_model *m = c->m;
     conv_layer *L = &m->convs[layer];
-    double t0 = m->prof_on ? wall() : 0;
-    conv_forward(&L->s, skip, in, m->packed + L->fwd_off,
-                 L->b_param >= 0 ? m->packed + L->bias_off : NULL, ACT_RELU, NULL, 1, m->zeros);
-    prof_add(m, t0, &L->s, PROF_FWD, (double)in.n * in.h * in.w, 0);
+    run_forward(c, L, &L->s, skip, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
+                ACT_RELU, NULL, 1);
 }
 
 static tensor add(ctx *c, tensor a, tensor b)
@@ -675,25 +721,34 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
         if (k) copy(c, x0, y);
         rdb_dense(c, &p->rdbs[k], hb);
         conv(c, p->rdbs[k].fuse, hb, ACT_NONE, &x0, &y);
-        if (p->n_rdb > 1 && !idle(c)) {
+        if (p->n_rdb > 1 && !c->failed) {
             const conv_layer *F = &m->convs[p->fuse1];
             conv_shape part = F->s;
             part.A = ch;
             assert(part.k == 1 && F->s.A == p->n_rdb * ch);
-            const float *wk = m->packed + F->fwd_off + (size_t)k * ch * conv_round(part.B);
             const float *bias = k == 0 && F->b_param >= 0 ? m->packed + F->bias_off : NULL;
-            double t0 = m->prof_on ? wall() : 0;
-            conv_forward(&part, acc, y, wk, bias, ACT_NONE, NULL, k > 0, m->zeros);
-            prof_add(m, t0, &part, PROF_FWD, (double)n * h * w, 0);
+            run_forward(c, F, &part, acc, y, k * ch, bias, ACT_NONE, NULL, k > 0);
         }
     }
     conv(c, p->fuse3, acc, ACT_NONE, &f0, &f0);
     arena_release(&m->act, mark);
     tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
-    if (!idle(c)) {
+    if (!c->failed) {
         const conv_layer *U = &m->convs[p->up];
         double t0 = m->prof_on ? wall() : 0;
-        conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
+        if (m->precision == SUNG_BF16) {
+            arena_pos mk = arena_mark(&m->act);
+            tensor pairs = new_tensor(c, n, h, w, bf16_pairs(ch), 0);
+            if (c->failed) return;
+            if (!idle(c)) {
+                bf16_convert(pairs, f0);
+                conv_shuffle_forward_bf16(&U->s, sh, pairs, m->packed16 + U->shuf16_off, ACT_NONE,
+                                          m->zeros);
+            }
+            arena_release(&m->act, mk);
+        } else if (!idle(c)) {
+            conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
+        }
         prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0);
     }
     conv(c, p->tail, sh, act, NULL, &into);
@@ -861,6 +916,10 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
     int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
     int top = (H - in->h) / 2, left = (W - in->w) / 2;
     repack(m, 0);
+    if (m->precision == SUNG_BF16 && repack16(m)) {
+        model_set_error(err, "out of memory for the bf16 weights");
+        return SUNG_ERR_NOMEM;
+    }
     arena_reset(&m->keep);
     tensor pyr[SUNG_MAX_ITERS + 1], S;
     tensor B0 = {arena_alloc(&m->keep, (size_t)H * W * 3 * sizeof(float)), NULL, 1, H, W, 3, 3};
@@ -1072,7 +1131,7 @@ sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error
         return SUNG_ERR_ARG;
     }
     if (!ops_has_bf16()) {
-        model_set_error(err, "bf16 needs a CPU with avx512_bf16, which this one (kernels %s) lacks", ops_isa());
+        model_set_error(err, "bf16 needs the avx512_bf16 kernels, and those in use are %s (a CPU without avx512_bf16, or SUNG_ISA)", ops_isa());
         return SUNG_ERR_ARG;
     }
     if (m->width % 2) {

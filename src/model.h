@@ -21,6 +21,7 @@ typedef struct {
     size_t g_off;                  /* into the packed-gradient buffer */
     int shuffled;                  /* followed by pixel_shuffle: also packed for that */
     size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
+    size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the
@@ -78,8 +79,9 @@ struct sung_model {
     size_t nzeros, nscratch;
     /* precision of inference convolutions, and their bf16 weights (pairs, see ops.h) */
     sung_precision precision;
-    float *packed16;
-    int packed16_fresh;
+    float *packed16;           /* bf16 weight pairs, allocated when bf16 is first used */
+    size_t npacked16;
+    int packed16_fresh;        /* matches the fp32 packed copies */
     /* per-layer-type timing (sung_profile_reset) */
     int prof_on, nprof;
     sung_layer_time prof[32];

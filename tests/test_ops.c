@@ -340,6 +340,84 @@ static void check_conv_shuffle(int A, int C, int h, int w)
     free_t(x), free_t(mid), free_t(want), free_t(got);
 }
 
+/* bf16 convolution: against the fp32 kernel (checked above against float64) run on the
+ * same inputs and weights rounded to bf16. The products are then exact in both, so only
+ * the order of the fp32 sums differs: a relative error of a few 1e-7. */
+static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
+{
+    int Bp = conv_round(s.B), ih = h, iw = w;
+    size_t nw = (size_t)s.A * s.B * s.k * s.k;
+    float *wt = malloc(nw * 4), *wr = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wr[i] = bf16_round(wt[i] = test_randf(-0.3f, 0.3f));
+    for (int i = 0; i < s.B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, ih, iw, s.A, s.A + 3), xr = new_t(2, ih, iw, s.A, s.A);
+    tensor pairs = new_t(2, ih, iw, bf16_pairs(s.A), bf16_pairs(s.A));
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < ih; y++)
+            for (int xx = 0; xx < iw; xx++)
+                for (int c = 0; c < s.A; c++) {
+                    float v = test_randf(-1, 1);
+                    x.d[t_off(&x, n, y, xx) + c] = v;
+                    xr.d[t_off(&xr, n, y, xx) + c] = bf16_round(v);
+                }
+    bf16_convert(pairs, x);
+    int oh, ow, C = shuffle ? s.B / 4 : s.B;
+    conv_out_size(&s, ih, iw, &oh, &ow);
+    if (shuffle) oh = 2 * ih, ow = 2 * iw;
+    tensor want = new_t(2, oh, ow, C, C), got = new_t(2, oh, ow, C, C + 1);
+    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *p16 = malloc(conv_bf16_pack_size(&s) * 4);
+    if (shuffle) {
+        float *sp = malloc(conv_shuffle_pack_size(&s) * 4), *sp16 = malloc(conv_bf16_shuffle_pack_size(&s) * 4);
+        conv_shuffle_pack(&s, wr, bias, sp);
+        conv_shuffle_forward(&s, want, xr, sp, act, zeros);
+        conv_shuffle_pack(&s, wt, bias, sp);
+        conv_bf16_shuffle_pack(&s, sp, sp16);
+        conv_shuffle_forward_bf16(&s, got, pairs, sp16, act, zeros);
+        free(sp), free(sp16);
+    } else {
+        conv_pack(&s, wr, f32, NULL);
+        conv_forward(&s, want, xr, f32, bias, act, NULL, 0, zeros);
+        conv_pack(&s, wt, f32, NULL);
+        conv_bf16_pack(&s, f32, p16);
+        conv_forward_bf16(&s, got, pairs, p16, bias, act, NULL, 0, zeros);
+    }
+    double num = 0, den = 0;
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < oh; y++)
+            for (int xx = 0; xx < ow; xx++)
+                for (int c = 0; c < C; c++) {
+                    double a = want.d[t_off(&want, n, y, xx) + c], b = got.d[t_off(&got, n, y, xx) + c];
+                    num += (a - b) * (a - b), den += a * a;
+                }
+    double e = sqrt(num / (den > 0 ? den : 1));
+    CHECK(e < 2e-6, "bf16 conv k%d s%d T%d A%d B%d shuffle%d %dx%d: relative error %.3g", s.k, s.stride,
+          s.transposed, s.A, s.B, shuffle, ih, iw, e);
+    (void)Bp;
+    free(wt), free(wr), free(f32), free(p16);
+    free_t(x), free_t(xr), free_t(pairs), free_t(want), free_t(got);
+}
+
+static void check_bf16(void)
+{
+    /* rounding: to nearest, ties to even */
+    CHECK(bf16_round(1.0f + 0x1p-8f) == 1.0f, "bf16 tie rounds to even (down)");
+    CHECK(bf16_round(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f, "bf16 tie rounds to even (up)");
+    CHECK(bf16_round(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f, "bf16 above a tie rounds up");
+    CHECK(bf16_round(-2.5f) == -2.5f, "bf16 keeps exact values");
+    if (!ops_has_bf16()) {
+        printf("bf16 kernels: the kernels in use (%s: a CPU without avx512_bf16, or SUNG_ISA) have no bf16; the bf16 convolutions are NOT tested here\n",
+               ops_isa());
+        return;
+    }
+    check_conv_bf16((conv_shape){3, 1, 32, 32, 0}, 7, 13, ACT_RELU, 0);
+    check_conv_bf16((conv_shape){3, 1, 9, 17, 0}, 5, 6, ACT_NONE, 0);   /* odd A: a padded pair */
+    check_conv_bf16((conv_shape){5, 2, 8, 40, 0}, 9, 11, ACT_RELU, 0);
+    check_conv_bf16((conv_shape){5, 2, 16, 8, 1}, 5, 7, ACT_NONE, 0);   /* transposed */
+    check_conv_bf16((conv_shape){1, 1, 21, 8, 0}, 6, 5, ACT_NONE, 0);
+    check_conv_bf16((conv_shape){3, 1, 8, 3, 0}, 6, 10, ACT_TANH_HALF, 0);
+    check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
+}
+
 /* Memory planning: a counted pass sizes one block that then holds the real pass. */
 static void check_arena_plan(void)
 {
@@ -490,6 +568,7 @@ int main(void)
     check_conv_shuffle(32, 32, 3, 13);
     check_conv_shuffle(5, 3, 1, 1);
     check_arena_plan();
+    check_bf16();
     check_add_copy();
     check_l1();
     check_reduce();

@@ -56,7 +56,7 @@ static int score(const char *name, const sung_image *pred, const uint8_t *pu, co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *pred = NULL, *gt = NULL, *model = NULL, *data = NULL, *save = NULL, *csvp = NULL,
+    const char *pred = NULL, *gt = NULL, *model = NULL, *data = NULL, *save = NULL, *csvp = NULL, *precision = "fp32",
                *ssim = "matlab", *iters_s = "4", *blur_dir = "blur";
     int quiet = 0;
     cli_opt opts[] = {
@@ -67,6 +67,7 @@ int cmd_eval(int argc, char **argv)
         {"--blur-dir", 's', &blur_dir, "blur (default) or blur_gamma"},
         {"--iters", 's', &iters_s, "scale iterations: N (default 4) or all (1..4, each a full pass)"},
         {"--save", 's', &save, "also save the deblurred images here (GoPro layout)"},
+        {"--precision", 's', &precision, "fp32 (default) or bf16 (with --model; needs avx512_bf16)"},
         {"--ssim", 's', &ssim, "matlab (default; the papers' MATLAB ssim) or skimage"},
         {"--csv", 's', &csvp, "per-image scores: image,psnr,ssim"},
         {"--quiet", 'b', &quiet, "only the summary"},
@@ -75,6 +76,8 @@ int cmd_eval(int argc, char **argv)
     int n = cli_parse("eval", "--pred DIR --gt DIR | [--model W] --data GOPRO_DIR [options]", opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
+    int prec = sung_precision_parse(precision);
+    if (prec < 0) return cli_fail("eval", "--precision must be fp32 or bf16, not '%s'", precision);
     sung_ssim_kind kind;
     if (!strcmp(ssim, "matlab")) kind = SUNG_SSIM_MATLAB;
     else if (!strcmp(ssim, "skimage")) kind = SUNG_SSIM_SKIMAGE;
@@ -130,6 +133,8 @@ int cmd_eval(int argc, char **argv)
         if (!mp) rc = 1;
         else if (pairs_list("eval", data, blur_dir, &P)) rc = 1;
         else if (sung_model_load(&m, mp, &err)) rc = cli_fail("eval", "%s", err.msg), pairs_free(&P);
+        else if (sung_model_set_precision(m, (sung_precision)prec, &err))
+            rc = cli_fail("eval", "%s", err.msg), pairs_free(&P), sung_model_free(m), m = NULL;
         for (int it = first; it <= last && !rc; it++) {
             totals t = {0, 0, 0};
             double secs = 0;

@@ -3,6 +3,7 @@
  * split into the four output parity classes (sub-pixel convolutions), so no zero is
  * ever stuffed or multiplied. */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ static const kernel_set *pick(void)
 #endif
     if (want && !strcmp(want, "generic")) return &kernels_generic;
     if (want && !strcmp(want, "avx2") && has2) return &kernels_avx2;
+#ifdef SUNG_BF16_KERNELS
+    if (has512 && __builtin_cpu_supports("avx512bf16") && !(want && !strcmp(want, "avx512")))
+        return &kernels_avx512bf16;
+#endif
     if (has512) return &kernels_avx512;
     if (has2) return &kernels_avx2;
     return &kernels_generic;
@@ -41,7 +46,7 @@ static const kernel_set *kern(void)
 
 const char *ops_isa(void) { return kern()->name; }
 
-int ops_has_bf16(void) { return 0; /* the bf16 kernels are not written yet */ }
+int ops_has_bf16(void) { return kern()->conv_row_bf16 != NULL; }
 
 double ops_peak_flops(void)
 {
@@ -172,11 +177,13 @@ static void run_conv(const conv_job *j, int n)
     const kernel_set *k = kern();
     int nb = (j->B + k->conv_bblock - 1) / k->conv_bblock;
     long items = (long)n * j->qh * nb;
+    void (*row)(const conv_job *, int, int, int) = j->bf16 ? k->conv_row_bf16 : k->conv_row;
+    assert(row);
 #pragma omp parallel for schedule(dynamic, 1)
     for (long it = 0; it < items; it++) {
         int b = (int)(it % nb);
         long r = it / nb;
-        k->conv_row(j, (int)(r / j->qh), (int)(r % j->qh), b * k->conv_bblock);
+        row(j, (int)(r / j->qh), (int)(r % j->qh), b * k->conv_bblock);
     }
 }
 
@@ -211,7 +218,7 @@ static int parity_taps(int k, int p, int r, int *kk, int *off)
  * w: packed [k][k][X][Yp] with X = in.c, Y = out.c. */
 static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
                          const float *bias, int act, int accumulate, const float *zeros,
-                         int n)
+                         int n, int bf16)
 {
     conv_tap taps[64];
     int ky[8], oy[8], kx[8], ox[8];
@@ -235,21 +242,24 @@ static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, i
             j.bias = bias;
             j.act = act;
             j.accumulate = accumulate;
+            j.bf16 = bf16;
             run_conv(&j, n);
         }
 }
 
-void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
-                  const float *bias, int act, const tensor *res, int accumulate,
-                  const float *zeros)
+/* in.c is s->A, or for bf16 the number of channel pairs */
+static void forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
+                    const float *bias, int act, const tensor *res, int accumulate,
+                    const float *zeros, int bf16)
 {
     int oh, ow, Bp = conv_round(s->B), p = pad_of(s);
     conv_out_size(s, in.h, in.w, &oh, &ow);
-    assert(in.c == s->A && out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
+    assert(in.c == (bf16 ? bf16_pairs(s->A) : s->A));
+    assert(out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
     assert(!res || act == ACT_NONE);
     if (s->transposed) {
         assert(!res);
-        run_subpixel(out, in, wfwd, Bp, s->k, p, bias, act, accumulate, zeros, in.n);
+        run_subpixel(out, in, wfwd, Bp, s->k, p, bias, act, accumulate, zeros, in.n, bf16);
         return;
     }
     conv_tap taps[64];
@@ -257,9 +267,10 @@ void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
     for (int ky = 0; ky < s->k; ky++)
         for (int kx = 0; kx < s->k; kx++)
             taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
-                                              wfwd + ((size_t)ky * s->k + kx) * s->A * Bp};
+                                              wfwd + ((size_t)ky * s->k + kx) * in.c * Bp};
     conv_job j = job_base(out, in, s->B, Bp, zeros);
     j.s = s->stride;
+    j.bf16 = bf16;
     j.taps = taps;
     j.ntaps = s->k * s->k;
     j.bias = bias;
@@ -274,19 +285,20 @@ void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
     run_conv(&j, in.n);
 }
 
-void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
-                          int act, const float *zeros)
+static void shuffle_forward_(const conv_shape *s, tensor out, tensor in, const float *packed,
+                             int act, const float *zeros, int bf16)
 {
     int C = s->B / 4, Cp = conv_round(C), p = pad_of(s);
-    size_t gsize = shuffle_group_size(s);
-    assert(in.c == s->A && out.c == C && out.h == 2 * in.h && out.w == 2 * in.w && out.n == in.n);
+    size_t gsize = (size_t)s->k * s->k * in.c * Cp;
+    assert(in.c == (bf16 ? bf16_pairs(s->A) : s->A));
+    assert(out.c == C && out.h == 2 * in.h && out.w == 2 * in.w && out.n == in.n);
     conv_tap taps[64];
     for (int sub = 0; sub < 4; sub++) {
         const float *w = packed + sub * gsize;
         for (int ky = 0; ky < s->k; ky++)
             for (int kx = 0; kx < s->k; kx++)
                 taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
-                                                  w + ((size_t)ky * s->k + kx) * s->A * Cp};
+                                                  w + ((size_t)ky * s->k + kx) * in.c * Cp};
         conv_job j = job_base(out, in, C, Cp, zeros);
         j.qh = in.h;
         j.qw = in.w;
@@ -297,8 +309,109 @@ void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const floa
         j.ntaps = s->k * s->k;
         j.bias = packed + 4 * gsize + sub * Cp;
         j.act = act;
+        j.bf16 = bf16;
         run_conv(&j, in.n);
     }
+}
+
+void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
+                  const float *bias, int act, const tensor *res, int accumulate,
+                  const float *zeros)
+{
+    forward(s, out, in, wfwd, bias, act, res, accumulate, zeros, 0);
+}
+
+void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
+                          int act, const float *zeros)
+{
+    shuffle_forward_(s, out, in, packed, act, zeros, 0);
+}
+
+/* ---- bf16 ---------------------------------------------------------------------- */
+
+/* Round to nearest even, as vcvtneps2bf16 (NaN is not expected here). */
+static uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+float bf16_round(float f)
+{
+    uint32_t u = bf16_bits(f) << 16;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* [T][A][Yp] floats → [T][A/2 rounded up][Yp] pairs */
+static void to_pairs(const float *src, size_t T, int A, int Yp, float *dst)
+{
+    int A2 = bf16_pairs(A);
+    for (size_t t = 0; t < T; t++)
+        for (int q = 0; q < A2; q++)
+            for (int y = 0; y < Yp; y++) {
+                const float *r = src + t * A * Yp;
+                uint32_t lo = bf16_bits(r[(size_t)(2 * q) * Yp + y]);
+                uint32_t hi = 2 * q + 1 < A ? bf16_bits(r[(size_t)(2 * q + 1) * Yp + y]) : 0;
+                uint32_t word = lo | hi << 16;
+                memcpy(dst + (t * A2 + q) * Yp + y, &word, sizeof word);
+            }
+}
+
+size_t conv_bf16_pack_size(const conv_shape *s)
+{
+    return (size_t)s->k * s->k * bf16_pairs(s->A) * conv_round(s->B);
+}
+
+void conv_bf16_pack(const conv_shape *s, const float *fwd, float *pairs)
+{
+    to_pairs(fwd, (size_t)s->k * s->k, s->A, conv_round(s->B), pairs);
+}
+
+size_t conv_bf16_shuffle_pack_size(const conv_shape *s)
+{
+    int Cp = conv_round(s->B / 4);
+    return 4 * ((size_t)s->k * s->k * bf16_pairs(s->A) * Cp + Cp);
+}
+
+void conv_bf16_shuffle_pack(const conv_shape *s, const float *shuf, float *pairs)
+{
+    int Cp = conv_round(s->B / 4);
+    size_t g32 = shuffle_group_size(s), g16 = (size_t)s->k * s->k * bf16_pairs(s->A) * Cp;
+    for (int sub = 0; sub < 4; sub++) to_pairs(shuf + sub * g32, (size_t)s->k * s->k, s->A, Cp, pairs + sub * g16);
+    memcpy(pairs + 4 * g16, shuf + 4 * g32, 4 * Cp * sizeof *pairs); /* the biases, fp32 */
+}
+
+void bf16_convert(tensor pairs, tensor in)
+{
+    assert(pairs.c == bf16_pairs(in.c) && pairs.n == in.n && pairs.h == in.h && pairs.w == in.w);
+    for (int n = 0; n < in.n; n++)
+#pragma omp parallel for
+        for (int y = 0; y < in.h; y++)
+            for (int x = 0; x < in.w; x++) {
+                const float *src = in.d + t_off(&in, n, y, x);
+                uint32_t *dst = (uint32_t *)(pairs.d + t_off(&pairs, n, y, x));
+                for (int q = 0; q < pairs.c; q++) {
+                    uint32_t hi = 2 * q + 1 < in.c ? bf16_bits(src[2 * q + 1]) : 0;
+                    dst[q] = bf16_bits(src[2 * q]) | hi << 16;
+                }
+            }
+}
+
+void conv_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs, const float *wpairs,
+                       const float *bias, int act, const tensor *res, int accumulate,
+                       const float *zeros)
+{
+    assert(ops_has_bf16());
+    forward(s, out, in_pairs, wpairs, bias, act, res, accumulate, zeros, 1);
+}
+
+void conv_shuffle_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs,
+                               const float *pairs, int act, const float *zeros)
+{
+    assert(ops_has_bf16());
+    shuffle_forward_(s, out, in_pairs, pairs, act, zeros, 1);
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -417,7 +530,7 @@ void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *
         run_conv(&j, in.n);
     } else { /* stride 2: the four parity classes of din, as the transposed conv */
         assert(s->stride == 2);
-        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, in.n);
+        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, in.n, 0);
     }
 }
 

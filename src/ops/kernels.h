@@ -33,6 +33,7 @@ typedef struct {
     int rld;
     size_t res_n;
     const float *zeros; /* >= A zeros */
+    int bf16;           /* in and taps hold bf16 pairs; A counts pairs */
 } conv_job;
 
 typedef struct {
@@ -58,6 +59,8 @@ typedef struct {
     /* One output row (image n, grid row qy) for output channels [b0, b0 + 2·VL·…) */
     void (*conv_row)(const conv_job *j, int n, int qy, int b0);
     int conv_bblock;    /* output channels per conv_row call */
+    /* The same on bf16 pairs (conv_job.bf16), or NULL where the CPU lacks avx512_bf16 */
+    void (*conv_row_bf16)(const conv_job *j, int n, int qy, int b0);
     /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
     void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
@@ -65,5 +68,8 @@ typedef struct {
 } kernel_set;
 
 extern const kernel_set kernels_avx512, kernels_avx2, kernels_generic;
+#ifdef SUNG_BF16_KERNELS
+extern const kernel_set kernels_avx512bf16;
+#endif
 
 #endif

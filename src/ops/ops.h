@@ -43,6 +43,27 @@ void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, f
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
                           int act, const float *zeros);
 
+/* bf16 (inference, ops_has_bf16()): convolution inputs and weights are rounded to
+ * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words
+ * (channel 2i in the low half, a missing last channel zero), so that a tensor of pairs
+ * is an ordinary tensor whose c is the number of pairs; products are summed in fp32 and
+ * the epilogue (bias, act, residual, accumulate) is fp32 as in conv_forward. */
+static inline int bf16_pairs(int c) { return (c + 1) / 2; }
+float bf16_round(float f);
+/* pairs N×H×W×bf16_pairs(C) ← in N×H×W×C */
+void bf16_convert(tensor pairs, tensor in);
+size_t conv_bf16_pack_size(const conv_shape *s);            /* words */
+/* from the fp32 forward pack of conv_pack */
+void conv_bf16_pack(const conv_shape *s, const float *fwd, float *pairs);
+size_t conv_bf16_shuffle_pack_size(const conv_shape *s);    /* words, with fp32 biases */
+/* from the fp32 pack of conv_shuffle_pack */
+void conv_bf16_shuffle_pack(const conv_shape *s, const float *shuf, float *pairs);
+void conv_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs, const float *wpairs,
+                       const float *bias, int act, const tensor *res, int accumulate,
+                       const float *zeros);
+void conv_shuffle_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs,
+                               const float *pairs, int act, const float *zeros);
+
 /* Output size of a conv (padding k/2) or of the transposed conv. */
 void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow);
 

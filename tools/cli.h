@@ -36,5 +36,6 @@ int cmd_plot(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_deblur(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
     {"init", cmd_init, "write a freshly initialised model"},
     {"info", cmd_info, "what a weights file holds: variant, width, size, FLOPs"},
     {"plot", cmd_plot, "draw the curves of a training run (SVG)"},
+    {"bench", cmd_bench, "time inference, training and each layer type; GFLOP/s, % of peak"},
 };
 
 static void help(FILE *f)

@@ -22,6 +22,8 @@ typedef struct {
     int shuffled;                  /* followed by pixel_shuffle: also packed for that */
     size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
     size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
+    int wino;                      /* fp32 forward by Winograd (model_wino_worth) */
+    size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the
@@ -75,7 +77,7 @@ struct sung_model {
 
     /* working memory, sized on first use and then reused */
     arena act, keep;
-    float *zeros, *scratch;
+    float *zeros, *scratch, *wscratch;
     size_t nzeros, nscratch;
     /* precision of inference convolutions, and their bf16 weights (pairs, see ops.h) */
     sung_precision precision;

@@ -418,6 +418,41 @@ static void check_bf16(void)
     check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
 }
 
+/* Winograd F(2×2, 3×3) against the direct convolution (itself checked against float64):
+ * the transforms add a few roundings, so a relative error of ~1e-6 is expected. */
+static void check_wino(int A, int B, int h, int w, int act, int with_res)
+{
+    conv_shape s = {3, 1, A, B, 0};
+    size_t nw = (size_t)A * B * 9;
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 4), r = new_t(2, h, w, B, B);
+    tensor want = new_t(2, h, w, B, B), got = new_t(2, h, w, B, B + 3);
+    for (int n = 0; n < 2; n++) /* accumulate onto the same starting values */
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++)
+                for (int c = 0; c < B; c++) got.d[t_off(&got, n, y, xx) + c] = want.d[t_off(&want, n, y, xx) + c];
+    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *U = malloc(conv_wino_pack_size(&s) * 4);
+    float *scratch = malloc(conv_wino_scratch_size(&s) * 4);
+    conv_pack(&s, wt, f32, NULL);
+    conv_wino_pack(&s, wt, U);
+    conv_forward(&s, want, x, f32, bias, act, with_res ? &r : NULL, with_res, zeros);
+    conv_forward_wino(&s, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+    double num = 0, den = 0;
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++)
+                for (int c = 0; c < B; c++) {
+                    double a = want.d[t_off(&want, n, y, xx) + c], b = got.d[t_off(&got, n, y, xx) + c];
+                    num += (a - b) * (a - b), den += a * a;
+                }
+    double e = sqrt(num / (den > 0 ? den : 1));
+    CHECK(e < 2e-6, "winograd A%d B%d %dx%d act%d res%d: relative error %.3g", A, B, h, w, act, with_res, e);
+    free(wt), free(f32), free(U), free(scratch);
+    free_t(x), free_t(r), free_t(want), free_t(got);
+}
+
 /* Memory planning: a counted pass sizes one block that then holds the real pass. */
 static void check_arena_plan(void)
 {
@@ -569,6 +604,10 @@ int main(void)
     check_conv_shuffle(5, 3, 1, 1);
     check_arena_plan();
     check_bf16();
+    check_wino(16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
+    check_wino(32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
+    check_wino(64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */
+    check_wino(96, 32, 5, 3, ACT_RELU, 0);
     check_add_copy();
     check_l1();
     check_reduce();

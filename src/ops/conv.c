@@ -327,6 +327,79 @@ void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const floa
     shuffle_forward_(s, out, in, packed, act, zeros, 0);
 }
 
+/* ---- Winograd F(2×2, 3×3) ---------------------------------------------------------- */
+
+#define WINO_TILES 32 /* tiles per call: its V and M stay in L2 */
+
+int conv_wino_ok(const conv_shape *s)
+{
+    return s->k == 3 && s->stride == 1 && !s->transposed && s->A % 16 == 0 && s->B >= 16;
+}
+
+size_t conv_wino_pack_size(const conv_shape *s) { return (size_t)16 * s->A * conv_round(s->B); }
+
+size_t conv_wino_scratch_size(const conv_shape *s)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    return (size_t)nt * 16 * WINO_TILES * (s->A + conv_round(s->B));
+}
+
+/* U = G g Gᵀ per (a, b), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], in double */
+void conv_wino_pack(const conv_shape *s, const float *w, float *U)
+{
+    static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+    int Bp = conv_round(s->B);
+    memset(U, 0, conv_wino_pack_size(s) * sizeof *U);
+    for (int a = 0; a < s->A; a++)
+        for (int b = 0; b < s->B; b++) {
+            double g[3][3], t[4][3];
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) g[ky][kx] = w[w_index(s, a, b, ky, kx)];
+            for (int i = 0; i < 4; i++)
+                for (int kx = 0; kx < 3; kx++)
+                    t[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
+            for (int i = 0; i < 4; i++)
+                for (int k = 0; k < 4; k++)
+                    U[((size_t)(4 * i + k) * s->A + a) * Bp + b] =
+                        (float)(t[i][0] * G[k][0] + t[i][1] * G[k][1] + t[i][2] * G[k][2]);
+        }
+}
+
+void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
+                       const float *bias, int act, const tensor *res, int accumulate,
+                       const float *zeros, float *scratch)
+{
+    assert(conv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == in.h && out.w == in.w);
+    assert(!res || act == ACT_NONE);
+    const kernel_set *k = kern();
+    wino_job j = {
+        .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
+        .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
+        .U = U, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
+    };
+    if (res) {
+        j.res = res->d;
+        j.rld = res->ld;
+        j.res_n = t_img(res);
+    }
+    int th = (in.h + 1) / 2, tw = (in.w + 1) / 2, chunks = (tw + WINO_TILES - 1) / WINO_TILES;
+    size_t per = (size_t)16 * WINO_TILES * (s->A + j.Bp);
+    long items = (long)in.n * th * chunks;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long it = 0; it < items; it++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        int c = (int)(it % chunks), ty = (int)(it / chunks % th), n = (int)(it / chunks / th);
+        int tx0 = c * WINO_TILES, tx1 = tx0 + WINO_TILES < tw ? tx0 + WINO_TILES : tw;
+        k->wino_row(&j, n, ty, tx0, tx1, scratch + (size_t)tid * per);
+    }
+}
+
 /* ---- bf16 ---------------------------------------------------------------------- */
 
 /* Round to nearest even, as vcvtneps2bf16 (NaN is not expected here). */

@@ -54,6 +54,27 @@ typedef struct {
     int ntaps;
 } wgrad_job;
 
+/* Winograd F(2×2, 3×3), stride 1, padding 1: out (same size as in) = act(conv + bias)
+ * [+ out][+ res]. A is a multiple of 16. One call does tiles tx0 ≤ tx < tx1 of tile row
+ * ty (output rows 2ty, 2ty+1) of image n: input transform V = BᵀdB of each 4×4 tile
+ * into scratch, then per ξ < 16 the product V[ξ]·U[ξ] with the conv kernel, then the
+ * output transform AᵀMA. */
+typedef struct {
+    const float *in;
+    int h, w, ild, A;
+    size_t in_n;
+    float *out;
+    int old, B, Bp;
+    size_t out_n;
+    const float *U;     /* [16][A][Bp] transformed weights */
+    const float *bias;
+    int act, accumulate;
+    const float *res;
+    int rld;
+    size_t res_n;
+    const float *zeros;
+} wino_job;
+
 typedef struct {
     const char *name;
     /* One output row (image n, grid row qy) for output channels [b0, b0 + 2·VL·…) */
@@ -63,6 +84,8 @@ typedef struct {
     void (*conv_row_bf16)(const conv_job *j, int n, int qy, int b0);
     /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
     void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
+    /* scratch: 16·(tx1 − tx0)·(A + Bp) floats */
+    void (*wino_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
     int probe_flops;
 } kernel_set;

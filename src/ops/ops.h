@@ -43,6 +43,18 @@ void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, f
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
                           int act, const float *zeros);
 
+/* Winograd F(2×2, 3×3) for the 3×3 stride-1 convolutions with A a multiple of 16 and
+ * B ≥ 16 (conv_wino_ok): 16 multiplies per 2×2 outputs instead of 36; the weights
+ * transformed once (conv_wino_pack, [16][A][Bp]); same arguments and epilogue as
+ * conv_forward, plus scratch of conv_wino_scratch_size() floats. */
+int conv_wino_ok(const conv_shape *s);
+size_t conv_wino_pack_size(const conv_shape *s);
+size_t conv_wino_scratch_size(const conv_shape *s);
+void conv_wino_pack(const conv_shape *s, const float *w, float *U);
+void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
+                       const float *bias, int act, const tensor *res, int accumulate,
+                       const float *zeros, float *scratch);
+
 /* bf16 (inference, ops_has_bf16()): convolution inputs and weights are rounded to
  * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words
  * (channel 2i in the low half, a missing last channel zero), so that a tensor of pairs

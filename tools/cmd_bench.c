@@ -364,8 +364,10 @@ int cmd_bench(int argc, char **argv)
         rc = bench_infer(&b, m, sizes[s][0], sizes[s][1], iters, todo & DO_LAYERS);
     if (!rc && (todo & DO_INFER) && b.json) json_num(&b, "infer_peak_rss_mb", "%.0f", (double)peak_rss_mb());
     if (!rc && (todo & DO_TRAIN)) {
+        /* training is fp32 whatever the precision; fp32 also names its layer rows right */
         if (prec != SUNG_FP32) fprintf(b.txt, "(training is always fp32)\n");
-        rc = bench_train(&b, m, batch, patch, &o, todo & DO_LAYERS);
+        rc = sung_model_set_precision(m, SUNG_FP32, &err) ? cli_fail("bench", "%s", err.msg) : 0;
+        if (!rc) rc = bench_train(&b, m, batch, patch, &o, todo & DO_LAYERS);
     }
     if (!rc && b.json) {
         json_num(&b, "peak_rss_mb", "%.0f", (double)peak_rss_mb());

@@ -100,11 +100,12 @@ golden: all
 demo:
 	scripts/demo.sh
 
-# The C engine next to the PyTorch reference, same shapes, same run (bench/compare.py).
-$(BUILD)/bench: bench/bench.c $(BUILD)/libsung.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
-bench: $(BUILD)/bench
-	$(PYTHON) bench/compare.py $(BUILD)/bench $(RUNS)
+# The C engine (sung bench) next to the PyTorch reference, same shapes, same run, medians
+# of RUNS (bench/compare.py; docs/BENCHMARKS.md). build/bench is `sung bench` on its own.
+$(BUILD)/bench: bench/bench.c $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itools -o $@ $< $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a $(LDLIBS)
+bench: all $(BUILD)/bench
+	$(PYTHON) bench/compare.py $(BUILD)/sung $(RUNS)
 
 # Installs the binary, the library and its header, sung.pc, the man page and, when
 # they exist, the default weights (PREFIX/share/sung/sung.safetensors).

@@ -363,42 +363,52 @@ sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint6
     return st;
 }
 
-/* Packs the weights for the kernels: the forward layout always, the transposed one
- * only for training (inference never touches those pages). */
-static void repack(sung_model *m, int train)
+/* Packs the weights for what the next pass runs — fp32 inference: the forward layouts
+ * (direct, Winograd or fused with the shuffle, whichever each layer uses); training:
+ * those and the transposed ones; bf16 inference: the bf16 pairs alone — so that a
+ * pass never touches the pages of layouts it does not use. The biases always.
+ * Returns -1 when out of memory. */
+static int repack(sung_model *m, int want)
 {
-    int want = train ? PACKED_FWD | PACKED_BWD : PACKED_FWD;
-    if ((m->packed_fresh & want) == want) return;
+    if ((m->packed_fresh & want) == want) return 0;
+    float *tmp = NULL;
+    if (want & PACKED_BF16) {
+        size_t most = 0;
+        for (int i = 0; i < m->nconvs; i++) {
+            const conv_shape *cs = &m->convs[i].s;
+            if (conv_fwd_pack_size(cs) > most) most = conv_fwd_pack_size(cs);
+            if (m->convs[i].shuffled && conv_shuffle_pack_size(cs) > most) most = conv_shuffle_pack_size(cs);
+        }
+        if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
+        if (!(tmp = malloc(most * sizeof *tmp))) return -1;
+    }
     for (int i = 0; i < m->nconvs; i++) {
         conv_layer *c = &m->convs[i];
-        conv_pack(&c->s, m->p + m->params[c->w_param].off, m->packed + c->fwd_off,
-                  train ? m->packed + c->bwd_off : NULL);
+        const float *w = m->p + m->params[c->w_param].off;
+        const float *b = c->b_param >= 0 ? m->p + m->params[c->b_param].off : NULL;
         float *bias = m->packed + c->bias_off;
         memset(bias, 0, conv_round(c->s.B) * sizeof *bias);
-        if (c->b_param >= 0) memcpy(bias, m->p + m->params[c->b_param].off, c->s.B * sizeof *bias);
-        if (c->wino) conv_wino_pack(&c->s, m->p + m->params[c->w_param].off, m->packed + c->wino_off);
-        if (c->shuffled)
-            conv_shuffle_pack(&c->s, m->p + m->params[c->w_param].off,
-                              c->b_param >= 0 ? m->p + m->params[c->b_param].off : NULL,
-                              m->packed + c->shuf_off);
+        if (b) memcpy(bias, b, c->s.B * sizeof *bias);
+        if (want & (PACKED_FWD | PACKED_BWD)) {
+            /* a Winograd layer never runs the direct forward layout */
+            float *fwd = want & PACKED_FWD && !c->wino ? m->packed + c->fwd_off : NULL;
+            conv_pack(&c->s, w, fwd, want & PACKED_BWD ? m->packed + c->bwd_off : NULL);
+        }
+        if (want & PACKED_FWD) {
+            if (c->wino) conv_wino_pack(&c->s, w, m->packed + c->wino_off);
+            if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
+        }
+        if (want & PACKED_BF16) {
+            conv_pack(&c->s, w, tmp, NULL);
+            conv_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
+            if (c->shuffled) {
+                conv_shuffle_pack(&c->s, w, b, tmp);
+                conv_bf16_shuffle_pack(&c->s, tmp, m->packed16 + c->shuf16_off);
+            }
+        }
     }
-    m->packed_fresh = want;
-    m->packed16_fresh = 0;
-}
-
-/* The bf16 pairs of the packed weights (inference); 0, or -1 when out of memory. */
-static int repack16(sung_model *m)
-{
-    repack(m, 0);
-    if (m->packed16_fresh) return 0;
-    if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
-    for (int i = 0; i < m->nconvs; i++) {
-        conv_layer *c = &m->convs[i];
-        conv_bf16_pack(&c->s, m->packed + c->fwd_off, m->packed16 + c->fwd16_off);
-        if (c->shuffled)
-            conv_bf16_shuffle_pack(&c->s, m->packed + c->shuf_off, m->packed16 + c->shuf16_off);
-    }
-    m->packed16_fresh = 1;
+    free(tmp);
+    m->packed_fresh |= want;
     return 0;
 }
 
@@ -427,12 +437,12 @@ enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
 
 /* Adds one call of a convolution of shape s whose input has n×in_pix pixels. */
 static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
-                     int with_din)
+                     int with_din, int bf16)
 {
     if (!m->prof_on || m->act.counting) return;
     double t = wall() - t0;
     char name[48];
-    const char *prec = kind != PROF_BWD && m->precision == SUNG_BF16 ? " bf16" : "";
+    const char *prec = bf16 ? " bf16" : "";
     if (s->transposed)
         snprintf(name, sizeof name, "tconv %dx%d x2%s", s->k, s->k, prec);
     else
@@ -532,7 +542,8 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
         conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
                      accumulate, m->zeros);
     }
-    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0);
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0,
+             !c->train && m->precision == SUNG_BF16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -761,7 +772,7 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
         } else if (!idle(c)) {
             conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
         }
-        prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0);
+        prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0, m->precision == SUNG_BF16);
     }
     conv(c, p->tail, sh, act, NULL, &into);
 }
@@ -856,7 +867,7 @@ static void backward(sung_model *m)
             conv_backward(&L->s, nd->in.g ? &nd->in : NULL, m->gpacked + L->g_off,
                           L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL, nd->out,
                           nd->in, m->packed + L->bwd_off, m->zeros, m->scratch);
-            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL);
+            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, 0);
             break;
         }
         case N_ADD:
@@ -927,9 +938,8 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
     int mult = 1 << (iters + 2);
     int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
     int top = (H - in->h) / 2, left = (W - in->w) / 2;
-    repack(m, 0);
-    if (m->precision == SUNG_BF16 && repack16(m)) {
-        model_set_error(err, "out of memory for the bf16 weights");
+    if (repack(m, m->precision == SUNG_BF16 ? PACKED_BF16 : PACKED_FWD)) {
+        model_set_error(err, "out of memory packing the weights");
         return SUNG_ERR_NOMEM;
     }
     arena_reset(&m->keep);
@@ -1002,7 +1012,10 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
         model_set_error(err, "siun has no edge path: the edge-supervision weight must be 0");
         return SUNG_ERR_ARG;
     }
-    repack(m, 1);
+    if (repack(m, PACKED_FWD | PACKED_BWD)) {
+        model_set_error(err, "out of memory packing the weights");
+        return SUNG_ERR_NOMEM;
+    }
     memset(m->g, 0, m->nfloats * sizeof *m->g);
     memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked);
     sung_losses L;

@@ -12,7 +12,7 @@ typedef struct {
     size_t off, numel;  /* into the parameter buffer, in floats */
 } param_info;
 
-enum { PACKED_FWD = 1, PACKED_BWD = 2 };
+enum { PACKED_FWD = 1, PACKED_BWD = 2, PACKED_BF16 = 4 };
 
 typedef struct {
     conv_shape s;
@@ -70,7 +70,7 @@ struct sung_model {
     int nconvs, cap_convs;
     size_t npacked, ngpacked;
     float *packed, *gpacked;
-    int packed_fresh;          /* PACKED_FWD | PACKED_BWD: which packed copies match p */
+    int packed_fresh;          /* PACKED_*: which packed copies match p */
 
     m_path deblur, edge;       /* edge unused for siun */
     m_unet restore;
@@ -83,7 +83,6 @@ struct sung_model {
     sung_precision precision;
     float *packed16;           /* bf16 weight pairs, allocated when bf16 is first used */
     size_t npacked16;
-    int packed16_fresh;        /* matches the fp32 packed copies */
     /* per-layer-type timing (sung_profile_reset) */
     int prof_on, nprof;
     sung_layer_time prof[32];

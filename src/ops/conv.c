@@ -115,7 +115,7 @@ static size_t w_index(const conv_shape *s, int a, int b, int ky, int kx)
 void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
 {
     int Ap = conv_round(s->A), Bp = conv_round(s->B);
-    memset(fwd, 0, conv_fwd_pack_size(s) * sizeof *fwd);
+    if (fwd) memset(fwd, 0, conv_fwd_pack_size(s) * sizeof *fwd);
     if (bwd) memset(bwd, 0, conv_bwd_pack_size(s) * sizeof *bwd);
     for (int ky = 0; ky < s->k; ky++)
         for (int kx = 0; kx < s->k; kx++) {
@@ -123,7 +123,7 @@ void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
             for (int a = 0; a < s->A; a++)
                 for (int b = 0; b < s->B; b++) {
                     float v = w[w_index(s, a, b, ky, kx)];
-                    fwd[(t * s->A + a) * Bp + b] = v;
+                    if (fwd) fwd[(t * s->A + a) * Bp + b] = v;
                     if (bwd) bwd[(t * s->B + b) * Ap + a] = v;
                 }
         }

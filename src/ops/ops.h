@@ -27,8 +27,8 @@ typedef struct {
 static inline int conv_round(int n) { return (n + CONV_VEC - 1) / CONV_VEC * CONV_VEC; }
 size_t conv_fwd_pack_size(const conv_shape *s);   /* floats */
 size_t conv_bwd_pack_size(const conv_shape *s);
-/* w: PyTorch layout ([B][A][k][k] conv, [A][B][k][k] transposed); bwd may be NULL
- * (inference needs no data-gradient weights). */
+/* w: PyTorch layout ([B][A][k][k] conv, [A][B][k][k] transposed); fwd or bwd may be
+ * NULL (inference needs no data-gradient weights; a Winograd layer no direct ones). */
 void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd);
 /* gpack [k][k][A][Bp] (the fwd layout) → dw (PyTorch layout), accumulating. */
 void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw);

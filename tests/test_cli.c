@@ -115,6 +115,18 @@ int main(void)
     CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
           "missing model file");
     CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");
+    CHECK(run("deblur --model m.safetensors --precision fp16 imgs/x.png -o o.png") == 2 &&
+              file_has("err.txt", "fp32 or bf16") && !exists("o.png"),
+          "bad --precision");
+    CHECK(run("eval --model m.safetensors --precision half --data s1") == 2, "eval: bad --precision");
+    CHECK(run("bench --bogus") == 2 && file_has("err.txt", "--bogus"), "bench: unknown option");
+    CHECK(run("bench --what layers --size 12") == 2, "bench: bad size");
+    /* width 4 is even: bf16 runs where the kernels have it, and is refused clearly where not */
+    {
+        int rc = run("deblur --model m.safetensors --precision bf16 imgs/x.png -o b.png");
+        CHECK(rc == 0 ? exists("b.png") : (rc == 1 && file_has("err.txt", "avx512_bf16") && !exists("b.png")),
+              "deblur --precision bf16: exit %d", rc);
+    }
 
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");

@@ -7,15 +7,29 @@
 #include <string.h>
 #include <time.h>
 
+static void say(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "sung %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_fail(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "sung %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say(cmd, fmt, ap);
     va_end(ap);
     return 1;
+}
+
+int cli_bad_value(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say(cmd, fmt, ap);
+    va_end(ap);
+    return 2;
 }
 
 double cli_now(void)

@@ -24,6 +24,8 @@ int cli_parse(const char *cmd, const char *usage, const cli_opt *opts, int argc,
 void cli_usage(const char *cmd, const char *usage, const cli_opt *opts);
 /* prints "sung CMD: msg" to stderr, returns 1 (the exit status for errors) */
 int cli_fail(const char *cmd, const char *fmt, ...);
+/* The same for a usage error (an option's value that cannot be): returns 2. */
+int cli_bad_value(const char *cmd, const char *fmt, ...);
 double cli_now(void);
 
 /* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */

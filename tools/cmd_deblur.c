@@ -98,7 +98,7 @@ int cmd_deblur(int argc, char **argv)
     if (n == 0) return cli_fail("deblur", "no input given (files or folders of PNG/JPEG; see sung deblur --help)");
     if (!out) return cli_fail("deblur", "an output is required: -o OUT");
     int prec = sung_precision_parse(precision);
-    if (prec < 0) return cli_fail("deblur", "--precision must be fp32 or bf16, not '%s'", precision);
+    if (prec < 0) return cli_bad_value("deblur", "--precision must be fp32 or bf16, not '%s'", precision);
     if (iters < 1 || iters > SUNG_MAX_ITERS)
         return cli_fail("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
     int single = n == 1 && !is_dir(pos[0]);

@@ -77,7 +77,7 @@ int cmd_eval(int argc, char **argv)
     if (n == -2) return 0;
     if (n < 0) return 2;
     int prec = sung_precision_parse(precision);
-    if (prec < 0) return cli_fail("eval", "--precision must be fp32 or bf16, not '%s'", precision);
+    if (prec < 0) return cli_bad_value("eval", "--precision must be fp32 or bf16, not '%s'", precision);
     sung_ssim_kind kind;
     if (!strcmp(ssim, "matlab")) kind = SUNG_SSIM_MATLAB;
     else if (!strcmp(ssim, "skimage")) kind = SUNG_SSIM_SKIMAGE;

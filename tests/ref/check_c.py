@@ -1,6 +1,9 @@
 """Cross-check of the C tool against the PyTorch reference (run by `make golden`).
 
-    /usr/bin/python3 tests/ref/check_c.py [build/sung] [--variant V]... [--keep]
+    /usr/bin/python3 tests/ref/check_c.py [build/sung] [--variant V]... [--width C] [--keep]
+
+(--width 32, the paper's, also exercises what width 8 does not reach, such as the
+Winograd convolutions the C engine uses from 64 input channels on.)
 
 For each variant (sung, base, siun):
   (a) init:   `sung init --width 8 --seed 7` loads into the reference with
@@ -249,15 +252,17 @@ def check_train(tool, variant, tmp, W):
 
 
 def main():
-    global GRAD_TOL
+    global GRAD_TOL, WIDTH
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("tool", nargs="?", default="build/sung")
     ap.add_argument("--variant", action="append", choices=R.VARIANTS)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--width", type=int, default=WIDTH, help=f"model width (default {WIDTH})")
     ap.add_argument("--grad-tol", type=float, default=GRAD_TOL,
                     help=f"relative gradient tolerance per tensor (default {GRAD_TOL:g})")
     a = ap.parse_args()
     GRAD_TOL = a.grad_tol
+    WIDTH = a.width
     tool = os.path.abspath(a.tool)
     if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
         print(f"FAIL: {a.tool} is not an executable (build it with make)")

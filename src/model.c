@@ -114,7 +114,8 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     m->npacked16 += conv_bf16_pack_size(&c->s);
     /* Winograd F(2×2, 3×3) measurably wins from 64 input channels on (bench: ×1.4 at
      * 64, ×1.7 at 128); at 32 its transforms cost what it saves. */
-    c->wino = conv_wino_ok(&c->s) && c->s.A >= 64;
+    const char *wino = getenv("SUNG_WINOGRAD"); /* "0": direct convolutions only */
+    c->wino = conv_wino_ok(&c->s) && c->s.A >= 64 && !(wino && !strcmp(wino, "0"));
     if (c->wino) {
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s);

@@ -312,6 +312,20 @@ static void check_shuffle(void)
     free_t(x), free_t(out), free_t(r);
 }
 
+/* ‖got − want‖ / ‖want‖ over all elements of two tensors of one shape (any ld) */
+static double rel_l2(tensor want, tensor got)
+{
+    double num = 0, den = 0;
+    for (int n = 0; n < want.n; n++)
+        for (int y = 0; y < want.h; y++)
+            for (int x = 0; x < want.w; x++)
+                for (int c = 0; c < want.c; c++) {
+                    double a = want.d[t_off(&want, n, y, x) + c], b = got.d[t_off(&got, n, y, x) + c];
+                    num += (a - b) * (a - b), den += a * a;
+                }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
 /* conv + pixel shuffle fused (inference) against the two ops one after the other */
 static void check_conv_shuffle(int A, int C, int h, int w)
 {
@@ -381,15 +395,7 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
         conv_bf16_pack(&s, f32, p16);
         conv_forward_bf16(&s, got, pairs, p16, bias, act, NULL, 0, zeros);
     }
-    double num = 0, den = 0;
-    for (int n = 0; n < 2; n++)
-        for (int y = 0; y < oh; y++)
-            for (int xx = 0; xx < ow; xx++)
-                for (int c = 0; c < C; c++) {
-                    double a = want.d[t_off(&want, n, y, xx) + c], b = got.d[t_off(&got, n, y, xx) + c];
-                    num += (a - b) * (a - b), den += a * a;
-                }
-    double e = sqrt(num / (den > 0 ? den : 1));
+    double e = rel_l2(want, got);
     CHECK(e < 2e-6, "bf16 conv k%d s%d T%d A%d B%d shuffle%d %dx%d: relative error %.3g", s.k, s.stride,
           s.transposed, s.A, s.B, shuffle, ih, iw, e);
     (void)Bp;
@@ -439,15 +445,7 @@ static void check_wino(int A, int B, int h, int w, int act, int with_res)
     conv_wino_pack(&s, wt, U);
     conv_forward(&s, want, x, f32, bias, act, with_res ? &r : NULL, with_res, zeros);
     conv_forward_wino(&s, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
-    double num = 0, den = 0;
-    for (int n = 0; n < 2; n++)
-        for (int y = 0; y < h; y++)
-            for (int xx = 0; xx < w; xx++)
-                for (int c = 0; c < B; c++) {
-                    double a = want.d[t_off(&want, n, y, xx) + c], b = got.d[t_off(&got, n, y, xx) + c];
-                    num += (a - b) * (a - b), den += a * a;
-                }
-    double e = sqrt(num / (den > 0 ? den : 1));
+    double e = rel_l2(want, got);
     CHECK(e < 2e-6, "winograd A%d B%d %dx%d act%d res%d: relative error %.3g", A, B, h, w, act, with_res, e);
     free(wt), free(f32), free(U), free(scratch);
     free_t(x), free_t(r), free_t(want), free_t(got);

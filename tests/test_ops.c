@@ -410,6 +410,30 @@ static void check_bf16(void)
     CHECK(bf16_round(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f, "bf16 tie rounds to even (up)");
     CHECK(bf16_round(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f, "bf16 above a tie rounds up");
     CHECK(bf16_round(-2.5f) == -2.5f, "bf16 keeps exact values");
+    /* the conversion to pairs (vectorised where the kernels have bf16), odd channel
+     * counts and ties included, bit for bit against bf16_round */
+    for (int c = 1; c <= 70; c += 23) {
+        tensor x = new_t(1, 3, 5, c, c + 2), pairs = new_t(1, 3, 5, bf16_pairs(c), bf16_pairs(c) + 1);
+        for (size_t i = 0; i < (size_t)15 * (c + 2); i += 7) x.d[i] = 1.0f + 0x1p-8f; /* ties */
+        bf16_convert(pairs, x);
+        int bad = 0;
+        for (int y = 0; y < 3; y++)
+            for (int xx = 0; xx < 5; xx++)
+                for (int q = 0; q < bf16_pairs(c); q++) {
+                    const float *src = x.d + t_off(&x, 0, y, xx);
+                    uint32_t word, lo, hi = 0;
+                    memcpy(&word, pairs.d + t_off(&pairs, 0, y, xx) + q, 4);
+                    float r = bf16_round(src[2 * q]);
+                    memcpy(&lo, &r, 4);
+                    if (2 * q + 1 < c) {
+                        r = bf16_round(src[2 * q + 1]);
+                        memcpy(&hi, &r, 4);
+                    }
+                    bad += word != ((lo >> 16) | (hi & 0xFFFF0000u));
+                }
+        CHECK(bad == 0, "bf16_convert of %d channels: %d words differ from bf16_round", c, bad);
+        free_t(x), free_t(pairs);
+    }
     if (!ops_has_bf16()) {
         printf("bf16 kernels: the kernels in use (%s: a CPU without avx512_bf16, or SUNG_ISA) have no bf16; the bf16 convolutions are NOT tested here\n",
                ops_isa());

@@ -459,6 +459,15 @@ void conv_bf16_shuffle_pack(const conv_shape *s, const float *shuf, float *pairs
 void bf16_convert(tensor pairs, tensor in)
 {
     assert(pairs.c == bf16_pairs(in.c) && pairs.n == in.n && pairs.h == in.h && pairs.w == in.w);
+    const kernel_set *k = kern();
+    if (k->to_pairs_row) {
+        for (int n = 0; n < in.n; n++)
+#pragma omp parallel for
+            for (int y = 0; y < in.h; y++)
+                k->to_pairs_row(in.d + t_off(&in, n, y, 0), in.ld, in.c, pairs.d + t_off(&pairs, n, y, 0),
+                                pairs.ld, in.w);
+        return;
+    }
     for (int n = 0; n < in.n; n++)
 #pragma omp parallel for
         for (int y = 0; y < in.h; y++)

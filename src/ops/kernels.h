@@ -82,6 +82,8 @@ typedef struct {
     int conv_bblock;    /* output channels per conv_row call */
     /* The same on bf16 pairs (conv_job.bf16), or NULL where the CPU lacks avx512_bf16 */
     void (*conv_row_bf16)(const conv_job *j, int n, int qy, int b0);
+    /* npix pixels of c floats, ld apart → bf16 pairs, dld words apart (with bf16) */
+    void (*to_pairs_row)(const float *src, int ld, int c, float *dst, int dld, int npix);
     /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
     void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
     /* scratch: 16·(tx1 − tx0)·(A + Bp) floats */

@@ -97,15 +97,16 @@ int main(void)
     CHECK(run("frobnicate") == 2, "unknown command");
     CHECK(run("deblur --bogus 1") == 2 && file_has("err.txt", "--bogus"), "unknown option");
     CHECK(run("deblur imgs/x.png") != 0 && file_has("err.txt", "-o"), "deblur without -o");
-    CHECK(run("deblur --iters 0 --model m.safetensors imgs/x.png -o o.png") != 0, "--iters 0");
+    CHECK(run("deblur --iters 0 --model m.safetensors imgs/x.png -o o.png") == 2, "--iters 0: a usage error");
     CHECK(run("deblur --iters x imgs/x.png -o o.png") == 2, "--iters not a number");
-    CHECK(run("init --variant nope -o m.safetensors") != 0 && !exists("m.safetensors"), "bad variant");
+    CHECK(run("init --variant nope -o m.safetensors") == 2 && !exists("m.safetensors"), "bad variant");
     CHECK(run("init --width -3 -o m.safetensors") != 0 && !exists("m.safetensors"), "bad width");
     CHECK(run("info photos/a.png") != 0, "info on a PNG");
-    CHECK(run("eval --ssim foo --pred imgs --gt imgs") != 0, "bad --ssim");
-    CHECK(run("eval --pred imgs") != 0, "--pred without --gt");
+    CHECK(run("eval --ssim foo --pred imgs --gt imgs") == 2, "bad --ssim");
+    CHECK(run("eval --pred imgs") == 2, "--pred without --gt");
     CHECK(run("train --data photos --out r") != 0, "train on a folder without pairs");
-    CHECK(run("synth --photos photos --out s --count 0") != 0, "synth --count 0");
+    CHECK(run("train --data photos") == 2 && file_has("err.txt", "--out"), "train without --out: a usage error");
+    CHECK(run("synth --photos photos --out s --count 0") == 2, "synth --count 0");
     CHECK(run("synth --photos nowhere --out s --count 2") != 0, "synth without photos");
     CHECK(run("plot nowhere") != 0, "plot without a run");
 
@@ -140,6 +141,7 @@ int main(void)
 
     /* synth: deterministic, GoPro layout */
     CHECK(run("synth --photos photos --out s1 --count 4 --size 64x64 --seed 3") == 0, "synth");
+    CHECK(run("train --data s1 --out rb --batch 0") == 2 && !exists("rb/last.safetensors"), "train --batch 0: a usage error");
     CHECK(run("synth --photos photos --out s2 --count 4 --size 64x64 --seed 3") == 0, "synth again");
     CHECK(same_file("s1/a/blur/000000.png", "s2/a/blur/000000.png") &&
               same_file("s1/b/sharp/000001.png", "s2/b/sharp/000001.png"),

@@ -95,20 +95,20 @@ int cmd_deblur(int argc, char **argv)
                       (int)(sizeof pos / sizeof *pos));
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (n == 0) return cli_fail("deblur", "no input given (files or folders of PNG/JPEG; see sung deblur --help)");
-    if (!out) return cli_fail("deblur", "an output is required: -o OUT");
+    if (n == 0) return cli_bad_value("deblur", "no input given (files or folders of PNG/JPEG; see sung deblur --help)");
+    if (!out) return cli_bad_value("deblur", "an output is required: -o OUT");
     int prec = sung_precision_parse(precision);
     if (prec < 0) return cli_bad_value("deblur", "--precision must be fp32 or bf16, not '%s'", precision);
     if (iters < 1 || iters > SUNG_MAX_ITERS)
-        return cli_fail("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
+        return cli_bad_value("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
     int single = n == 1 && !is_dir(pos[0]);
-    if (compare && !single) return cli_fail("deblur", "--compare needs exactly one input image");
-    if (single && is_dir(out)) return cli_fail("deblur", "%s is a folder; for one input image, -o names the output file", out);
+    if (compare && !single) return cli_bad_value("deblur", "--compare needs exactly one input image");
+    if (single && is_dir(out)) return cli_bad_value("deblur", "%s is a folder; for one input image, -o names the output file", out);
     for (int i = 0; i < n; i++)
         if (!is_dir(pos[i]) && !is_image_name(pos[i]))
-            return cli_fail("deblur", "%s: not a folder or a .png/.jpg/.jpeg image", pos[i]);
+            return cli_bad_value("deblur", "%s: not a folder or a .png/.jpg/.jpeg image", pos[i]);
     if (!is_image_name(out) && single)
-        return cli_fail("deblur", "%s: the output must end in .png, .jpg or .jpeg", out);
+        return cli_bad_value("deblur", "%s: the output must end in .png, .jpg or .jpeg", out);
 
     const char *mp = cli_model_path("deblur", model);
     if (!mp) return 1;

@@ -81,11 +81,11 @@ int cmd_eval(int argc, char **argv)
     sung_ssim_kind kind;
     if (!strcmp(ssim, "matlab")) kind = SUNG_SSIM_MATLAB;
     else if (!strcmp(ssim, "skimage")) kind = SUNG_SSIM_SKIMAGE;
-    else return cli_fail("eval", "--ssim must be matlab or skimage, not '%s'", ssim);
+    else return cli_bad_value("eval", "--ssim must be matlab or skimage, not '%s'", ssim);
     int by_folder = pred || gt;
-    if (by_folder && (!pred || !gt)) return cli_fail("eval", "--pred and --gt go together");
-    if (by_folder && (model || data || save)) return cli_fail("eval", "use either --pred/--gt or --data [--model], not both");
-    if (!by_folder && !data) return cli_fail("eval", "give --pred DIR --gt DIR, or --data GOPRO_DIR (see sung eval --help)");
+    if (by_folder && (!pred || !gt)) return cli_bad_value("eval", "--pred and --gt go together");
+    if (by_folder && (model || data || save)) return cli_bad_value("eval", "use either --pred/--gt or --data [--model], not both");
+    if (!by_folder && !data) return cli_bad_value("eval", "give --pred DIR --gt DIR, or --data GOPRO_DIR (see sung eval --help)");
     int first = 4, last = 4;
     if (!strcmp(iters_s, "all")) {
         first = 1;
@@ -93,11 +93,11 @@ int cmd_eval(int argc, char **argv)
         char *end;
         long v = strtol(iters_s, &end, 10);
         if (*end || end == iters_s || v < 1 || v > SUNG_MAX_ITERS)
-            return cli_fail("eval", "--iters must be 1..%d or all, not '%s'", SUNG_MAX_ITERS, iters_s);
+            return cli_bad_value("eval", "--iters must be 1..%d or all, not '%s'", SUNG_MAX_ITERS, iters_s);
         first = last = (int)v;
     }
     if (strcmp(blur_dir, "blur") && strcmp(blur_dir, "blur_gamma"))
-        return cli_fail("eval", "--blur-dir must be blur or blur_gamma");
+        return cli_bad_value("eval", "--blur-dir must be blur or blur_gamma");
     FILE *csv = NULL;
     char csv_tmp[4096];
     if (csvp) {

@@ -14,8 +14,8 @@ int cmd_info(int argc, char **argv)
     int n = cli_parse("info", "W.safetensors", opts, argc, argv, pos, 1);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (n != 1) return cli_fail("info", "one weights file is required");
-    if (iters < 1 || iters > SUNG_MAX_ITERS) return cli_fail("info", "--iters must be 1..%d", SUNG_MAX_ITERS);
+    if (n != 1) return cli_bad_value("info", "one weights file is required");
+    if (iters < 1 || iters > SUNG_MAX_ITERS) return cli_bad_value("info", "--iters must be 1..%d", SUNG_MAX_ITERS);
     sung_model *m;
     sung_error err;
     if (sung_model_load(&m, pos[0], &err)) return cli_fail("info", "%s", err.msg);

@@ -19,9 +19,9 @@ int cmd_init(int argc, char **argv)
     int n = cli_parse("init", "--variant V --width C --seed S -o W.safetensors", opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (!out) return cli_fail("init", "an output file is required: -o W.safetensors");
+    if (!out) return cli_bad_value("init", "an output file is required: -o W.safetensors");
     int v = sung_variant_parse(variant);
-    if (v < 0) return cli_fail("init", "--variant must be sung, base or siun, not '%s'", variant);
+    if (v < 0) return cli_bad_value("init", "--variant must be sung, base or siun, not '%s'", variant);
     sung_model *m;
     sung_error err;
     if (sung_model_create(&m, (sung_variant)v, width, seed, &err) ||

@@ -75,13 +75,13 @@ int cmd_plot(int argc, char **argv)
     int n = cli_parse("plot", "RUNDIR [-o curves.svg]", opts, argc, argv, pos, 1);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (n != 1) return cli_fail("plot", "one run directory is required");
+    if (n != 1) return cli_bad_value("plot", "one run directory is required");
     char path[4096], def[4096];
     snprintf(path, sizeof path, "%s/log.csv", pos[0]);
     snprintf(def, sizeof def, "%s/curves.svg", pos[0]);
     if (!out) out = def;
     size_t ol = strlen(out);
-    if (ol < 4 || strcmp(out + ol - 4, ".svg")) return cli_fail("plot", "%s: the output is an SVG and must end in .svg", out);
+    if (ol < 4 || strcmp(out + ol - 4, ".svg")) return cli_bad_value("plot", "%s: the output is an SVG and must end in .svg", out);
     FILE *in = fopen(path, "r");
     if (!in) return cli_fail("plot", "%s: %s", path, strerror(errno));
     series s[5] = {{0}};

@@ -105,18 +105,18 @@ int cmd_synth(int argc, char **argv)
     int n = cli_parse("synth", usage, opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (!photos) return cli_fail("synth", "a folder of photos is required: --photos DIR");
-    if (!out) return cli_fail("synth", "an output folder is required: --out DIR");
-    if (count == -1) return cli_fail("synth", "the number of pairs is required: --count N");
+    if (!photos) return cli_bad_value("synth", "a folder of photos is required: --photos DIR");
+    if (!out) return cli_bad_value("synth", "an output folder is required: --out DIR");
+    if (count == -1) return cli_bad_value("synth", "the number of pairs is required: --count N");
     if (count < 1 || count > 1000000)
-        return cli_fail("synth", "--count must be 1..1000000 (six-digit file names), not %d", count);
+        return cli_bad_value("synth", "--count must be 1..1000000 (six-digit file names), not %d", count);
     if (parse_size(size, &o.w, &o.h))
-        return cli_fail("synth", "--size must be WxH with sides 1..32768, like 1280x720, not '%s'", size);
+        return cli_bad_value("synth", "--size must be WxH with sides 1..32768, like 1280x720, not '%s'", size);
     if (o.frames != 0 && (o.frames < 7 || o.frames > 13 || o.frames % 2 == 0))
-        return cli_fail("synth", "--frames must be odd and 7..13 (or 0: random), not %d", o.frames);
-    if (!(o.noise >= 0 && o.noise <= 1)) return cli_fail("synth", "--noise must be 0..1, not %g", o.noise);
+        return cli_bad_value("synth", "--frames must be odd and 7..13 (or 0: random), not %d", o.frames);
+    if (!(o.noise >= 0 && o.noise <= 1)) return cli_bad_value("synth", "--noise must be 0..1, not %g", o.noise);
     if (!(o.strength >= 0 && o.strength <= 10))
-        return cli_fail("synth", "--strength must be 0..10, not %g", o.strength);
+        return cli_bad_value("synth", "--strength must be 0..10, not %g", o.strength);
     if (!is_dir(photos)) return cli_fail("synth", "%s: not a folder", photos);
 
     char **names;

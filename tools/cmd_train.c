@@ -328,15 +328,15 @@ int cmd_train(int argc, char **argv)
                       opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (!data) return cli_fail("train", "--data DIR is required");
-    if (resume && out) return cli_fail("train", "give either --out (a new run) or --resume (an existing one), not both");
-    if (!resume && !out) return cli_fail("train", "--out RUNDIR is required");
+    if (!data) return cli_bad_value("train", "--data DIR is required");
+    if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
+    if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
                    iters != -1 || lr != -1 || lr_every != -1 || w_aux != -1 || w_sup != -1 ||
                    no_aug || seed != UINT64_MAX || dump))
-        return cli_fail("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
+        return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --val, --val-every, --val-iters and --checkpoint-minutes may change");
-    if (model && (variant || width != -1)) return cli_fail("train", "--model and --variant/--width exclude each other");
+    if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
 
     const char *rundir = resume ? resume : out;
     run_opts o;
@@ -384,12 +384,12 @@ int cmd_train(int argc, char **argv)
         if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
             return cli_fail("train", "--val: path too long");
         if (strcmp(o.blur_dir, "blur") && strcmp(o.blur_dir, "blur_gamma"))
-            return cli_fail("train", "--blur-dir must be blur or blur_gamma, not '%s'", o.blur_dir);
+            return cli_bad_value("train", "--blur-dir must be blur or blur_gamma, not '%s'", o.blur_dir);
         if (model) {
             if (sung_model_load(&m, model, &err)) return cli_fail("train", "%s", err.msg);
         } else {
             int v = sung_variant_parse(variant ? variant : "sung");
-            if (v < 0) return cli_fail("train", "--variant must be sung, base or siun, not '%s'", variant);
+            if (v < 0) return cli_bad_value("train", "--variant must be sung, base or siun, not '%s'", variant);
             if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
                 return cli_fail("train", "%s", err.msg);
         }
@@ -399,18 +399,18 @@ int cmd_train(int argc, char **argv)
         if ((rc = pairs_list("train", data, o.blur_dir, &P))) goto done;
     }
     int mult = 1 << (o.iters + 2);
-    if (o.iters < 1 || o.iters > SUNG_MAX_ITERS) rc = cli_fail("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, o.iters);
+    if (o.iters < 1 || o.iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, o.iters);
     else if (o.patch < mult || o.patch % mult || o.patch > 8192)
-        rc = cli_fail("train", "--patch must be a multiple of %d (2^(iters+2)) up to 8192, not %d", mult, o.patch);
-    else if (o.batch < 1 || o.batch > 4096) rc = cli_fail("train", "--batch must be 1..4096, not %d", o.batch);
-    else if (o.epochs < 1) rc = cli_fail("train", "--epochs must be at least 1");
-    else if (!(o.lr > 0) || !isfinite(o.lr)) rc = cli_fail("train", "--lr must be a positive number");
-    else if (o.w_aux < 0 || o.w_sup < 0) rc = cli_fail("train", "--w-aux and --w-sup must not be negative");
-    else if (sung_model_variant(m) == SUNG_SIUN && o.w_sup != 0) rc = cli_fail("train", "siun has no edge path: --w-sup must be 0");
-    else if (o.val_every < 1) rc = cli_fail("train", "--val-every must be at least 1");
-    else if (o.val_iters < 1 || o.val_iters > SUNG_MAX_ITERS) rc = cli_fail("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
-    else if (!(o.ckpt_minutes > 0)) rc = cli_fail("train", "--checkpoint-minutes must be positive");
-    else if (steps == 0 || steps < -1) rc = cli_fail("train", "--steps must be at least 1");
+        rc = cli_bad_value("train", "--patch must be a multiple of %d (2^(iters+2)) up to 8192, not %d", mult, o.patch);
+    else if (o.batch < 1 || o.batch > 4096) rc = cli_bad_value("train", "--batch must be 1..4096, not %d", o.batch);
+    else if (o.epochs < 1) rc = cli_bad_value("train", "--epochs must be at least 1");
+    else if (!(o.lr > 0) || !isfinite(o.lr)) rc = cli_bad_value("train", "--lr must be a positive number");
+    else if (o.w_aux < 0 || o.w_sup < 0) rc = cli_bad_value("train", "--w-aux and --w-sup must not be negative");
+    else if (sung_model_variant(m) == SUNG_SIUN && o.w_sup != 0) rc = cli_bad_value("train", "siun has no edge path: --w-sup must be 0");
+    else if (o.val_every < 1) rc = cli_bad_value("train", "--val-every must be at least 1");
+    else if (o.val_iters < 1 || o.val_iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
+    else if (!(o.ckpt_minutes > 0)) rc = cli_bad_value("train", "--checkpoint-minutes must be positive");
+    else if (steps == 0 || steps < -1) rc = cli_bad_value("train", "--steps must be at least 1");
     if (rc) goto done;
     if (*o.val && (rc = pairs_list("train", o.val, "blur", &V))) goto done;
     if (!resume && make_dirs(rundir)) {

@@ -359,7 +359,7 @@ static void check_conv_shuffle(int A, int C, int h, int w)
  * the order of the fp32 sums differs: a relative error of a few 1e-7. */
 static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
 {
-    int Bp = conv_round(s.B), ih = h, iw = w;
+    int ih = h, iw = w;
     size_t nw = (size_t)s.A * s.B * s.k * s.k;
     float *wt = malloc(nw * 4), *wr = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
     for (size_t i = 0; i < nw; i++) wr[i] = bf16_round(wt[i] = test_randf(-0.3f, 0.3f));
@@ -398,7 +398,6 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
     double e = rel_l2(want, got);
     CHECK(e < 2e-6, "bf16 conv k%d s%d T%d A%d B%d shuffle%d %dx%d: relative error %.3g", s.k, s.stride,
           s.transposed, s.A, s.B, shuffle, ih, iw, e);
-    (void)Bp;
     free(wt), free(wr), free(f32), free(p16);
     free_t(x), free_t(xr), free_t(pairs), free_t(want), free_t(got);
 }

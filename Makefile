@@ -119,8 +119,8 @@ install: all
 	install -m 644 docs/sung.1 $(DESTDIR)$(PREFIX)/share/man/man1/sung.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(LDLIBS)|' docs/sung.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sung.pc
-	if [ -f weights/sung.safetensors ]; then \
-	  install -m 644 weights/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
+	if [ -f models/sung.safetensors ]; then \
+	  install -m 644 models/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
 
 clean:
 	rm -rf $(BUILD)

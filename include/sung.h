@@ -98,6 +98,9 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
 /* The same 8-bit quantisation into h·w·3 bytes. */
 void sung_image_to_u8(const sung_image *im, uint8_t *out);
+/* out = im shrunk by area averaging (each output pixel the mean of the input area it
+ * covers) so that its longer side is at most max_side; a copy when it already is. */
+sung_status sung_image_shrink(const sung_image *im, int max_side, sung_image *out, sung_error *err);
 void sung_image_free(sung_image *im);
 
 /* ---- inference ------------------------------------------------------------------- */
@@ -165,21 +168,56 @@ double sung_ssim(const uint8_t *a, const uint8_t *b, int w, int h, sung_ssim_kin
 
 /* ---- synthetic training data (SPEC §9) ---------------------------------------------- */
 
+typedef enum {
+    SUNG_SYNTH_SHAKE = 0,       /* a 6-DoF camera shake sampled at sub-frames (training data) */
+    SUNG_SYNTH_TRAJECTORY = 1   /* one random-trajectory kernel, convolved (testing only) */
+} sung_synth_kind;
+
 typedef struct {
-    int w, h;            /* output size (a crop of the photo, rescaled if the photo is smaller) */
-    int frames;          /* sub-frames, odd, 7..13; 0 = random in that range */
-    double noise;        /* σ of the Gaussian noise added to the blurred image (0 = none) */
-    double strength;     /* scale of the camera motion (1 = GoPro-like) */
+    int w, h;            /* output size (a crop of the photo, rescaled if the photo is smaller);
+                          * 0 = the photo's size */
+    int frame_w, frame_h;/* the camera frame the output is a window of (0 = the output): blur
+                          * lengths, focal length, roll and zoom are relative to the frame, and
+                          * the window sits at a random place in it */
+    sung_synth_kind kind;
+    int frames;          /* SHAKE: sub-frames, odd, 7..13; 0 = random in that range */
+    double gamma;        /* 2.2: frames averaged (kernel applied) in linear light, like GoPro's
+                          * blur_gamma; 1: in sRGB values, like its blur; 0: either, at random */
+    double noise;        /* scale of the Poisson-Gaussian sensor noise (1 = default, 0 = none) */
+    double strength;     /* scale of the motion (1 = calibrated: GoPro-like blurred PSNR) */
+    double objects;      /* SHAKE: probability of an independently moving object (0..1) */
+    double highlights;   /* γ 2.2: saturated pixels' light is multiplied by up to 1 + this
+                          * before the clip (default 4; 0 = never) */
 } sung_synth_opts;
 
+/* What one pair drew (for statistics and tests). */
+typedef struct {
+    sung_synth_kind kind;
+    int frames;          /* sub-frames (SHAKE) */
+    double gamma;        /* 2.2 or 1 */
+    double length;       /* path length, px of the output */
+    double focal;        /* focal length, px (SHAKE) */
+    double roll, zoom;   /* end-to-end roll (rad) and relative zoom over the exposure (SHAKE) */
+    double noise_a, noise_b; /* noise variance a·x + b, x in linear light */
+    double highlight;    /* factor on saturated pixels' light before clipping (1 = none) */
+    int object;          /* 1 if a moving object was drawn (SHAKE) */
+    int kernel_w, kernel_h; /* kernel extent (TRAJECTORY) */
+    double scale;        /* the photo was scaled up by this (1 = not) */
+} sung_synth_info;
+
 sung_synth_opts sung_synth_defaults(void);
-/* One blurred/sharp pair from a sharp photo, deterministic for (photo, opts, seed): a
- * random camera path (smooth drift, occasional shakes, small in-plane rotation) sampled
- * at opts.frames poses; each sub-frame is the photo warped by its pose; sub-frames are
- * averaged in linear light (γ 2.2); sharp = the middle sub-frame. blur and sharp are
- * allocated here. */
-sung_status sung_synth_pair(const sung_image *photo, const sung_synth_opts *o, uint64_t seed,
-                            sung_image *blur, sung_image *sharp, sung_error *err);
+/* One blurred/sharp pair from a sharp photo, deterministic for (photo, other, opts, seed)
+ * and independent of the thread count (SPEC §9, src/synth.c says exactly how):
+ * SHAKE: a random 6-DoF camera path (rotation about three axes and translation: a
+ * homography per sub-frame, so the blur varies across the frame) sampled at N poses; the
+ * sub-frames are averaged (in linear light or sRGB, opts.gamma) with saturated highlights
+ * boosted before the clip; `other` (may be NULL) supplies the texture of a moving object;
+ * sharp = the middle sub-frame. TRAJECTORY: the photo convolved with one random-trajectory
+ * kernel. Both add Poisson-Gaussian noise and round the blurred image to 8 bits. blur and
+ * sharp are allocated here; info (may be NULL) receives what was drawn. */
+sung_status sung_synth_pair(const sung_image *photo, const sung_image *other,
+                            const sung_synth_opts *o, uint64_t seed, sung_image *blur,
+                            sung_image *sharp, sung_synth_info *info, sung_error *err);
 
 /* "avx512", "avx2" or "generic": the convolution kernels this CPU runs. */
 const char *sung_isa(void);

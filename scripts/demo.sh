@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: installs what is missing (Debian), builds, makes blurred examples from real
-# photos (scripts/get-photos.sh + sung synth), deblurs them and writes comparison pictures
-# into build/demo/.
+# photos of the test split (scripts/get-photos.sh + sung synth), deblurs them and the really
+# blurred photos of data/photos/real-blur/ (no sharp original: before/after only), and writes
+# comparison pictures into build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,27 +17,33 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 make -j"$(nproc)"
 
-[ -d data/photos ] && [ -n "$(ls -A data/photos 2>/dev/null)" ] || scripts/get-photos.sh
+scripts/get-photos.sh # quick when data/photos already has everything
 mkdir -p build/demo
-rm -rf build/demo/pairs
-first=$(ls data/photos | head -n 2)
+rm -rf build/demo/pairs build/demo/photos
+test_photos=(data/photos/test/*)
 mkdir -p build/demo/photos
-for f in $first; do cp "data/photos/$f" build/demo/photos/; done
-build/sung synth --photos build/demo/photos --out build/demo/pairs --count 2 --size 512x384 --seed 1
+cp "${test_photos[@]:0:2}" build/demo/photos/
+build/sung synth --photos build/demo/photos --out build/demo/pairs --count 2 --size 512x384 --frame 1280x720 --max-side 1920 --seed 1
 
 model_args=()
-if [ -z "${SUNG_MODEL:-}" ] && [ ! -f weights/sung.safetensors ]; then
+if [ -z "${SUNG_MODEL:-}" ] && [ ! -f models/sung.safetensors ]; then
   echo
-  echo "demo: no trained weights are shipped yet (weights/sung.safetensors) and SUNG_MODEL is not set."
+  echo "demo: no trained weights are shipped yet (models/sung.safetensors) and SUNG_MODEL is not set."
   echo "demo: running a randomly initialised width-8 model instead, to show the pipeline:"
   echo "demo: its output is NOT deblurred. Train one with 'sung train' (README) and set SUNG_MODEL."
   build/sung init --variant sung --width 8 --seed 0 -o build/demo/random.safetensors
   model_args=(--model build/demo/random.safetensors)
 fi
 for seq in build/demo/pairs/*/; do
+  seq=${seq%/}
   name=$(basename "$seq")
   build/sung deblur "${model_args[@]}" "$seq/blur/000000.png" -o "build/demo/$name-deblurred.png" \
     --compare "build/demo/$name-compare.png"
 done
+for f in data/photos/real-blur/*; do
+  name=real-$(basename "${f%.*}")
+  build/sung deblur "${model_args[@]}" "$f" -o "build/demo/$name-deblurred.png" --compare "build/demo/$name-compare.png"
+done
 echo
-echo "demo: wrote build/demo/*-compare.png (blurred | deblurred over their edge maps)"
+echo "demo: wrote build/demo/*-compare.png (blurred | deblurred over their edge maps);"
+echo "demo: real-*-compare.png are photos blurred by a real camera, with no sharp original"

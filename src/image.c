@@ -212,3 +212,70 @@ void sung_image_to_u8(const sung_image *im, uint8_t *out)
         out[i] = (uint8_t)lrintf(255.0f * v);
     }
 }
+
+/* Area weights of the input samples [i, i + 1) that output sample o covers, o·f ..
+ * (o + 1)·f, f = n_in / n_out ≥ 1: first index and up to ceil(f) + 1 weights. */
+static int area_weights(int o, double f, int n_in, float *w)
+{
+    double a = o * f, b = (o + 1) * f;
+    int i0 = (int)floor(a), k = 0;
+    for (int i = i0; i < b && i < n_in; i++, k++) {
+        double lo = fmax(a, i), hi = fmin(b, i + 1.0);
+        w[k] = (float)((hi - lo) / f);
+    }
+    return k;
+}
+
+sung_status sung_image_shrink(const sung_image *im, int max_side, sung_image *out, sung_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!im || !im->data || im->w < 1 || im->h < 1 || max_side < 1) {
+        model_set_error(err, "shrink: empty image or max_side < 1");
+        return SUNG_ERR_ARG;
+    }
+    int big = im->w > im->h ? im->w : im->h;
+    double f = big > max_side ? (double)big / max_side : 1.0;
+    int w = (int)lround(im->w / f), h = (int)lround(im->h / f);
+    w = w < 1 ? 1 : w, h = h < 1 ? 1 : h;
+    sung_status st = sung_image_alloc(out, w, h, err);
+    if (st != SUNG_OK) return st;
+    if (f == 1.0) {
+        memcpy(out->data, im->data, (size_t)w * h * 3 * sizeof *out->data);
+        return SUNG_OK;
+    }
+    double fx = (double)im->w / w, fy = (double)im->h / h;
+    if (fx > 60 || fy > 60) { /* the weights below hold ceil(f) + 1 <= 62 */
+        sung_image_free(out);
+        model_set_error(err, "shrink: %dx%d to %dx%d is a factor above 60", im->w, im->h, w, h);
+        return SUNG_ERR_ARG;
+    }
+    float *rows = malloc((size_t)im->h * w * 3 * sizeof *rows); /* shrunk along x */
+    if (!rows) {
+        sung_image_free(out);
+        model_set_error(err, "shrink: out of memory");
+        return SUNG_ERR_NOMEM;
+    }
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < im->h; y++) {
+        float wt[64];
+        for (int x = 0; x < w; x++) {
+            int k = area_weights(x, fx, im->w, wt), i0 = (int)floor(x * fx);
+            float acc[3] = {0, 0, 0};
+            for (int j = 0; j < k && j < 64; j++)
+                for (int c = 0; c < 3; c++) acc[c] += wt[j] * im->data[((size_t)y * im->w + i0 + j) * 3 + c];
+            for (int c = 0; c < 3; c++) rows[((size_t)y * w + x) * 3 + c] = acc[c];
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        float wt[64];
+        int k = area_weights(y, fy, im->h, wt), i0 = (int)floor(y * fy);
+        for (int x = 0; x < w * 3; x++) {
+            float acc = 0;
+            for (int j = 0; j < k && j < 64; j++) acc += wt[j] * rows[(size_t)(i0 + j) * w * 3 + x];
+            out->data[(size_t)y * w * 3 + x] = acc;
+        }
+    }
+    free(rows);
+    return SUNG_OK;
+}

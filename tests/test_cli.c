@@ -157,6 +157,28 @@ int main(void)
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
     CHECK(run("plot r1 -o curves.svg") == 0 && file_has("curves.svg", "<svg"), "plot");
+
+    /* train --photos: pairs made on the fly; also resumes bit for bit, and refuses to mix
+     * sources */
+    const char *pbase = "train --photos photos --variant sung --width 4 --patch 32 --batch 2 --iters 1 "
+                        "--crops-per-photo 3 --warmup 3";
+    CHECK(run("%s --out p1 --steps 4", pbase) == 0 && file_has("out.txt", "6 pairs made from photos"),
+          "train --photos 4 steps");
+    CHECK(run("%s --out p2 --steps 2", pbase) == 0, "train --photos 2 steps");
+    CHECK(run("train --photos photos --resume p2 --steps 4") == 0, "train --photos: resume to 4 steps");
+    CHECK(same_file("p1/last.safetensors", "p2/last.safetensors"), "--photos: resumed weights differ");
+    CHECK(file_has("p1/log.csv", "\n1,1,3.33333e-05,") && file_has("p1/log.csv", "\n3,1,0.0001,"),
+          "--warmup: the learning rate does not rise 1/3, 2/3, 1 of --lr");
+    CHECK(run("train --data s1 --resume p2 --steps 5") == 2 && file_has("err.txt", "--photos"),
+          "resume of a --photos run with --data");
+    CHECK(run("train --photos photos --resume r2 --steps 5") == 2 && file_has("err.txt", "--data"),
+          "resume of a --data run with --photos");
+    CHECK(run("train --photos photos --resume p2 --steps 5 --lr 1e-5") == 0 && file_has("p2/log.csv", "\n5,") &&
+              file_has("p2/log.csv", ",1e-05,"),
+          "resume with a new --lr");
+    CHECK(run("train --photos photos --data s1 --out px") == 2, "--photos and --data together");
+    CHECK(run("train --data s1 --out px --crops-per-photo 3") == 2, "--crops-per-photo without --photos");
+    CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),
           "eval of a model on a GoPro-layout set");

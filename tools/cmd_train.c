@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "photos.h"
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig)
@@ -67,6 +68,9 @@ static int load_crop(const char *bpath, const char *gpath, int P, int augment, u
 /* Everything that defines a run; stored in the state file. */
 typedef struct {
     int patch, batch, iters, epochs, augment, val_every, val_iters, lr_every;
+    int photos;         /* pairs made on the fly from photos (--photos), not read */
+    int crops_per_photo;/* with photos: pairs per photo per epoch */
+    long warmup;        /* steps of linear learning-rate warm-up */
     long steps;         /* stop after this many steps in all (-1: all epochs) */
     double lr, w_aux, w_sup, ckpt_minutes;
     uint64_t seed;
@@ -83,9 +87,26 @@ typedef struct {
     double best_psnr, elapsed;
 } run_pos;
 
-static double lr_at(const run_opts *o, int epoch)
+static double lr_at(const run_opts *o, int epoch, long step)
 {
-    return o->lr * pow(0.5, o->lr_every > 0 ? epoch / o->lr_every : 0);
+    double warm = o->warmup > 0 && step < o->warmup ? (double)(step + 1) / o->warmup : 1.0;
+    return warm * o->lr * pow(0.5, o->lr_every > 0 ? epoch / o->lr_every : 0);
+}
+
+/* Flips a P×P×3 crop in place: horizontally (fx), vertically (fy) or both. */
+static void flip(float *im, int P, int fx, int fy)
+{
+    for (int y = 0; fx && y < P; y++)
+        for (int x = 0; x < P / 2; x++)
+            for (int c = 0; c < 3; c++) {
+                float *a = im + ((size_t)y * P + x) * 3 + c, *b = im + ((size_t)y * P + P - 1 - x) * 3 + c, t = *a;
+                *a = *b, *b = t;
+            }
+    for (int y = 0; fy && y < P / 2; y++)
+        for (size_t i = 0; i < (size_t)P * 3; i++) {
+            float *a = im + (size_t)y * P * 3 + i, *b = im + (size_t)(P - 1 - y) * P * 3 + i, t = *a;
+            *a = *b, *b = t;
+        }
 }
 
 static void shuffle(int *order, int n, uint64_t *rng)
@@ -136,6 +157,9 @@ static int save_state(sung_model *m, const char *rundir, const run_opts *o, cons
     meta_add(&mo, "run.epochs", "%d", o->epochs);
     meta_add(&mo, "run.steps", "%ld", o->steps);
     meta_add(&mo, "run.augment", "%d", o->augment);
+    meta_add(&mo, "run.photos", "%d", o->photos);
+    meta_add(&mo, "run.crops_per_photo", "%d", o->crops_per_photo);
+    meta_add(&mo, "run.warmup", "%ld", o->warmup);
     meta_add(&mo, "run.val_every", "%d", o->val_every);
     meta_add(&mo, "run.val_iters", "%d", o->val_iters);
     meta_add(&mo, "run.lr_every", "%d", o->lr_every);
@@ -197,6 +221,9 @@ static int load_state(const char *rundir, sung_model **m, run_opts *o, run_pos *
         o->patch = atoi(GET("run.patch")), o->batch = atoi(GET("run.batch"));
         o->iters = atoi(GET("run.iters")), o->epochs = atoi(GET("run.epochs"));
         o->steps = GET("run.steps") ? atol(GET("run.steps")) : -1;
+        o->photos = GET("run.photos") ? atoi(GET("run.photos")) : 0;
+        o->crops_per_photo = GET("run.crops_per_photo") ? atoi(GET("run.crops_per_photo")) : 1;
+        o->warmup = GET("run.warmup") ? atol(GET("run.warmup")) : 0;
         o->augment = atoi(GET("run.augment")), o->val_every = atoi(GET("run.val_every"));
         o->val_iters = atoi(GET("run.val_iters")), o->lr_every = atoi(GET("run.lr_every"));
         o->lr = strtod(GET("run.lr"), NULL), o->w_aux = strtod(GET("run.w_aux"), NULL);
@@ -290,14 +317,16 @@ static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
-               *val = NULL, *variant = NULL, *blur_dir = NULL;
+               *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
-        val_iters = -1, lr_every = -1, width = -1;
-    long steps = -1;
+        val_iters = -1, lr_every = -1, width = -1, cpp = -1;
+    long steps = -1, warmup = -1;
     double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
+        {"--photos", 's', &photos, "or sharp photos: pairs made on the fly (sung synth's blur, fresh each epoch)"},
+        {"--crops-per-photo", 'i', &cpp, "with --photos: pairs per photo per epoch (default 20)"},
         {"--out", 's', &out, "run directory (created): checkpoints, log.csv"},
         {"--resume", 's', &resume, "continue the run in this directory exactly where it stopped"},
         {"--model", 's', &model, "initial weights (.safetensors); else a new model:"},
@@ -312,6 +341,7 @@ int cmd_train(int argc, char **argv)
         {"--steps", 'l', &steps, "stop after this many optimizer steps in all (default: all epochs)"},
         {"--lr", 'f', &lr, "learning rate (default 1e-4)"},
         {"--lr-halve-every", 'i', &lr_every, "halve the learning rate every N epochs (default 100)"},
+        {"--warmup", 'l', &warmup, "raise the learning rate linearly over the first N steps (default 0)"},
         {"--w-aux", 'f', &w_aux, "weight of the edge-aux loss (default 1 for sung, else 0)"},
         {"--w-sup", 'f', &w_sup, "weight of the edge-sup loss (default 1 for sung, else 0)"},
         {"--no-augment", 'b', &no_aug, "no random flips"},
@@ -323,19 +353,24 @@ int cmd_train(int argc, char **argv)
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
         {0},
     };
-    int n = cli_parse("train", "--data DIR --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
-                      "       sung train --data DIR --resume RUNDIR [--steps K] [--epochs E] [--val DIR]",
+    int n = cli_parse("train", "--data DIR | --photos DIR  --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
+                      "       sung train --data DIR | --photos DIR  --resume RUNDIR [--steps K] [--epochs E] [--lr X] [--val DIR]",
                       opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    if (!data) return cli_bad_value("train", "--data DIR is required");
+    if (!data && !photos) return cli_bad_value("train", "training data is required: --data DIR (GoPro layout) or --photos DIR");
+    if (data && photos) return cli_bad_value("train", "give either --data or --photos, not both");
+    if (!photos && cpp != -1) return cli_bad_value("train", "--crops-per-photo goes with --photos");
+    if (cpp != -1 && (cpp < 1 || cpp > 100000)) return cli_bad_value("train", "--crops-per-photo must be 1..100000");
+    if (warmup < -1) return cli_bad_value("train", "--warmup must not be negative");
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
-                   iters != -1 || lr != -1 || lr_every != -1 || w_aux != -1 || w_sup != -1 ||
-                   no_aug || seed != UINT64_MAX || dump))
+                   iters != -1 || w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
+                   cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --val, --val-every, --val-iters and --checkpoint-minutes may change");
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --val, --val-every, --val-iters and "
+                                 "--checkpoint-minutes may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
 
     const char *rundir = resume ? resume : out;
@@ -344,6 +379,8 @@ int cmd_train(int argc, char **argv)
     sung_model *m = NULL;
     sung_error err;
     pairs P = {0}, V = {0};
+    photo_set PS = {0};
+    int npairs = 0;
     float *bb = NULL, *gb = NULL;
     int *order = NULL, rc = 0;
     FILE *log = NULL;
@@ -357,13 +394,30 @@ int cmd_train(int argc, char **argv)
         sung_model *peek;
         if (sung_train_state_load(&peek, path_in(rundir, "state.safetensors"), &meta, &nm, &err))
             return cli_fail("train", "--resume: %s", err.msg);
-        const char *bd = meta_get(meta, nm, "run.blur_dir");
+        const char *bd = meta_get(meta, nm, "run.blur_dir"), *ph = meta_get(meta, nm, "run.photos");
+        const char *cp = meta_get(meta, nm, "run.crops_per_photo");
         snprintf(o.blur_dir, sizeof o.blur_dir, "%s", bd ? bd : "blur");
+        int was_photos = ph && atoi(ph), was_cpp = cp ? atoi(cp) : 1;
         sung_meta_free(meta, nm);
         sung_model_free(peek);
-        if (pairs_list("train", data, o.blur_dir, &tmp)) return 1;
-        P = tmp;
-        if ((rc = load_state(rundir, &m, &o, &p, &order, P.n))) goto done;
+        if (was_photos != !!photos) {
+            return cli_bad_value("train", "--resume: the run in %s trained on %s; give %s again", rundir,
+                                 was_photos ? "photos" : "pairs", was_photos ? "--photos DIR" : "--data DIR");
+        }
+        if (photos) {
+            if (photos_load("train", photos, &PS)) {
+                photos_free(&PS);
+                return 1;
+            }
+            npairs = PS.n * was_cpp;
+        } else {
+            if (pairs_list("train", data, o.blur_dir, &tmp)) return 1;
+            P = tmp;
+            npairs = P.n;
+        }
+        if ((rc = load_state(rundir, &m, &o, &p, &order, npairs))) goto done;
+        if (lr != -1) o.lr = lr;
+        if (lr_every != -1) o.lr_every = lr_every;
         if (epochs != -1) o.epochs = epochs;
         if (steps != -1) o.steps = steps;
         if (val_every != -1) o.val_every = val_every;
@@ -378,7 +432,8 @@ int cmd_train(int argc, char **argv)
             .augment = !no_aug, .val_every = val_every != -1 ? val_every : 10,
             .val_iters = val_iters != -1 ? val_iters : 4, .lr_every = lr_every != -1 ? lr_every : 100,
             .steps = steps, .lr = lr != -1 ? lr : 1e-4, .ckpt_minutes = ckpt != -1 ? ckpt : 10,
-            .seed = seed != UINT64_MAX ? seed : 0,
+            .seed = seed != UINT64_MAX ? seed : 0, .photos = !!photos,
+            .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1, .warmup = warmup != -1 ? warmup : 0,
         };
         snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
         if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
@@ -396,7 +451,13 @@ int cmd_train(int argc, char **argv)
         sung_train_opts d = sung_train_defaults(m);
         o.w_aux = w_aux != -1 ? w_aux : d.w_edge_aux;
         o.w_sup = w_sup != -1 ? w_sup : d.w_edge_sup;
-        if ((rc = pairs_list("train", data, o.blur_dir, &P))) goto done;
+        if (photos) {
+            if ((rc = photos_load("train", photos, &PS))) goto done;
+            npairs = PS.n * o.crops_per_photo;
+        } else {
+            if ((rc = pairs_list("train", data, o.blur_dir, &P))) goto done;
+            npairs = P.n;
+        }
     }
     int mult = 1 << (o.iters + 2);
     if (o.iters < 1 || o.iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, o.iters);
@@ -425,10 +486,10 @@ int cmd_train(int argc, char **argv)
     bb = malloc(img * o.batch * sizeof *bb);
     gb = malloc(img * o.batch * sizeof *gb);
     if (!order) {
-        order = malloc(P.n * sizeof *order);
+        order = malloc(npairs * sizeof *order);
         if (order) {
             p.rng = o.seed;
-            shuffle(order, P.n, &p.rng);
+            shuffle(order, npairs, &p.rng);
         }
     }
     if (!bb || !gb || !order) {
@@ -442,13 +503,14 @@ int cmd_train(int argc, char **argv)
     }
     if (ftell(log) == 0) fprintf(log, "step,epoch,lr,loss,pixel,edge_aux,edge_sup,val_psnr,seconds\n");
 
-    int per_epoch = (P.n + o.batch - 1) / o.batch;
+    int per_epoch = (npairs + o.batch - 1) / o.batch;
     long total = (long)o.epochs * per_epoch;
     if (o.steps > 0 && o.steps < total) total = o.steps;
     sung_train_opts to = {o.iters, o.w_aux, o.w_sup};
-    printf("training %s (width %d) on %d pairs, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
-           sung_variant_name(sung_model_variant(m)), sung_model_width(m), P.n, o.batch, o.patch,
-           o.patch, o.iters, o.epochs, per_epoch, sung_isa());
+    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
+           sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
+           o.photos ? "pairs made from photos per epoch" : "pairs", o.batch, o.patch, o.patch, o.iters, o.epochs,
+           per_epoch, sung_isa());
     if (resume) printf("resuming at step %ld (epoch %d)\n", p.step, p.epoch + 1);
     struct sigaction sa = {0}, old_sa;
     sa.sa_handler = on_sigint;
@@ -457,20 +519,28 @@ int cmd_train(int argc, char **argv)
     double t_start = cli_now(), t_ckpt = t_start, elapsed0 = p.elapsed;
     long step0 = p.step;
     while (p.step < total && !interrupted) {
-        if (p.pos == P.n) { /* epoch done */
+        if (p.pos == npairs) { /* epoch done */
             p.epoch++;
             p.pos = 0;
-            shuffle(order, P.n, &p.rng);
+            shuffle(order, npairs, &p.rng);
         }
-        int nb = P.n - p.pos < o.batch ? P.n - p.pos : o.batch;
+        int nb = npairs - p.pos < o.batch ? npairs - p.pos : o.batch;
         for (int b = 0; b < nb; b++) {
             int k = order[p.pos + b];
-            if ((rc = load_crop(P.blur[k], P.sharp[k], o.patch, o.augment, &p.rng, bb + b * img, gb + b * img)))
+            if (o.photos) {
+                /* a fresh pair: its seed from the run's seed and its place in the run */
+                uint64_t s = o.seed ^ ((uint64_t)p.epoch * (uint64_t)npairs + (uint64_t)(p.pos + b)) * 0xD1B54A32D192ED03ull;
+                if ((rc = photos_pair("train", &PS, k % PS.n, o.patch, s, bb + b * img, gb + b * img))) goto done;
+                int fx = o.augment && rng_below(&p.rng, 2), fy = o.augment && rng_below(&p.rng, 2);
+                flip(bb + b * img, o.patch, fx, fy);
+                flip(gb + b * img, o.patch, fx, fy);
+            } else if ((rc = load_crop(P.blur[k], P.sharp[k], o.patch, o.augment, &p.rng, bb + b * img, gb + b * img))) {
                 goto done;
+            }
         }
         p.pos += nb;
         sung_losses L;
-        double t0 = cli_now(), lr_now = lr_at(&o, p.epoch);
+        double t0 = cli_now(), lr_now = lr_at(&o, p.epoch, p.step);
         if (sung_train_grads(m, bb, gb, nb, o.patch, o.patch, &to, &L, &err)) {
             rc = cli_fail("train", "%s", err.msg);
             goto done;
@@ -492,7 +562,7 @@ int cmd_train(int argc, char **argv)
                tty ? "\r" : "", p.epoch + 1, p.step, total, L.total, pix, aux, sup, nb / dt,
                (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
         fflush(stdout);
-        int epoch_end = p.pos == P.n;
+        int epoch_end = p.pos == npairs;
         if (V.n && epoch_end && ((p.epoch + 1) % o.val_every == 0 || p.step == total)) {
             double psnr;
             if ((rc = validate(m, &V, o.val_iters, &psnr))) goto done;
@@ -509,15 +579,15 @@ int cmd_train(int argc, char **argv)
         }
         fflush(log);
         if (now - t_ckpt >= o.ckpt_minutes * 60 || p.step == total) {
-            if ((rc = save_state(m, rundir, &o, &p, order, P.n))) goto done;
+            if ((rc = save_state(m, rundir, &o, &p, order, npairs))) goto done;
             t_ckpt = now;
         }
     }
     if (tty) printf("\n");
     if (interrupted) {
-        if ((rc = save_state(m, rundir, &o, &p, order, P.n))) goto done;
-        printf("interrupted at step %ld: saved %s; continue with: sung train --data %s --resume %s\n",
-               p.step, path_in(rundir, "state.safetensors"), data, rundir);
+        if ((rc = save_state(m, rundir, &o, &p, order, npairs))) goto done;
+        printf("interrupted at step %ld: saved %s; continue with: sung train %s %s --resume %s\n", p.step,
+               path_in(rundir, "state.safetensors"), o.photos ? "--photos" : "--data", o.photos ? photos : data, rundir);
         rc = 130;
     } else {
         printf("done: %ld steps; wrote %s\n", p.step, path_in(rundir, "last.safetensors"));
@@ -527,6 +597,7 @@ done:
     if (log) fclose(log);
     pairs_free(&P);
     pairs_free(&V);
+    photos_free(&PS);
     free(bb), free(gb), free(order);
     sung_model_free(m);
     return rc;

@@ -10,7 +10,7 @@
 #define DEFAULT_NAME "sung.safetensors"
 
 /* --model if given, else $SUNG_MODEL, else the shipped weights next to the binary
- * (PREFIX/share/sung/ for an installed binary, weights/ of the source tree for
+ * (PREFIX/share/sung/ for an installed binary, models/ of the source tree for
  * build/sung). NULL (with a message) when none exists. */
 const char *cli_model_path(const char *cmd, const char *given)
 {
@@ -25,7 +25,7 @@ const char *cli_model_path(const char *cmd, const char *given)
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
         snprintf(buf[0], sizeof buf[0], "%s/../share/sung/%s", exe, DEFAULT_NAME);
-        snprintf(buf[1], sizeof buf[1], "%s/../weights/%s", exe, DEFAULT_NAME);
+        snprintf(buf[1], sizeof buf[1], "%s/../models/%s", exe, DEFAULT_NAME);
         for (int i = 0; i < 2; i++)
             if (access(buf[i], R_OK) == 0) return buf[i];
     }

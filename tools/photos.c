@@ -1,0 +1,89 @@
+#include "photos.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "data.h"
+
+int photos_load(const char *cmd, const char *dir, photo_set *ps)
+{
+    memset(ps, 0, sizeof *ps);
+    if (!is_dir(dir)) return cli_fail(cmd, "--photos %s: not a folder", dir);
+    if (dir_images(cmd, dir, &ps->names, &ps->n)) return 1;
+    if (ps->n == 0) return cli_fail(cmd, "--photos %s: no photos (.png, .jpg or .jpeg)", dir);
+    ps->im = calloc(ps->n, sizeof *ps->im);
+    if (!ps->im) return cli_fail(cmd, "out of memory");
+    double t0 = cli_now(), px = 0;
+    for (int i = 0; i < ps->n; i++) {
+        char path[4096];
+        sung_image full;
+        sung_error err;
+        snprintf(path, sizeof path, "%s/%s", dir, ps->names[i]);
+        if (sung_image_load(&full, path, &err)) return cli_fail(cmd, "%s", err.msg);
+        sung_status st = sung_image_shrink(&full, PHOTOS_MAX_SIDE, &ps->im[i], &err);
+        sung_image_free(&full);
+        if (st) return cli_fail(cmd, "%s: %s", path, err.msg);
+        px += (double)ps->im[i].w * ps->im[i].h;
+    }
+    printf("photos: %d from %s, %.1f Mpx in memory (longer side at most %d), loaded in %.1f s\n", ps->n, dir,
+           px / 1e6, PHOTOS_MAX_SIDE, cli_now() - t0);
+    return 0;
+}
+
+void photos_free(photo_set *ps)
+{
+    for (int i = 0; ps->im && i < ps->n; i++) sung_image_free(&ps->im[i]);
+    free(ps->im);
+    names_free(ps->names, ps->n);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* Mean absolute horizontal plus vertical difference, per value. */
+static double texture(const sung_image *im)
+{
+    double s = 0;
+    for (int y = 0; y + 1 < im->h; y++)
+        for (int x = 0; x + 1 < im->w; x++)
+            for (int c = 0; c < 3; c++) {
+                const float *p = im->data + ((size_t)y * im->w + x) * 3 + c;
+                s += fabsf(p[3] - p[0]) + fabsf(p[(size_t)im->w * 3] - p[0]);
+            }
+    return s / ((double)(im->w - 1) * (im->h - 1) * 3);
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t seed, float *blur, float *sharp)
+{
+    sung_synth_opts o = sung_synth_defaults();
+    o.w = o.h = patch;
+    o.frame_w = 1280, o.frame_h = 720;
+    if (o.frame_w < patch) o.frame_w = patch;
+    if (o.frame_h < patch) o.frame_h = patch;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t s = mix64(seed + (uint64_t)attempt * 0x9E3779B97F4A7C15ull);
+        int other = ps->n > 1 ? (k + 1 + (int)(mix64(s ^ 0x6f74686572ull) % (uint64_t)(ps->n - 1))) % ps->n : -1;
+        sung_image b, g;
+        sung_error err;
+        if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))
+            return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
+        int keep = attempt == 7 || texture(&g) >= PHOTOS_MIN_TEXTURE;
+        if (keep) {
+            size_t n = (size_t)patch * patch * 3;
+            memcpy(blur, b.data, n * sizeof *blur);
+            memcpy(sharp, g.data, n * sizeof *sharp);
+        }
+        sung_image_free(&b);
+        sung_image_free(&g);
+        if (keep) return 0;
+    }
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* Training pairs made on the fly from sharp photos (`sung train --photos`): the photos
+ * are decoded once and kept in memory, shrunk to at most PHOTOS_MAX_SIDE px; each pair is
+ * a fresh sung_synth_pair window of a 1280×720 camera frame. */
+#ifndef SUNG_PHOTOS_H
+#define SUNG_PHOTOS_H
+
+#include <stdint.h>
+
+#include "sung.h"
+
+#define PHOTOS_MAX_SIDE 1920
+
+typedef struct {
+    sung_image *im;
+    char **names;
+    int n;
+} photo_set;
+
+/* Loads every image directly in dir (sorted by name), shrunk; prints a message for `cmd`
+ * and returns non-zero on error or when there is none. */
+int photos_load(const char *cmd, const char *dir, photo_set *ps);
+void photos_free(photo_set *ps);
+
+/* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
+ * frame, the moving object's texture from another photo chosen by the seed. Windows
+ * whose sharp image has almost no texture (sky, a defocused background: mean absolute
+ * gradient below PHOTOS_MIN_TEXTURE) are drawn again with the next seeds, up to 8
+ * times. blur and sharp receive patch·patch·3 floats. */
+#define PHOTOS_MIN_TEXTURE 0.012
+int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t seed, float *blur, float *sharp);
+
+#endif

@@ -135,6 +135,20 @@ typedef struct {
 sung_status sung_train_grads(sung_model *m, const float *blur, const float *sharp, int n,
                              int h, int w, const sung_train_opts *o, sung_losses *losses,
                              sung_error *err);
+/* Micro-batches: sung_train_zero_grads() clears the gradients; each
+ * sung_train_accumulate() then adds scale × the gradient of the loss on its n images
+ * (same arguments as sung_train_grads; losses, if not NULL, receives that call's unscaled
+ * means). A batch of N split into parts of n_k images with scale n_k / N gives the
+ * gradient of the whole batch (to float rounding) in the memory of the largest part. */
+void sung_train_zero_grads(sung_model *m);
+sung_status sung_train_accumulate(sung_model *m, const float *blur, const float *sharp, int n, int h,
+                                  int w, const sung_train_opts *o, double scale, sung_losses *losses,
+                                  sung_error *err);
+/* Bytes of working memory (activations, their gradients, pyramids) a training pass on n
+ * images of h×w needs, found by counting the pass, not running it; 0 on bad arguments.
+ * The model itself (weights, gradients, Adam moments, packed copies) comes on top. */
+size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_opts *o);
+
 /* Training state: weights, Adam moments and step count in one safetensors file
  * (tensors NAME, adam.m.NAME, adam.v.NAME; metadata variant, width, adam_step and the
  * caller's pairs), written atomically, so that training resumes bit for bit. */

@@ -995,11 +995,20 @@ sung_train_opts sung_train_defaults(const sung_model *m)
     return (sung_train_opts){3, e, e};
 }
 
+void sung_train_zero_grads(sung_model *m) { memset(m->g, 0, m->nfloats * sizeof *m->g); }
+
 sung_status sung_train_grads(sung_model *m, const float *blur, const float *sharp, int n,
                              int h, int w, const sung_train_opts *o, sung_losses *losses,
                              sung_error *err)
 {
-    int iters = o->iters, mult = 1 << (iters + 2);
+    sung_train_zero_grads(m);
+    return sung_train_accumulate(m, blur, sharp, n, h, w, o, 1.0, losses, err);
+}
+
+/* The checks shared by the training entry points. */
+static sung_status train_check(const sung_model *m, int n, int h, int w, const sung_train_opts *o, sung_error *err)
+{
+    int iters = o->iters, mult = 1 << (iters < 1 || iters > SUNG_MAX_ITERS ? 2 : iters + 2);
     if (iters < 1 || iters > SUNG_MAX_ITERS) {
         model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
         return SUNG_ERR_ARG;
@@ -1013,12 +1022,47 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
         model_set_error(err, "siun has no edge path: the edge-supervision weight must be 0");
         return SUNG_ERR_ARG;
     }
+    return SUNG_OK;
+}
+
+size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_opts *o)
+{
+    sung_error err;
+    if (train_check(m, n, h, w, o, &err) != SUNG_OK) return 0;
+    int iters = o->iters;
+    /* the largest scale's pass, counted, not run (as sung_train_accumulate plans it) */
+    tensor B[SUNG_MAX_ITERS + 1];
+    for (int i = 0; i <= iters; i++) B[i] = (tensor){NULL, NULL, n, h >> i, w >> i, 3, 3};
+    ctx c = {m, 1, 0};
+    arena_plan_begin(&m->act);
+    scale_step(&c, B[1], B[1], B[0]);
+    new_tensor(&c, n, h, w, 3, 0);
+    new_tensor(&c, n, h, w, 3, 1);
+    size_t peak = m->act.peak;
+    m->act.counting = 0;
+    arena_reset(&m->act);
+    m->ntape = 0;
+    /* kept across scales: both pyramids (with one full-size temporary) and each S_i */
+    double px = (double)n * h * w * 3 * sizeof(float), keep = 0;
+    for (int i = 0; i <= iters; i++) keep += 3 * px / (double)(1 << (2 * i));
+    return peak + (size_t)(keep + px);
+}
+
+sung_status sung_train_accumulate(sung_model *m, const float *blur, const float *sharp, int n, int h, int w,
+                                  const sung_train_opts *o, double scale, sung_losses *losses, sung_error *err)
+{
+    int iters = o->iters;
+    sung_status st = train_check(m, n, h, w, o, err);
+    if (st != SUNG_OK) return st;
+    if (!(scale > 0) || !isfinite(scale)) {
+        model_set_error(err, "the loss scale must be a positive number, got %g", scale);
+        return SUNG_ERR_ARG;
+    }
     if (repack(m, PACKED_FWD | PACKED_BWD)) {
         model_set_error(err, "out of memory packing the weights");
         return SUNG_ERR_NOMEM;
     }
-    memset(m->g, 0, m->nfloats * sizeof *m->g);
-    memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked);
+    memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked); /* unpacked (added) into m->g below */
     sung_losses L;
     memset(&L, 0, sizeof L);
     arena_reset(&m->keep);
@@ -1042,13 +1086,13 @@ sung_status sung_train_grads(sung_model *m, const float *blur, const float *shar
         if (c.failed) goto nomem;
         trace_step(m, i, &so);
         edge_forward(mgt, GT[i]);
-        L.pixel[i] = l1(&c, so.S, GT[i], 1.0);
+        L.pixel[i] = l1(&c, so.S, GT[i], scale);
         if (o->w_edge_aux != 0 || m->variant == SUNG_SUNG) {
             tensor ms = new_tensor(&c, n, GT[i].h, GT[i].w, 3, 1);
             edge(&c, ms, so.S);
-            L.edge_aux[i] = l1(&c, ms, mgt, o->w_edge_aux);
+            L.edge_aux[i] = l1(&c, ms, mgt, scale * o->w_edge_aux);
         }
-        if (so.G.d) L.edge_sup[i] = l1(&c, so.G, mgt, o->w_edge_sup);
+        if (so.G.d) L.edge_sup[i] = l1(&c, so.G, mgt, scale * o->w_edge_sup);
         if (c.failed) goto nomem;
         L.total += L.pixel[i] + o->w_edge_aux * L.edge_aux[i] + o->w_edge_sup * L.edge_sup[i];
         backward(m);

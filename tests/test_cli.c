@@ -176,6 +176,12 @@ int main(void)
     CHECK(run("train --photos photos --resume p2 --steps 5 --lr 1e-5") == 0 && file_has("p2/log.csv", "\n5,") &&
               file_has("p2/log.csv", ",1e-05,"),
           "resume with a new --lr");
+    /* width 4, 128² crops: about 27 MB of working memory per image beside a 5 MB model */
+    CHECK(run("train --photos photos --width 4 --iters 1 --patch 128 --batch 4 --out p3 --steps 1 --max-memory 64") == 0 &&
+              file_has("out.txt", "micro-batches of 2 (2 per step)"),
+          "--max-memory 64: micro-batches of 2");
+    CHECK(run("%s --out p4 --steps 1 --max-memory 10", pbase) == 2 && !exists("p4/state.safetensors"),
+          "--max-memory 10: a usage error");
     CHECK(run("train --photos photos --data s1 --out px") == 2, "--photos and --data together");
     CHECK(run("train --data s1 --out px --crops-per-photo 3") == 2, "--crops-per-photo without --photos");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");

@@ -65,12 +65,15 @@ static int load_crop(const char *bpath, const char *gpath, int P, int augment, u
     return rc;
 }
 
+#define DEFAULT_MAX_MEMORY 1536 /* MB: a paper-shaped step (batch 16, 256², width 32) runs in 1.3 GB */
+
 /* Everything that defines a run; stored in the state file. */
 typedef struct {
     int patch, batch, iters, epochs, augment, val_every, val_iters, lr_every;
     int photos;         /* pairs made on the fly from photos (--photos), not read */
     int crops_per_photo;/* with photos: pairs per photo per epoch */
     long warmup;        /* steps of linear learning-rate warm-up */
+    long max_memory;    /* MB for the model and a micro-batch's working memory */
     long steps;         /* stop after this many steps in all (-1: all epochs) */
     double lr, w_aux, w_sup, ckpt_minutes;
     uint64_t seed;
@@ -160,6 +163,7 @@ static int save_state(sung_model *m, const char *rundir, const run_opts *o, cons
     meta_add(&mo, "run.photos", "%d", o->photos);
     meta_add(&mo, "run.crops_per_photo", "%d", o->crops_per_photo);
     meta_add(&mo, "run.warmup", "%ld", o->warmup);
+    meta_add(&mo, "run.max_memory", "%ld", o->max_memory);
     meta_add(&mo, "run.val_every", "%d", o->val_every);
     meta_add(&mo, "run.val_iters", "%d", o->val_iters);
     meta_add(&mo, "run.lr_every", "%d", o->lr_every);
@@ -224,6 +228,7 @@ static int load_state(const char *rundir, sung_model **m, run_opts *o, run_pos *
         o->photos = GET("run.photos") ? atoi(GET("run.photos")) : 0;
         o->crops_per_photo = GET("run.crops_per_photo") ? atoi(GET("run.crops_per_photo")) : 1;
         o->warmup = GET("run.warmup") ? atol(GET("run.warmup")) : 0;
+        o->max_memory = GET("run.max_memory") ? atol(GET("run.max_memory")) : DEFAULT_MAX_MEMORY;
         o->augment = atoi(GET("run.augment")), o->val_every = atoi(GET("run.val_every"));
         o->val_iters = atoi(GET("run.val_iters")), o->lr_every = atoi(GET("run.lr_every"));
         o->lr = strtod(GET("run.lr"), NULL), o->w_aux = strtod(GET("run.w_aux"), NULL);
@@ -320,7 +325,7 @@ int cmd_train(int argc, char **argv)
                *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
-    long steps = -1, warmup = -1;
+    long steps = -1, warmup = -1, max_memory = -1;
     double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
@@ -342,6 +347,8 @@ int cmd_train(int argc, char **argv)
         {"--lr", 'f', &lr, "learning rate (default 1e-4)"},
         {"--lr-halve-every", 'i', &lr_every, "halve the learning rate every N epochs (default 100)"},
         {"--warmup", 'l', &warmup, "raise the learning rate linearly over the first N steps (default 0)"},
+        {"--max-memory", 'l', &max_memory, "MB for the model and one micro-batch; the batch runs in micro-batches "
+                                           "that fit (default 1536)"},
         {"--w-aux", 'f', &w_aux, "weight of the edge-aux loss (default 1 for sung, else 0)"},
         {"--w-sup", 'f', &w_sup, "weight of the edge-sup loss (default 1 for sung, else 0)"},
         {"--no-augment", 'b', &no_aug, "no random flips"},
@@ -363,14 +370,16 @@ int cmd_train(int argc, char **argv)
     if (!photos && cpp != -1) return cli_bad_value("train", "--crops-per-photo goes with --photos");
     if (cpp != -1 && (cpp < 1 || cpp > 100000)) return cli_bad_value("train", "--crops-per-photo must be 1..100000");
     if (warmup < -1) return cli_bad_value("train", "--warmup must not be negative");
+    if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
+        return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
                    iters != -1 || w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --lr, --lr-halve-every, --val, --val-every, --val-iters and "
-                                 "--checkpoint-minutes may change");
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --val, --val-every, "
+                                 "--val-iters and --checkpoint-minutes may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
 
     const char *rundir = resume ? resume : out;
@@ -417,6 +426,7 @@ int cmd_train(int argc, char **argv)
         }
         if ((rc = load_state(rundir, &m, &o, &p, &order, npairs))) goto done;
         if (lr != -1) o.lr = lr;
+        if (max_memory != -1) o.max_memory = max_memory;
         if (lr_every != -1) o.lr_every = lr_every;
         if (epochs != -1) o.epochs = epochs;
         if (steps != -1) o.steps = steps;
@@ -434,6 +444,7 @@ int cmd_train(int argc, char **argv)
             .steps = steps, .lr = lr != -1 ? lr : 1e-4, .ckpt_minutes = ckpt != -1 ? ckpt : 10,
             .seed = seed != UINT64_MAX ? seed : 0, .photos = !!photos,
             .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1, .warmup = warmup != -1 ? warmup : 0,
+            .max_memory = max_memory != -1 ? max_memory : DEFAULT_MAX_MEMORY,
         };
         snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
         if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
@@ -507,10 +518,22 @@ int cmd_train(int argc, char **argv)
     long total = (long)o.epochs * per_epoch;
     if (o.steps > 0 && o.steps < total) total = o.steps;
     sung_train_opts to = {o.iters, o.w_aux, o.w_sup};
+    /* micro-batch: the most images whose working memory fits beside the model (weights,
+     * gradients, Adam moments and packed copies: about 8 floats per parameter) */
+    double model_mb = 8.0 * sizeof(float) * sung_model_param_count(m) / 1048576.0, micro_mb = 0;
+    int micro = 1;
+    for (int k = 1; k <= o.batch; k++) {
+        double mb = sung_train_memory(m, k, o.patch, o.patch, &to) / 1048576.0;
+        if (k > 1 && model_mb + mb > o.max_memory) break;
+        micro = k, micro_mb = mb;
+    }
     printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
            sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
            o.photos ? "pairs made from photos per epoch" : "pairs", o.batch, o.patch, o.patch, o.iters, o.epochs,
            per_epoch, sung_isa());
+    printf("micro-batches of %d (%d per step): about %.0f MB for the model and %.0f MB of working memory%s\n", micro,
+           (o.batch + micro - 1) / micro, model_mb, micro_mb,
+           model_mb + micro_mb > o.max_memory ? " -- more than --max-memory, even one image at a time" : "");
     if (resume) printf("resuming at step %ld (epoch %d)\n", p.step, p.epoch + 1);
     struct sigaction sa = {0}, old_sa;
     sa.sa_handler = on_sigint;
@@ -541,9 +564,26 @@ int cmd_train(int argc, char **argv)
         p.pos += nb;
         sung_losses L;
         double t0 = cli_now(), lr_now = lr_at(&o, p.epoch, p.step);
-        if (sung_train_grads(m, bb, gb, nb, o.patch, o.patch, &to, &L, &err)) {
-            rc = cli_fail("train", "%s", err.msg);
-            goto done;
+        /* the batch in near-equal micro-batches, each weighted by its share */
+        int parts = (nb + micro - 1) / micro;
+        memset(&L, 0, sizeof L);
+        sung_train_zero_grads(m);
+        for (int k = 0, at = 0; k < parts; k++) {
+            int cnt = nb / parts + (k < nb % parts);
+            double share = (double)cnt / nb;
+            sung_losses Lk;
+            if (sung_train_accumulate(m, bb + (size_t)at * img, gb + (size_t)at * img, cnt, o.patch, o.patch, &to,
+                                      share, &Lk, &err)) {
+                rc = cli_fail("train", "%s", err.msg);
+                goto done;
+            }
+            for (int i = 0; i < o.iters; i++) {
+                L.pixel[i] += share * Lk.pixel[i];
+                L.edge_aux[i] += share * Lk.edge_aux[i];
+                L.edge_sup[i] += share * Lk.edge_sup[i];
+            }
+            L.total += share * Lk.total;
+            at += cnt;
         }
         if (p.step == 0 && dump && sung_model_save_grads(m, dump, &err)) {
             rc = cli_fail("train", "%s", err.msg);

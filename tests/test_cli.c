@@ -113,6 +113,13 @@ int main(void)
     /* init, info */
     CHECK(run("init --variant sung --width 4 --seed 5 -o m.safetensors") == 0, "init");
     CHECK(run("info m.safetensors") == 0 && file_has("out.txt", "width       4"), "info");
+    CHECK(run("init --from m.safetensors --f16 -o h.safetensors") == 0 && run("info h.safetensors") == 0 &&
+              file_has("out.txt", "width       4"),
+          "init --from: an F16 copy");
+    CHECK(run("init --from m.safetensors --width 8 -o h2.safetensors") == 2 && !exists("h2.safetensors"),
+          "init --from with --width: a usage error");
+    CHECK(run("init --from nothing.safetensors -o h3.safetensors") == 1 && !exists("h3.safetensors"),
+          "init --from a missing file");
     CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
           "missing model file");
     CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");

@@ -217,6 +217,23 @@ int main(void)
     CHECK(run("train --data s1 --resume r3") == 0, "resume after Ctrl-C");
     CHECK(same_file("r3/last.safetensors", "r4/last.safetensors"), "interrupted + resumed weights differ");
 
+    /* SIGTERM (schedulers, docker stop) saves the same way and exits 143 */
+    snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --out r5 >term.txt 2>&1", dir,
+             getenv("PWD"), SUNG_BIN, base2);
+    pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600 && !file_has("r5/log.csv", "\n3,"); i++) nanosleep(&(struct timespec){0, 20000000}, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 143 && exists("r5/state.safetensors") && file_has("term.txt", "--resume"),
+          "SIGTERM: exit status %d (want 143), state saved %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+          exists("r5/state.safetensors"));
+    CHECK(run("train --data s1 --resume r5") == 0 && same_file("r5/last.safetensors", "r4/last.safetensors"),
+          "SIGTERM + resume: weights differ from an uninterrupted run");
+
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!test_failures) CHECK(system(cmd) == 0, "cleanup");
     else fprintf(stderr, "left %s for inspection\n", dir);

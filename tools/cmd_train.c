@@ -16,17 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "data.h"
 #include "photos.h"
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
+static void on_sigint(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -317,6 +317,95 @@ static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
     return 0;
 }
 
+/* ---- the input pipeline ------------------------------------------------------------- */
+
+/* Where the data stands: the epoch, the pairs of it already used, its order and the RNG
+ * of crops and flips. A batch is a function of this, and moves it on. */
+typedef struct {
+    int epoch, pos;
+    uint64_t rng;
+    int *order; /* npairs */
+} data_pos;
+
+typedef struct {
+    const run_opts *o;
+    const pairs *P;
+    const photo_set *PS;
+    int npairs;
+    size_t img; /* floats per image */
+} data_src;
+
+/* Loads the batch that starts at *d into bb/gb and moves *d past it (first into the next
+ * epoch, reshuffled, if this one is used up); the batch's size, or -1 on an error (with a
+ * message). */
+static int load_batch(const data_src *s, data_pos *d, float *bb, float *gb)
+{
+    const run_opts *o = s->o;
+    if (d->pos == s->npairs) { /* epoch done */
+        d->epoch++;
+        d->pos = 0;
+        shuffle(d->order, s->npairs, &d->rng);
+    }
+    int nb = s->npairs - d->pos < o->batch ? s->npairs - d->pos : o->batch;
+    for (int b = 0; b < nb; b++) {
+        int k = d->order[d->pos + b];
+        float *bi = bb + b * s->img, *gi = gb + b * s->img;
+        if (o->photos) {
+            /* a fresh pair: its seed from the run's seed and its place in the run */
+            uint64_t seed = o->seed ^ ((uint64_t)d->epoch * (uint64_t)s->npairs + (uint64_t)(d->pos + b)) *
+                                          0xD1B54A32D192ED03ull;
+            if (photos_pair("train", s->PS, k % s->PS->n, o->patch, seed, bi, gi)) return -1;
+            int fx = o->augment && rng_below(&d->rng, 2), fy = o->augment && rng_below(&d->rng, 2);
+            flip(bi, o->patch, fx, fy);
+            flip(gi, o->patch, fx, fy);
+        } else if (load_crop(s->P->blur[k], s->P->sharp[k], o->patch, o->augment, &d->rng, bi, gi)) {
+            return -1;
+        }
+    }
+    d->pos += nb;
+    return nb;
+}
+
+/* The next batch, made on a thread of its own while the current one trains (one
+ * OpenMP thread inside, to leave the cores to the step). */
+typedef struct {
+    const data_src *src;
+    data_pos pos;     /* in: where it starts; out: where it leaves the run */
+    float *bb, *gb;
+    int nb;           /* out: its size, -1 on an error */
+    double seconds;   /* out: time it took */
+    pthread_t thread;
+    int running;
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *f = arg;
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    double t0 = cli_now();
+    f->nb = load_batch(f->src, &f->pos, f->bb, f->gb);
+    f->seconds = cli_now() - t0;
+    return NULL;
+}
+
+/* Starts loading the batch after *from into f's buffers; synchronously if no thread can
+ * be made. */
+static void prefetch_start(prefetch *f, const data_pos *from)
+{
+    memcpy(f->pos.order, from->order, (size_t)f->src->npairs * sizeof *f->pos.order);
+    f->pos.epoch = from->epoch, f->pos.pos = from->pos, f->pos.rng = from->rng;
+    f->running = !pthread_create(&f->thread, NULL, prefetch_main, f);
+    if (!f->running) prefetch_main(f);
+}
+
+static void prefetch_wait(prefetch *f)
+{
+    if (f->running) pthread_join(f->thread, NULL);
+    f->running = 0;
+}
+
 /* ---- the command ------------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv)
@@ -391,6 +480,8 @@ int cmd_train(int argc, char **argv)
     photo_set PS = {0};
     int npairs = 0;
     float *bb = NULL, *gb = NULL;
+    prefetch pf = {0};
+    data_src src;
     int *order = NULL, rc = 0;
     FILE *log = NULL;
 
@@ -496,6 +587,9 @@ int cmd_train(int argc, char **argv)
     size_t img = (size_t)o.patch * o.patch * 3;
     bb = malloc(img * o.batch * sizeof *bb);
     gb = malloc(img * o.batch * sizeof *gb);
+    pf.bb = malloc(img * o.batch * sizeof *pf.bb);
+    pf.gb = malloc(img * o.batch * sizeof *pf.gb);
+    pf.pos.order = malloc(npairs * sizeof *pf.pos.order);
     if (!order) {
         order = malloc(npairs * sizeof *order);
         if (order) {
@@ -503,7 +597,7 @@ int cmd_train(int argc, char **argv)
             shuffle(order, npairs, &p.rng);
         }
     }
-    if (!bb || !gb || !order) {
+    if (!bb || !gb || !order || !pf.bb || !pf.gb || !pf.pos.order) {
         rc = cli_fail("train", "out of memory for a batch of %d %dx%d crops", o.batch, o.patch, o.patch);
         goto done;
     }
@@ -536,34 +630,39 @@ int cmd_train(int argc, char **argv)
            model_mb + micro_mb > o.max_memory ? " -- more than --max-memory, even one image at a time" : "");
     if (resume) printf("resuming at step %ld (epoch %d)\n", p.step, p.epoch + 1);
     struct sigaction sa = {0}, old_sa;
+    struct sigaction old_term;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old_sa);
+    sigaction(SIGTERM, &sa, &old_term); /* what schedulers and `docker stop` send: save too */
     int tty = isatty(STDOUT_FILENO);
-    double t_start = cli_now(), t_ckpt = t_start, elapsed0 = p.elapsed;
+    double t_start = cli_now(), t_ckpt = t_start, elapsed0 = p.elapsed, t_data = 0;
     long step0 = p.step;
+    /* the input pipeline: batch j + 1 is made while batch j trains; the run's position p
+     * moves to where a batch leaves it only when that batch is taken, so that a
+     * checkpoint never counts a batch that was made but not trained on */
+    src = (data_src){&o, &P, &PS, npairs, img};
+    pf.src = &src;
+    data_pos here = {p.epoch, p.pos, p.rng, order};
+    if (p.step < total) prefetch_start(&pf, &here);
     while (p.step < total && !interrupted) {
-        if (p.pos == npairs) { /* epoch done */
-            p.epoch++;
-            p.pos = 0;
-            shuffle(order, npairs, &p.rng);
+        double t_data0 = cli_now();
+        prefetch_wait(&pf);
+        if (pf.nb < 0) {
+            rc = 1;
+            goto done;
         }
-        int nb = npairs - p.pos < o.batch ? npairs - p.pos : o.batch;
-        for (int b = 0; b < nb; b++) {
-            int k = order[p.pos + b];
-            if (o.photos) {
-                /* a fresh pair: its seed from the run's seed and its place in the run */
-                uint64_t s = o.seed ^ ((uint64_t)p.epoch * (uint64_t)npairs + (uint64_t)(p.pos + b)) * 0xD1B54A32D192ED03ull;
-                if ((rc = photos_pair("train", &PS, k % PS.n, o.patch, s, bb + b * img, gb + b * img))) goto done;
-                int fx = o.augment && rng_below(&p.rng, 2), fy = o.augment && rng_below(&p.rng, 2);
-                flip(bb + b * img, o.patch, fx, fy);
-                flip(gb + b * img, o.patch, fx, fy);
-            } else if ((rc = load_crop(P.blur[k], P.sharp[k], o.patch, o.augment, &p.rng, bb + b * img, gb + b * img))) {
-                goto done;
-            }
-        }
-        p.pos += nb;
+        int nb = pf.nb;
+        float *t = bb; /* take the batch: swap the buffers and the position */
+        bb = pf.bb, pf.bb = t;
+        t = gb, gb = pf.gb, pf.gb = t;
+        int *to_order = order;
+        order = pf.pos.order, pf.pos.order = to_order;
+        p.epoch = pf.pos.epoch, p.pos = pf.pos.pos, p.rng = pf.pos.rng;
+        here = (data_pos){p.epoch, p.pos, p.rng, order};
+        if (p.step + 1 < total) prefetch_start(&pf, &here);
         sung_losses L;
         double t0 = cli_now(), lr_now = lr_at(&o, p.epoch, p.step);
+        t_data += t0 - t_data0;
         /* the batch in near-equal micro-batches, each weighted by its share */
         int parts = (nb + micro - 1) / micro;
         memset(&L, 0, sizeof L);
@@ -598,9 +697,10 @@ int cmd_train(int argc, char **argv)
         fprintf(log, "%ld,%d,%.6g,%.6f,%.6f,%.6f,%.6f,,%.1f\n", p.step, p.epoch + 1, lr_now, L.total, pix,
                 aux, sup, p.elapsed);
         double rate = (now - t_start) / (p.step - step0), eta = rate * (total - p.step);
-        printf("%sepoch %d  step %ld/%ld  loss %.5f (pixel %.5f  edge-aux %.5f  edge-sup %.5f)  %.1f img/s  ETA %dh%02dm%s",
+        printf("%sepoch %d  step %ld/%ld  loss %.5f (pixel %.5f  edge-aux %.5f  edge-sup %.5f)  %.1f img/s  "
+               "data %.0f%%  ETA %dh%02dm%s",
                tty ? "\r" : "", p.epoch + 1, p.step, total, L.total, pix, aux, sup, nb / dt,
-               (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
+               100.0 * t_data / (now - t_start), (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
         fflush(stdout);
         int epoch_end = p.pos == npairs;
         if (V.n && epoch_end && ((p.epoch + 1) % o.val_every == 0 || p.step == total)) {
@@ -628,17 +728,20 @@ int cmd_train(int argc, char **argv)
         if ((rc = save_state(m, rundir, &o, &p, order, npairs))) goto done;
         printf("interrupted at step %ld: saved %s; continue with: sung train %s %s --resume %s\n", p.step,
                path_in(rundir, "state.safetensors"), o.photos ? "--photos" : "--data", o.photos ? photos : data, rundir);
-        rc = 130;
+        rc = 128 + interrupted; /* 130 for Ctrl-C, 143 for SIGTERM */
     } else {
         printf("done: %ld steps; wrote %s\n", p.step, path_in(rundir, "last.safetensors"));
     }
     sigaction(SIGINT, &old_sa, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
 done:
+    prefetch_wait(&pf);
     if (log) fclose(log);
     pairs_free(&P);
     pairs_free(&V);
     photos_free(&PS);
     free(bb), free(gb), free(order);
+    free(pf.bb), free(pf.gb), free(pf.pos.order);
     sung_model_free(m);
     return rc;
 }

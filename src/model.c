@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "model.h"
+#include "rng.h"
 
 void model_set_error(sung_error *err, const char *fmt, ...)
 {
@@ -326,13 +327,6 @@ const char *sung_model_tensor(const sung_model *m, int i, int *ndim, int shape[4
  * PyTorch layout) = float((2u − 1)·limit), u = (next >> 40)·2^-24, limit =
  * sqrt(6 / (fan_in + fan_out)), fan = channels·k·k. Biases are zero. Per-tensor streams
  * make the result independent of the order tensors are visited in. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 void model_init_weights(sung_model *m, uint64_t seed)
 {
@@ -349,7 +343,7 @@ void model_init_weights(sung_model *m, uint64_t seed)
         double fans = (double)(p->shape[0] + p->shape[1]) * p->shape[2] * p->shape[3];
         double limit = sqrt(6.0 / fans);
         for (size_t e = 0; e < p->numel; e++) {
-            double u = (double)(splitmix64(&state) >> 40) * 0x1.0p-24;
+            double u = (double)(rng_next(&state) >> 40) * 0x1.0p-24;
             w[e] = (float)((2 * u - 1) * limit);
         }
     }

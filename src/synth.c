@@ -91,6 +91,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "rng.h"
 
 #define PATH_STEPS 64
 #define DRIFT_MAX 0.12  /* σ: heading noise per step, relative to the speed */
@@ -121,20 +122,6 @@ static const double ref_diagonal = 1468.6047800548653; /* hypot(1280, 720) */
 
 /* ---- random numbers ------------------------------------------------------------------ */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9E3779B97F4A7C15ull); }
-/* [0, 1) */
-static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
-static double rng_normal(uint64_t *s)
-{
-    double u1 = rng_uniform(s), u2 = rng_uniform(s);
-    return sqrt(-2.0 * log(1.0 - u1)) * cos(TWO_PI * u2);
-}
 static double clamp2(double n) { return fmax(-2.0, fmin(2.0, n)); }
 
 /* ---- the SHAKE camera path ----------------------------------------------------------- */
@@ -612,7 +599,7 @@ sung_status sung_synth_pair(const sung_image *photo, const sung_image *other, co
     const int igx = (int)ox - G.gx0 + wx, igy = (int)oy - G.gy0 + wy; /* output (0, 0) in the grid */
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
-        uint64_t nrng = mix64(seed ^ NOISE_TAG ^ mix64((uint64_t)y));
+        uint64_t nrng = rng_mix64(seed ^ NOISE_TAG ^ rng_mix64((uint64_t)y));
         float *b = blur->data + (size_t)y * w * 3, *s = sharp->data + (size_t)y * w * 3;
         for (int x = 0; x < w; x++) {
             double sum[3] = {0, 0, 0}, v[3], ov[3];

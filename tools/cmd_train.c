@@ -24,18 +24,11 @@
 
 #include "data.h"
 #include "photos.h"
+#include "rng.h"
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static int rng_below(uint64_t *s, int n) { return (int)(rng_next(s) % (uint64_t)n); }
 
 /* An aligned P×P crop of a pair into db/dg (P·P·3 floats each), flipped if asked. */
 static int load_crop(const char *bpath, const char *gpath, int P, int augment, uint64_t *rng,

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "data.h"
+#include "rng.h"
 
 int photos_load(const char *cmd, const char *dir, photo_set *ps)
 {
@@ -54,12 +55,6 @@ static double texture(const sung_image *im)
     return s / ((double)(im->w - 1) * (im->h - 1) * 3);
 }
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t seed, float *blur, float *sharp)
 {
@@ -69,8 +64,8 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t
     if (o.frame_w < patch) o.frame_w = patch;
     if (o.frame_h < patch) o.frame_h = patch;
     for (int attempt = 0; attempt < 8; attempt++) {
-        uint64_t s = mix64(seed + (uint64_t)attempt * 0x9E3779B97F4A7C15ull);
-        int other = ps->n > 1 ? (k + 1 + (int)(mix64(s ^ 0x6f74686572ull) % (uint64_t)(ps->n - 1))) % ps->n : -1;
+        uint64_t s = rng_mix64(seed + (uint64_t)attempt * RNG_GOLDEN);
+        int other = ps->n > 1 ? (k + 1 + (int)(rng_mix64(s ^ 0x6f74686572ull) % (uint64_t)(ps->n - 1))) % ps->n : -1;
         sung_image b, g;
         sung_error err;
         if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))

@@ -22,7 +22,8 @@
  * Conventions: functions return 0 (SUNG_OK) or a sung_status, and then fill err->msg
  * with what went wrong and where. The library never prints and never exits. Freeing
  * NULL is harmless. Images are RGB floats in [0, 1], pixel-interleaved (H×W×3). Sizes
- * are limited to 2^15 pixels a side. Threads: OpenMP (OMP_NUM_THREADS).
+ * are limited to SUNG_MAX_SIDE (2^15) pixels a side, and images read from files to
+ * SUNG_MAX_PIXELS (10^8) pixels. Threads: OpenMP (OMP_NUM_THREADS).
  */
 #ifndef SUNG_H
 #define SUNG_H
@@ -46,6 +47,14 @@ typedef struct {
     char msg[512];
 } sung_error;
 
+/* Limits on images. A side above SUNG_MAX_SIDE is refused everywhere; sung_image_load
+ * also refuses a PNG or JPEG of more than SUNG_MAX_PIXELS pixels (w·h, 100 Mpx: about
+ * 1.2 GB as floats before the network's own memory), read from the file's header before
+ * anything is allocated or decoded, so that a small file declaring a huge image (a
+ * decompression bomb) costs nothing. */
+#define SUNG_MAX_SIDE 32768
+#define SUNG_MAX_PIXELS 100000000L
+
 typedef enum { SUNG_SUNG = 0, SUNG_BASE = 1, SUNG_SIUN = 2 } sung_variant;
 
 typedef struct sung_model sung_model;
@@ -61,8 +70,11 @@ const char *sung_variant_name(sung_variant v);
 sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint64_t seed,
                               sung_error *err);
 /* Reads a safetensors file (F32, F16 or BF16); metadata "variant" and "width" say what
- * to build. Every tensor must be present with its exact shape, and no other. */
+ * to build. Every tensor must be present with its exact shape, and no other. Every value
+ * must be finite with |value| <= SUNG_MAX_WEIGHT (1e6; trained weights are below 10):
+ * NaN, Inf or a larger value is SUNG_ERR_FORMAT naming the tensor and the flat index. */
 sung_status sung_model_load(sung_model **out, const char *path, sung_error *err);
+#define SUNG_MAX_WEIGHT 1e6
 /* Writes F32 (or F16 when half is non-zero) atomically: a temporary file renamed over
  * path, so an existing file is never left half-written. */
 sung_status sung_model_save(const sung_model *m, const char *path, int half, sung_error *err);
@@ -91,10 +103,15 @@ typedef struct {
 
 sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err);
 /* PNG (8 or 16 bit, gray / RGB / palette, alpha dropped) or JPEG, told apart by their
- * first bytes. */
+ * first bytes. Only regular files are read (a FIFO or device is SUNG_ERR_IO, without
+ * waiting on it); a side above SUNG_MAX_SIDE or more than SUNG_MAX_PIXELS pixels is
+ * SUNG_ERR_FORMAT, found from the header before decoding. */
 sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
 /* 8-bit RGB: clamp to [0, 1], round(255·x). PNG, or JPEG (quality 95) when the path
- * ends in .jpg / .jpeg. Atomic like sung_model_save. */
+ * ends in .jpg / .jpeg. Atomic like sung_model_save: written to "path.tmp.PID" and
+ * renamed; errors name path and the system's reason ("No space left on device").
+ * Temporary files of the same path left by a killed writer (PID no longer running) are
+ * removed, here and by the weights writers. */
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
 /* The same 8-bit quantisation into h·w·3 bytes. */
 void sung_image_to_u8(const sung_image *im, uint8_t *out);
@@ -239,6 +256,20 @@ const char *sung_isa(void);
 /* ---- precision and profiling -------------------------------------------------------- */
 
 typedef enum { SUNG_FP32 = 0, SUNG_BF16 = 1 } sung_precision;
+/* Bytes of memory sung_deblur needs for a w×h image (working memory, the padded input,
+ * pyramids, the result, packed weights), found by counting the pass; 0 on bad arguments. */
+size_t sung_deblur_memory(sung_model *m, int w, int h, int iters);
+/* sung_deblur in tiles, for images too big for one pass (src/tile.c): tiles of `tile` px
+ * on the model's grid, each run with `margin` px of context on every side and blended
+ * with linear ramps over `margin` px; both multiples of 2^(iters+2). A tile that covers
+ * the image is exactly sung_deblur. Memory: the output, a weight per pixel and one pass
+ * of (tile + 2·margin)². */
+sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, int tile, int margin,
+                              sung_image *out, sung_error *err);
+/* The largest tile whose pass fits in `budget` bytes with the output (0: the whole
+ * image fits untiled; -1: not even the smallest tile, or bad arguments). */
+int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, size_t budget);
+
 /* Arithmetic of sung_deblur: SUNG_FP32 (default), or SUNG_BF16 — convolution inputs and
  * weights rounded to bfloat16, products summed in fp32 (avx512_bf16 dot products), all
  * else fp32. SUNG_BF16 fails with SUNG_ERR_ARG on a CPU without avx512_bf16 or for an odd

@@ -918,6 +918,28 @@ static int reflect101(int i, int n)
     return i < n ? i : period - i;
 }
 
+size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
+{
+    if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || w > 32768 || h > 32768) return 0;
+    int mult = 1 << (iters + 2);
+    int H = (h + mult - 1) / mult * mult, W = (w + mult - 1) / mult * mult;
+    /* the largest scale's pass, counted as sung_deblur plans it */
+    tensor pyr[SUNG_MAX_ITERS + 1];
+    for (int i = 0; i <= iters; i++) pyr[i] = (tensor){NULL, NULL, 1, H >> i, W >> i, 3, 3};
+    ctx c = {m, 0, 0};
+    arena_plan_begin(&m->act);
+    scale_step(&c, pyr[1], pyr[1], pyr[0]);
+    size_t peak = m->act.peak;
+    m->act.counting = 0;
+    arena_reset(&m->act);
+    /* kept: the padded input, its pyramid (with a temporary), each scale's result, the
+     * output image */
+    double px = (double)H * W * 3 * sizeof(float), keep = 2 * px;
+    for (int i = 0; i <= iters; i++) keep += 2 * px / (double)(1 << (2 * i));
+    size_t packed = (m->npacked + (m->precision == SUNG_BF16 ? m->npacked16 / 2 : 0)) * sizeof(float);
+    return peak + (size_t)keep + packed;
+}
+
 sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
                         sung_error *err)
 {

@@ -71,8 +71,9 @@ sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint6
                               sung_error *err);
 /* Reads a safetensors file (F32, F16 or BF16); metadata "variant" and "width" say what
  * to build. Every tensor must be present with its exact shape, and no other. Every value
- * must be finite with |value| <= SUNG_MAX_WEIGHT (1e6; trained weights are below 10):
- * NaN, Inf or a larger value is SUNG_ERR_FORMAT naming the tensor and the flat index. */
+ * must be finite with |value| <= SUNG_MAX_WEIGHT (1e6; the weights trained here stay
+ * below 1): NaN, Inf or a larger value is SUNG_ERR_FORMAT naming the tensor and the flat
+ * index. sung_train_state_load checks the same, and that the Adam moments are finite. */
 sung_status sung_model_load(sung_model **out, const char *path, sung_error *err);
 #define SUNG_MAX_WEIGHT 1e6
 /* Writes F32 (or F16 when half is non-zero) atomically: a temporary file renamed over

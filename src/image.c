@@ -2,24 +2,25 @@
  * read as RGB floats in [0, 1]; gray is replicated, alpha dropped (SPEC §5). Output is
  * 8-bit RGB, clamp then round(255·x), written to a temporary file and renamed. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "jpeg.h"
 #include "model.h"
-
-#define MAX_SIDE 32768
 
 sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err)
 {
     memset(im, 0, sizeof *im);
-    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE) {
-        model_set_error(err, "image size %dx%d out of range (1..%d)", w, h, MAX_SIDE);
+    if (w < 1 || h < 1 || w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) {
+        model_set_error(err, "image size %dx%d out of range (1..%d)", w, h, SUNG_MAX_SIDE);
         return SUNG_ERR_ARG;
     }
     im->data = malloc((size_t)w * h * 3 * sizeof *im->data);
@@ -38,8 +39,58 @@ void sung_image_free(sung_image *im)
     memset(im, 0, sizeof *im);
 }
 
+FILE *image_open_read(const char *path, sung_error *err)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st)) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode)    ? "a folder"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                         : "something else";
+        model_set_error(err, "%s: not a regular file (%s)", path, what);
+        close(fd);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+sung_status image_check_size(const char *path, unsigned long w, unsigned long h, sung_error *err)
+{
+    unsigned long long px = (unsigned long long)w * h;
+    if (px > (unsigned long long)SUNG_MAX_PIXELS) {
+        model_set_error(err, "%s: %lux%lu is %.1f Mpx, more than the limit of %ld Mpx", path, w, h, px / 1e6,
+                        SUNG_MAX_PIXELS / 1000000);
+        return SUNG_ERR_FORMAT;
+    }
+    if (w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) {
+        model_set_error(err, "%s: %lux%lu is more than %d pixels a side", path, w, h, SUNG_MAX_SIDE);
+        return SUNG_ERR_FORMAT;
+    }
+    return SUNG_OK;
+}
+
 typedef struct {
     char msg[256];
+    FILE *f;       /* writing: the file, for png_write_to_file */
+    int sys_errno; /* writing: errno of the failed fwrite / fflush, else 0 */
 } png_err_state;
 
 static void on_png_error(png_structp png, png_const_charp msg)
@@ -50,29 +101,67 @@ static void on_png_error(png_structp png, png_const_charp msg)
 }
 static void on_png_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
+/* libpng's own writer says only "Write Error"; these keep errno (ENOSPC, EFBIG, EIO) */
+static void png_write_to_file(png_structp png, png_bytep data, size_t n)
+{
+    png_err_state *s = png_get_io_ptr(png);
+    errno = 0;
+    if (fwrite(data, 1, n, s->f) != n) {
+        s->sys_errno = errno ? errno : EIO;
+        png_error(png, "write failed");
+    }
+}
+static void png_flush_file(png_structp png)
+{
+    png_err_state *s = png_get_io_ptr(png);
+    if (fflush(s->f)) {
+        s->sys_errno = errno ? errno : EIO;
+        png_error(png, "write failed");
+    }
+}
+
 sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
 {
     memset(im, 0, sizeof *im);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        model_set_error(err, "%s: %s", path, strerror(errno));
-        return SUNG_ERR_IO;
-    }
-    unsigned char sig[8];
-    size_t got = fread(sig, 1, 8, f);
-    if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) {
+    FILE *f = image_open_read(path, err);
+    if (!f) return SUNG_ERR_IO;
+    /* the signature, then the IHDR chunk, which a PNG must start with: length, "IHDR",
+     * width, height (big-endian) */
+    unsigned char hd[24];
+    size_t got = fread(hd, 1, sizeof hd, f);
+    if (got >= 3 && hd[0] == 0xFF && hd[1] == 0xD8 && hd[2] == 0xFF) {
+        sung_status st = SUNG_ERR_IO;
+        if (fseek(f, 0, SEEK_SET))
+            model_set_error(err, "%s: %s", path, strerror(errno));
+        else
+            st = image_read_jpeg(im, f, path, err);
         fclose(f);
-        return image_load_jpeg(im, path, err);
+        return st;
     }
-    if (got != 8 || png_sig_cmp(sig, 0, 8)) {
+    if (got < 8 || png_sig_cmp(hd, 0, 8)) {
         fclose(f);
         model_set_error(err, "%s: neither a PNG nor a JPEG file", path);
         return SUNG_ERR_FORMAT;
     }
-    png_err_state es = {{0}};
+    if (got == 24 && !memcmp(hd + 12, "IHDR", 4)) {
+        unsigned long w = (unsigned long)hd[16] << 24 | hd[17] << 16 | hd[18] << 8 | hd[19];
+        unsigned long h = (unsigned long)hd[20] << 24 | hd[21] << 16 | hd[22] << 8 | hd[23];
+        sung_status st = image_check_size(path, w, h, err);
+        if (st != SUNG_OK) {
+            fclose(f);
+            return st;
+        }
+    } /* else libpng reports what is wrong */
+    if (fseek(f, 8, SEEK_SET)) {
+        model_set_error(err, "%s: %s", path, strerror(errno));
+        fclose(f);
+        return SUNG_ERR_IO;
+    }
+    png_err_state es = {{0}, NULL, 0};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &es, on_png_error, on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     unsigned char *volatile row = NULL;
+    png_bytep *volatile rows = NULL; /* freed at done: png_read_image may longjmp */
     volatile sung_status st = SUNG_OK;
     if (!info) {
         st = SUNG_ERR_NOMEM;
@@ -85,11 +174,12 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
         st = SUNG_ERR_FORMAT;
         goto done;
     }
-    png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
+    png_set_user_limits(png, SUNG_MAX_SIDE, SUNG_MAX_SIDE);
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if ((st = image_check_size(path, w, h, err)) != SUNG_OK) goto done;
     int type = png_get_color_type(png, info);
     png_set_expand(png);     /* palette → RGB, gray < 8 bit → 8 bit, tRNS → alpha */
     png_set_strip_alpha(png);
@@ -106,10 +196,8 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
     if ((st = sung_image_alloc(im, (int)w, (int)h, err)) != SUNG_OK) goto done;
     /* interlaced images need the whole image; read all rows into one buffer */
     row = malloc(rowbytes * h);
-    png_bytep *rows = row ? malloc(h * sizeof *rows) : NULL;
+    rows = row ? malloc(h * sizeof *rows) : NULL;
     if (!rows) {
-        free(row);
-        row = NULL;
         sung_image_free(im);
         model_set_error(err, "%s: out of memory", path);
         st = SUNG_ERR_NOMEM;
@@ -117,7 +205,6 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
     }
     for (png_uint_32 y = 0; y < h; y++) rows[y] = row + y * rowbytes;
     png_read_image(png, rows);
-    free(rows);
     size_t n = (size_t)w * h * 3;
     if (bytes == 2) {
         for (size_t i = 0; i < n; i++) /* PNG samples are big-endian */
@@ -126,58 +213,41 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
         for (size_t i = 0; i < n; i++) im->data[i] = row[i] / 255.0f;
     }
 done:
+    free(rows);
     free(row);
     png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
     fclose(f);
     return st;
 }
 
-sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
+/* Writes im as 8-bit RGB PNG to the open f; messages name `name`. */
+static sung_status write_png(const sung_image *im, FILE *f, const char *name, sung_error *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        model_set_error(err, "%s: path too long", path);
-        return SUNG_ERR_ARG;
-    }
     size_t rowbytes = (size_t)im->w * 3;
     unsigned char *volatile buf = malloc(rowbytes * im->h);
     if (!buf) {
-        model_set_error(err, "out of memory writing %s", path);
+        model_set_error(err, "out of memory writing %s", name);
         return SUNG_ERR_NOMEM;
     }
     sung_image_to_u8(im, buf);
-    const char *dot = strrchr(path, '.');
-    if (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))) {
-        free(buf);
-        sung_status st = image_save_jpeg(im, tmp, 95, err);
-        if (st == SUNG_OK && rename(tmp, path)) {
-            model_set_error(err, "%s: %s", path, strerror(errno));
-            st = SUNG_ERR_IO;
-        }
-        if (st != SUNG_OK) remove(tmp);
-        return st;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(buf);
-        model_set_error(err, "%s: %s", tmp, strerror(errno));
-        return SUNG_ERR_IO;
-    }
-    png_err_state es = {{0}};
+    png_err_state es = {{0}, f, 0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &es, on_png_error, on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile sung_status st = SUNG_OK;
     if (!info) {
         st = SUNG_ERR_NOMEM;
-        model_set_error(err, "out of memory writing %s", path);
+        model_set_error(err, "out of memory writing %s", name);
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
-        model_set_error(err, "%s: %s", path, es.msg);
+        if (es.sys_errno)
+            model_set_error(err, "cannot write %s: %s", name, strerror(es.sys_errno));
+        else
+            model_set_error(err, "%s: %s", name, es.msg);
         st = SUNG_ERR_IO;
         goto done;
     }
-    png_init_io(png, f);
+    png_set_write_fn(png, &es, png_write_to_file, png_flush_file);
     png_set_IHDR(png, info, im->w, im->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -186,18 +256,42 @@ sung_status sung_image_save(const sung_image *im, const char *path, sung_error *
 done:
     png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
     free(buf);
+    return st;
+}
+
+sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
+{
+    if (!im || !im->data || im->w < 1 || im->h < 1 || im->w > SUNG_MAX_SIDE || im->h > SUNG_MAX_SIDE) {
+        model_set_error(err, "%s: cannot write an empty or %dx%d image", path, im ? im->w : 0, im ? im->h : 0);
+        return SUNG_ERR_ARG;
+    }
+    char tmp[4096];
+    if (atomic_tmp_path(tmp, sizeof tmp, path)) {
+        model_set_error(err, "%s: path too long", path);
+        return SUNG_ERR_ARG;
+    }
+    atomic_sweep(path);
+    /* every message names path, not tmp: a missing folder is the output's problem */
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    const char *dot = strrchr(path, '.');
+    int jpeg = dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+    sung_status st = jpeg ? image_write_jpeg(im, f, path, 95, err) : write_png(im, f, path, err);
     if (fflush(f) || fsync(fileno(f))) {
         if (st == SUNG_OK) {
-            model_set_error(err, "%s: %s", path, strerror(errno));
+            model_set_error(err, "cannot write %s: %s", path, strerror(errno));
             st = SUNG_ERR_IO;
         }
     }
     if (fclose(f) && st == SUNG_OK) {
-        model_set_error(err, "%s: %s", path, strerror(errno));
+        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
         st = SUNG_ERR_IO;
     }
     if (st == SUNG_OK && rename(tmp, path)) {
-        model_set_error(err, "%s: %s", path, strerror(errno));
+        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
         st = SUNG_ERR_IO;
     }
     if (st != SUNG_OK) remove(tmp);

@@ -19,18 +19,18 @@
 
 #include "model.h"
 
-#define MAX_SIDE 32768
-
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg sees a struct jpeg_error_mgr * */
     jmp_buf jump;
     int strict;                /* warnings are errors */
+    int sys_errno;             /* errno when the error was raised (a failed fwrite) */
     char msg[JMSG_LENGTH_MAX];
 } jpeg_err_state;
 
 static void on_jpeg_error(j_common_ptr c)
 {
     jpeg_err_state *s = (jpeg_err_state *)c->err;
+    s->sys_errno = errno;
     c->err->format_message(c, s->msg);
     longjmp(s->jump, 1);
 }
@@ -48,17 +48,23 @@ static void jpeg_err_init(jpeg_err_state *s, int strict)
     s->pub.error_exit = on_jpeg_error;
     s->pub.emit_message = on_jpeg_message;
     s->strict = strict;
+    s->sys_errno = 0;
     s->msg[0] = 0;
 }
 
 sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err)
 {
     memset(im, 0, sizeof *im);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        model_set_error(err, "%s: %s", path, strerror(errno));
-        return SUNG_ERR_IO;
-    }
+    FILE *f = image_open_read(path, err);
+    if (!f) return SUNG_ERR_IO;
+    sung_status st = image_read_jpeg(im, f, path, err);
+    fclose(f);
+    return st;
+}
+
+sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_error *err)
+{
+    memset(im, 0, sizeof *im);
     struct jpeg_decompress_struct cinfo;
     jpeg_err_state es;
     memset(&cinfo, 0, sizeof cinfo); /* jpeg_destroy is safe even if create fails */
@@ -77,12 +83,7 @@ sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err)
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
     JDIMENSION w = cinfo.image_width, h = cinfo.image_height;
-    if (w > MAX_SIDE || h > MAX_SIDE) {
-        model_set_error(err, "%s: JPEG is %ux%u, larger than %d a side", path, (unsigned)w, (unsigned)h,
-                        MAX_SIDE);
-        st = SUNG_ERR_FORMAT;
-        goto done;
-    }
+    if ((st = image_check_size(path, w, h, err)) != SUNG_OK) goto done; /* before any decoding */
     switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:
         cinfo.out_color_space = JCS_GRAYSCALE;
@@ -135,7 +136,6 @@ sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err)
 done:
     jpeg_destroy_decompress(&cinfo);
     free(row);
-    fclose(f);
     return st;
 }
 
@@ -145,23 +145,42 @@ sung_status image_save_jpeg(const sung_image *im, const char *path, int quality,
         model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, quality);
         return SUNG_ERR_ARG;
     }
-    if (!im->data || im->w < 1 || im->h < 1 || im->w > MAX_SIDE || im->h > MAX_SIDE) {
-        model_set_error(err, "%s: cannot write an empty or %dx%d image", path, im->w, im->h);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
+        return SUNG_ERR_IO;
+    }
+    sung_status st = image_write_jpeg(im, f, path, quality, err);
+    if (fflush(f) || fsync(fileno(f))) {
+        if (st == SUNG_OK) {
+            model_set_error(err, "cannot write %s: %s", path, strerror(errno));
+            st = SUNG_ERR_IO;
+        }
+    }
+    if (fclose(f) && st == SUNG_OK) {
+        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
+        st = SUNG_ERR_IO;
+    }
+    return st;
+}
+
+sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, int quality, sung_error *err)
+{
+    if (quality < 1 || quality > 100) {
+        model_set_error(err, "%s: JPEG quality %d out of range (1..100)", name, quality);
+        return SUNG_ERR_ARG;
+    }
+    if (!im || !im->data || im->w < 1 || im->h < 1 || im->w > SUNG_MAX_SIDE || im->h > SUNG_MAX_SIDE) {
+        model_set_error(err, "%s: cannot write an empty or %dx%d image", name, im ? im->w : 0, im ? im->h : 0);
         return SUNG_ERR_ARG;
     }
     size_t rowbytes = (size_t)im->w * 3;
     JSAMPLE *buf = malloc(rowbytes * im->h);
     if (!buf) {
-        model_set_error(err, "out of memory writing %s", path);
+        model_set_error(err, "out of memory writing %s", name);
         return SUNG_ERR_NOMEM;
     }
     sung_image_to_u8(im, buf);
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        free(buf);
-        model_set_error(err, "%s: %s", path, strerror(errno));
-        return SUNG_ERR_IO;
-    }
     struct jpeg_compress_struct cinfo;
     jpeg_err_state es;
     memset(&cinfo, 0, sizeof cinfo);
@@ -170,7 +189,10 @@ sung_status image_save_jpeg(const sung_image *im, const char *path, int quality,
     volatile sung_status st = SUNG_OK;
     if (setjmp(es.jump)) {
         int nomem = es.pub.msg_code == JERR_OUT_OF_MEMORY;
-        model_set_error(err, "%s: %s", path, es.msg);
+        if (es.pub.msg_code == JERR_FILE_WRITE && es.sys_errno) /* libjpeg's "out of disk space?" */
+            model_set_error(err, "cannot write %s: %s", name, strerror(es.sys_errno));
+        else
+            model_set_error(err, "%s: %s", name, es.msg);
         st = nomem ? SUNG_ERR_NOMEM : SUNG_ERR_IO;
         goto done;
     }
@@ -190,19 +212,9 @@ sung_status image_save_jpeg(const sung_image *im, const char *path, int quality,
         JSAMPROW r = buf + (size_t)cinfo.next_scanline * rowbytes;
         jpeg_write_scanlines(&cinfo, &r, 1);
     }
-    jpeg_finish_compress(&cinfo);
+    jpeg_finish_compress(&cinfo); /* its term_destination flushes and reports a failed write */
 done:
     jpeg_destroy_compress(&cinfo);
     free(buf);
-    if (fflush(f) || fsync(fileno(f))) {
-        if (st == SUNG_OK) {
-            model_set_error(err, "%s: %s", path, strerror(errno));
-            st = SUNG_ERR_IO;
-        }
-    }
-    if (fclose(f) && st == SUNG_OK) {
-        model_set_error(err, "%s: %s", path, strerror(errno));
-        st = SUNG_ERR_IO;
-    }
     return st;
 }

@@ -1,20 +1,39 @@
-/* JPEG in and out through libjpeg(-turbo): internal to the library; sung_image_load and
- * sung_image_save (src/image.c) call these. */
+/* Image files, internal to the library: JPEG in and out through libjpeg(-turbo), and what
+ * the PNG code in src/image.c shares with it. sung_image_load and sung_image_save call
+ * these. */
 #ifndef SUNG_JPEG_H
 #define SUNG_JPEG_H
 
+#include <stdio.h>
+
 #include "sung.h"
 
+/* Opens path for reading if it is a regular file: a FIFO, device, socket or folder is
+ * SUNG_ERR_IO ("not a regular file"), found without blocking on it (O_NONBLOCK, then
+ * fstat). NULL with the reason in err. */
+FILE *image_open_read(const char *path, sung_error *err);
+
+/* SUNG_OK if a w×h image may be decoded: w·h at most SUNG_MAX_PIXELS and both sides at
+ * most SUNG_MAX_SIDE; otherwise SUNG_ERR_FORMAT and a message naming path, the size and
+ * the limit. Called with the header's size, before anything is allocated. */
+sung_status image_check_size(const char *path, unsigned long w, unsigned long h, sung_error *err);
+
 /* Reads a baseline or progressive JPEG, gray or YCbCr/RGB, into im (allocated here) as
- * RGB floats k/255, gray replicated. CMYK/YCCK, sides over 32768, and any corrupt or
- * truncated data (what libjpeg only warns about) are errors: SUNG_ERR_FORMAT with the
- * reason in err; im is left empty. Never exits, never longjmps past itself. */
+ * RGB floats k/255, gray replicated. CMYK/YCCK, sizes over the limits of image_check_size,
+ * and any corrupt or truncated data (what libjpeg only warns about) are errors:
+ * SUNG_ERR_FORMAT with the reason in err; im is left empty. Never exits, never longjmps
+ * past itself. image_read_jpeg reads from f at its current position (the caller opens
+ * and closes it; path names it in messages). */
 sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err);
+sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_error *err);
 
 /* Writes im as an 8-bit RGB JPEG (clamp to [0, 1], round(255·x), as the PNG writer) at
  * quality 1..100 straight to path, flushed and fsync'ed; the caller makes it atomic
  * (temporary file + rename). Quality >= 90 keeps full-resolution chroma (4:4:4),
- * lower qualities use libjpeg's default 4:2:0. */
+ * lower qualities use libjpeg's default 4:2:0. image_write_jpeg writes to the open f
+ * without flushing or closing it, and names `name` in messages (with the system's
+ * reason for a failed write). */
 sung_status image_save_jpeg(const sung_image *im, const char *path, int quality, sung_error *err);
+sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, int quality, sung_error *err);
 
 #endif

@@ -5,6 +5,7 @@
  * no generic JSON tree and no unbounded recursion. Parser positions are byte offsets
  * into the file, which is what error messages report. */
 #include "safetensors.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -613,12 +614,14 @@ static char *make_header(const out_item *it, int n, const st_meta *meta, int nme
     return s;
 }
 
-/* Writes length, header and data to the new file tmp and fsyncs it; removes it on error. */
-static int write_file(const char *tmp, const char *hdr, size_t hlen, const out_item *it, int n,
-                      char *err, size_t errlen)
+/* Writes length, header and data to the new file tmp and fsyncs it; removes it on error.
+ * Messages name path, the file being written: a missing folder or a full disk is its
+ * problem, not the temporary name's. */
+static int write_file(const char *tmp, const char *path, const char *hdr, size_t hlen, const out_item *it,
+                      int n, char *err, size_t errlen)
 {
     FILE *fp = fopen(tmp, "wb");
-    if (!fp) return fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    if (!fp) return fail(err, errlen, "cannot create %s: %s", path, strerror(errno));
     unsigned char len8[8], blk[4096 * 4];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)hlen >> 8 * k);
     errno = 0;
@@ -643,7 +646,7 @@ static int write_file(const char *tmp, const char *hdr, size_t hlen, const out_i
     int e = errno;
     if (fclose(fp) || bad) {
         remove(tmp);
-        return fail(err, errlen, "error writing %s: %s", tmp, strerror(e ? e : errno));
+        return fail(err, errlen, "error writing %s: %s", path, strerror(e ? e : errno));
     }
     return 0;
 }
@@ -704,8 +707,9 @@ int st_write(const char *path, const st_out_tensor *ts, int n, const st_meta *me
     else if (!rc && hlen > MAX_HEADER)
         rc = fail(err, errlen, "header of %zu bytes exceeds the limit of %u", hlen, MAX_HEADER);
     if (!rc) {
+        atomic_sweep(path); /* what a killed writer of path left */
         snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-        rc = write_file(tmp, hdr, hlen, it, n, err, errlen);
+        rc = write_file(tmp, path, hdr, hlen, it, n, err, errlen);
         if (!rc && rename(tmp, path)) {
             rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
             remove(tmp);

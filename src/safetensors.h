@@ -126,7 +126,8 @@ typedef struct {
  * Everything is validated before any file is created. The bytes go to
  * "<path>.tmp.<pid>", which is fsync'ed and then rename()d onto path, so an existing
  * file at path is never left half-written; on any error the temporary file is removed
- * and path is untouched. */
+ * and path is untouched. Temporary files of path left by writers that were killed (their
+ * PID no longer runs) are removed first (atomic_sweep, src/atomic.h). */
 int st_write(const char *path, const st_out_tensor *ts, int n, const st_meta *meta, int nmeta,
              char *err, size_t errlen);
 

@@ -2,6 +2,7 @@
  * metadata "variant" and "width". Read as F32, F16 or BF16; written as F32 (F16 on
  * request). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,11 @@ static sung_status write_sets(const sung_model *m, const char *path, const float
     meta[1] = (st_meta){"variant", (char *)sung_variant_name(m->variant)};
     meta[2] = (st_meta){"width", width};
     for (int i = 0; i < nextra; i++) meta[3 + i] = (st_meta){(char *)extra[i].key, (char *)extra[i].value};
-    if (st_write(path, ts, n, meta, 3 + nextra, err->msg, sizeof err->msg)) st = SUNG_ERR_IO;
+    char why[sizeof err->msg];
+    if (st_write(path, ts, n, meta, 3 + nextra, why, sizeof why)) {
+        model_set_error(err, "%s", why);
+        st = SUNG_ERR_IO;
+    }
 done:
     free(ts), free(names), free(meta);
     return st;
@@ -87,6 +92,26 @@ void sung_meta_free(sung_meta *meta, int nmeta)
     free(meta);
 }
 
+/* Non-zero, with a message naming the tensor and the flat index, if one of the n values
+ * is NaN or ±Inf, or (with bounded, for weights) beyond ±SUNG_MAX_WEIGHT: such a file
+ * would make every output black (or NaN). Adam moments need only be finite. */
+static int bad_value(const char *path, const char *name, const float *v, size_t n, int bounded,
+                     sung_error *err)
+{
+    float lim = bounded ? (float)SUNG_MAX_WEIGHT : INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(v[i]) <= lim) || isinf(v[i])) { /* the negation also catches NaN */
+            if (isfinite(v[i]))
+                model_set_error(err, "%s: tensor '%s' has %g at index %zu; weights must lie within +-%g", path,
+                                name, v[i], i, SUNG_MAX_WEIGHT);
+            else
+                model_set_error(err, "%s: tensor '%s' has %s at index %zu (values must be finite)", path, name,
+                                isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf", i);
+            return 1;
+        }
+    return 0;
+}
+
 /* Reads a weights file, or with state a train-state file (also adam.m.*, adam.v.*,
  * adam_step), and hands the metadata back when asked. */
 static sung_status load_file(sung_model **out, const char *path, int state, sung_meta **metaout,
@@ -95,10 +120,9 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
     *out = NULL;
     st_file f;
     memset(&f, 0, sizeof f);
-    if (st_open(&f, path, err->msg, sizeof err->msg)) {
-        char keep[sizeof err->msg];
-        memcpy(keep, err->msg, sizeof keep);
-        model_set_error(err, "%s: %s", path, keep);
+    char why[sizeof err->msg]; /* err may be NULL */
+    if (st_open(&f, path, why, sizeof why)) {
+        model_set_error(err, "%s: %s", path, why);
         return SUNG_ERR_FORMAT;
     }
     sung_status st = SUNG_ERR_FORMAT;
@@ -151,7 +175,11 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
                                 got, want);
                 goto done;
             }
-            if (st_read_f32(&f, t, dst[k] + p->off, p->numel, err->msg, sizeof err->msg)) goto done;
+            if (st_read_f32(&f, t, dst[k] + p->off, p->numel, why, sizeof why)) {
+                model_set_error(err, "%s: %s", path, why);
+                goto done;
+            }
+            if (bad_value(path, name, dst[k] + p->off, p->numel, k == 0, err)) goto done;
         }
     if (state) {
         const char *s = st_meta_get(&f, "adam_step");

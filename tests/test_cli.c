@@ -19,17 +19,34 @@
 
 static char dir[] = "/tmp/sung-test-cli-XXXXXX";
 
+static int vrun(const char *prefix, const char *fmt, va_list ap)
+{
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 %s%s/%s %s >out.txt 2>err.txt", dir, prefix, getenv("PWD"),
+             SUNG_BIN, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
 /* runs a command line (after "sung ") quietly; returns its exit status */
 static int run(const char *fmt, ...)
 {
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = vrun("", fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 %s/%s %s >out.txt 2>err.txt", dir, getenv("PWD"), SUNG_BIN, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    return rc;
+}
+
+/* the same, killed after 60 s (exit status 124): for what used to hang */
+static int run_limited(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun("timeout 60 ", fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static int exists(const char *rel)
@@ -145,6 +162,82 @@ int main(void)
     CHECK(run("eval --pred imgs --gt imgs --csv same.csv") == 0 && file_has("out.txt", "PSNR 100.0000") &&
               file_has("out.txt", "SSIM (matlab) 1.00000") && file_has("same.csv", "image,psnr,ssim\n"),
           "eval of identical folders");
+
+    /* never destroy input: an output that is an input (under any name), -o the input
+     * folder, two inputs with one output name, --compare onto an input are refused before
+     * any work (exit 1), and the inputs stay as they were */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir -p keep imgs2 mixed && cp imgs/x.png imgs/y.png keep/ && cp imgs/x.png imgs2/x.png && "
+             "ln -s imgs/x.png link.png && cp imgs/x.png mixed/a.png && cp imgs/y.png mixed/c.png && "
+             "echo 'not an image' >mixed/b.png && mkfifo mixed/fifo.png",
+             dir);
+    CHECK(system(cmd) == 0, "setting up the overwrite cases");
+    const struct {
+        const char *args, *says;
+    } refused[] = {
+        {"imgs/x.png -o imgs/x.png", "is the input imgs/x.png"},
+        {"imgs/x.png -o ./imgs/x.png", "is the input imgs/x.png (the same file)"},
+        {"link.png -o imgs/x.png", "is the input link.png (the same file)"},
+        {"imgs/x.png -o link.png", "is the input imgs/x.png (the same file)"},
+        {"imgs/x.png -o o2.png --compare imgs/x.png", "--compare imgs/x.png is the input"},
+        {"imgs/x.png -o o2.png --compare o2.png", "are the same file"},
+        {"--quiet imgs -o imgs", "-o imgs is the input folder imgs"},
+        {"--quiet imgs -o ./imgs/", "-o ./imgs/ is the input folder imgs"},
+        {"--quiet photos imgs -o imgs", "-o imgs is the input folder imgs"},
+        {"--quiet photos/a.png imgs/y.png -o imgs", "the output imgs/y.png is the input imgs/y.png"},
+        {"--quiet imgs/x.png imgs2/x.png -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
+        {"--quiet imgs imgs2 -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        int rc = run("deblur --model m.safetensors %s", refused[i].args);
+        CHECK(rc == 1 && file_has("err.txt", refused[i].says), "deblur %s: exit %d (want 1), message lacks '%s'",
+              refused[i].args, rc, refused[i].says);
+        CHECK(same_file("imgs/x.png", "keep/x.png") && same_file("imgs/y.png", "keep/y.png") &&
+                  same_file("imgs2/x.png", "keep/x.png") && !exists("o2.png") && !exists("dup"),
+              "deblur %s: an input changed, or work was done before the refusal", refused[i].args);
+    }
+    /* other files in the output folder are replaced, as before */
+    CHECK(run("deblur --model m.safetensors --quiet imgs -o outdir") == 0 && exists("outdir/x.png"),
+          "deblur into a folder that has the outputs already");
+
+    /* a folder with a corrupt image and a FIFO: both reported, the rest done, exit 1 */
+    {
+        int rc = run_limited("deblur --model m.safetensors mixed -o mixedout");
+        CHECK(rc == 1 && exists("mixedout/a.png") && exists("mixedout/c.png") && !exists("mixedout/b.png") &&
+                  !exists("mixedout/fifo.png"),
+              "folder with bad images: exit %d (want 1; 124 is a hang), a.png %d, c.png %d", rc,
+              exists("mixedout/a.png"), exists("mixedout/c.png"));
+        CHECK(file_has("err.txt", "mixed/b.png: neither a PNG nor a JPEG") &&
+                  file_has("err.txt", "mixed/fifo.png: not a regular file") &&
+                  file_has("err.txt", "2 of 4 images failed"),
+              "folder with bad images: the messages");
+    }
+    CHECK(run_limited("deblur --model m.safetensors mixed/fifo.png -o fifo-out.png") == 1 &&
+              file_has("err.txt", "not a regular file") && !exists("fifo-out.png"),
+          "a FIFO named on the command line");
+    CHECK(run("deblur --model m.safetensors imgs/missing.png imgs/x.png -o missingout") == 1 &&
+              file_has("err.txt", "imgs/missing.png") && !exists("missingout"),
+          "a missing input file is refused before any work");
+
+    /* weights with a NaN are refused by info and deblur, naming the tensor */
+    {
+        sung_model *nm;
+        sung_error e;
+        CHECK(sung_model_create(&nm, SUNG_SUNG, 4, 5, &e) == SUNG_OK, "%s", e.msg);
+        int ndim, shape[4];
+        float *data;
+        const char *tname = sung_model_tensor(nm, 3, &ndim, shape, &data, NULL);
+        data[1] = NAN;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/nan.safetensors", dir);
+        CHECK(sung_model_save(nm, p, 0, &e) == SUNG_OK, "%s", e.msg);
+        sung_model_free(nm);
+        CHECK(run("info nan.safetensors") == 1 && file_has("err.txt", tname) && file_has("err.txt", "NaN at index 1"),
+              "info of weights with a NaN");
+        CHECK(run("deblur --model nan.safetensors imgs/x.png -o nan.png") == 1 && file_has("err.txt", tname) &&
+                  !exists("nan.png"),
+              "deblur with weights with a NaN");
+    }
 
     /* synth: deterministic, GoPro layout */
     CHECK(run("synth --photos photos --out s1 --count 4 --size 64x64 --seed 3") == 0, "synth");

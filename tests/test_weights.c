@@ -1,6 +1,7 @@
 /* Weights files: save → load is bit-exact (F32) or exact F16 rounding; bad files are
  * rejected with a message naming the tensor or the byte offset, and leave no model. */
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -58,6 +59,93 @@ static void expect_reject(const char *path, const char *needle, const char *what
     CHECK(st != SUNG_OK && m == NULL, "%s: accepted", what);
     if (st != SUNG_OK)
         CHECK(strstr(e.msg, needle) != NULL, "%s: message '%s' does not mention '%s'", what, e.msg, needle);
+}
+
+/* Non-finite and absurd values: rejected with the tensor's name and the flat index; the
+ * bound itself and large Adam moments are accepted. */
+static void test_values(sung_model *m)
+{
+    const char *name = "deblur.unet.e1.res.0.c1.weight";
+    int pi = model_find_param(m, name);
+    CHECK(pi >= 0, "no tensor %s", name);
+    if (pi < 0) return;
+    float *w = m->p + m->params[pi].off;
+    const float keep = w[5];
+    const struct {
+        float v;
+        const char *what, *want;
+    } bad[] = {{NAN, "NaN", "NaN at index 5"},
+               {INFINITY, "+Inf", "+Inf at index 5"},
+               {-INFINITY, "-Inf", "-Inf at index 5"},
+               {3e38f, "3e38", "3e+38 at index 5"},
+               {-1.5e6f, "-1.5e6", "-1.5e+06 at index 5"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        w[5] = bad[i].v;
+        char what[64];
+        snprintf(what, sizeof what, "a weight of %s", bad[i].what);
+        write_edited(m, tmp("v.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "4");
+        expect_reject(tmp("v.safetensors"), name, what);
+        expect_reject(tmp("v.safetensors"), bad[i].want, what);
+        sung_error e;
+        sung_model *r = NULL;
+        CHECK(sung_model_load(&r, tmp("v.safetensors"), &e) == SUNG_ERR_FORMAT && !r, "%s: not SUNG_ERR_FORMAT", what);
+    }
+    /* 70000 is finite in F32 but Inf in F16 */
+    w[5] = 70000;
+    write_edited(m, tmp("v.safetensors"), NULL, NULL, NULL, ST_F16, "sung", "4");
+    expect_reject(tmp("v.safetensors"), "+Inf at index 5", "an F16 Inf");
+    sung_error e;
+    sung_model *r = NULL;
+    w[5] = (float)SUNG_MAX_WEIGHT;
+    write_edited(m, tmp("v.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "4");
+    CHECK(sung_model_load(&r, tmp("v.safetensors"), &e) == SUNG_OK, "the bound itself rejected: %s", e.msg);
+    sung_model_free(r);
+    w[5] = keep;
+    /* train state: the weights are checked the same way, the moments only for finiteness */
+    for (size_t i = 0; i < m->nfloats; i++) m->adam_v[i] = 4e6f;
+    CHECK(sung_train_state_save(m, tmp("s.safetensors"), NULL, 0, &e) == SUNG_OK, "%s", e.msg);
+    CHECK(sung_train_state_load(&r, tmp("s.safetensors"), NULL, NULL, &e) == SUNG_OK, "large moments: %s", e.msg);
+    sung_model_free(r);
+    m->adam_m[m->params[pi].off + 2] = NAN;
+    CHECK(sung_train_state_save(m, tmp("s.safetensors"), NULL, 0, &e) == SUNG_OK, "%s", e.msg);
+    r = NULL;
+    CHECK(sung_train_state_load(&r, tmp("s.safetensors"), NULL, NULL, &e) == SUNG_ERR_FORMAT && !r &&
+              strstr(e.msg, "adam.m.deblur.unet.e1.res.0.c1.weight") && strstr(e.msg, "index 2"),
+          "NaN in a moment: '%s'", e.msg);
+    memset(m->adam_m, 0, m->nfloats * sizeof *m->adam_m);
+    memset(m->adam_v, 0, m->nfloats * sizeof *m->adam_v);
+}
+
+/* err may be NULL (sung.h: freeing and erring are harmless): no crash on any path */
+static void test_null_err(sung_model *m)
+{
+    sung_model *r = (sung_model *)1;
+    CHECK(sung_model_load(&r, tmp("missing.safetensors"), NULL) != SUNG_OK && !r, "missing file, err NULL");
+    CHECK(sung_model_save(m, tmp("n.safetensors"), 0, NULL) == SUNG_OK, "save, err NULL");
+    CHECK(sung_model_load(&r, tmp("n.safetensors"), NULL) == SUNG_OK, "load, err NULL");
+    sung_model_free(r);
+    CHECK(truncate(tmp("n.safetensors"), 4000) == 0, "truncate");
+    CHECK(sung_model_load(&r, tmp("n.safetensors"), NULL) != SUNG_OK, "truncated, err NULL");
+    CHECK(sung_model_save(m, "/nonexistent-dir/w.safetensors", 0, NULL) != SUNG_OK, "unwritable, err NULL");
+}
+
+/* A checkpoint's temporary file left by a killed writer goes with the next write of it. */
+static void test_stale_temporaries(sung_model *m)
+{
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[300], running[300];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", tmp("state.safetensors"), (long)dead);
+    snprintf(running, sizeof running, "%s.tmp.%ld", tmp("state.safetensors"), (long)getppid());
+    FILE *f1 = fopen(stale, "wb"), *f2 = fopen(running, "wb");
+    CHECK(f1 && f2, "create temporaries");
+    if (f1) fclose(f1);
+    if (f2) fclose(f2);
+    sung_error e;
+    CHECK(sung_train_state_save(m, tmp("state.safetensors"), NULL, 0, &e) == SUNG_OK, "%s", e.msg);
+    CHECK(access(stale, F_OK) != 0, "a killed writer's %s was not removed", stale);
+    CHECK(access(running, F_OK) == 0, "a running writer's %s was removed", running);
 }
 
 int main(void)
@@ -159,7 +247,13 @@ int main(void)
     expect_reject(tmp("does-not-exist.safetensors"), "does-not-exist", "missing file");
 
     /* saving over an existing file into a missing directory fails and leaves nothing */
-    CHECK(sung_model_save(m, "/nonexistent-dir/w.safetensors", 0, &e) != SUNG_OK, "saved into a missing directory");
+    CHECK(sung_model_save(m, "/nonexistent-dir/w.safetensors", 0, &e) != SUNG_OK &&
+              strstr(e.msg, "/nonexistent-dir/w.safetensors: ") && !strstr(e.msg, ".tmp."),
+          "saved into a missing directory, or the message names the temporary file: '%s'", e.msg);
+
+    test_values(m);
+    test_null_err(m);
+    test_stale_temporaries(m);
     sung_model_free(m);
 
     char cmd[300];

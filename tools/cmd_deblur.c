@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data.h"
 
@@ -45,22 +46,37 @@ static int write_compare(const sung_image *b, const sung_image *d, const char *p
     return rc;
 }
 
+/* The progress bar is drawn with \r; a message in the middle of a run starts a new line. */
+static int bar_open;
+static void bar_break(void)
+{
+    if (bar_open) fputc('\n', stderr);
+    bar_open = 0;
+}
+
 static int deblur_one(sung_model *m, const char *in, const char *out, int iters, const char *compare,
                       int verbose, double *secs)
 {
     sung_image im = {0}, res = {0};
     sung_error err;
     int rc = 0;
-    if (sung_image_load(&im, in, &err)) return cli_fail("deblur", "%s", err.msg);
+    *secs = 0;
+    if (sung_image_load(&im, in, &err)) {
+        bar_break();
+        return cli_fail("deblur", "%s", err.msg);
+    }
     double t0 = cli_now();
     if (sung_deblur(m, &im, iters, &res, &err)) {
+        bar_break();
         rc = cli_fail("deblur", "%s: %s", in, err.msg);
     } else {
         *secs = cli_now() - t0;
-        if (sung_image_save(&res, out, &err))
+        if (sung_image_save(&res, out, &err)) {
+            bar_break();
             rc = cli_fail("deblur", "%s", err.msg);
-        else if (compare)
+        } else if (compare) {
             rc = write_compare(&im, &res, compare);
+        }
         if (!rc && verbose)
             printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s%s)\n", in, out, im.w, im.h, iters, *secs, sung_isa(),
                    sung_model_precision(m) == SUNG_BF16 ? ", bf16" : "");
@@ -75,7 +91,151 @@ static void progress(int done, int total, double secs)
     int width = 30, fill = total ? done * width / total : width;
     fprintf(stderr, "\r[%.*s%*s] %d/%d  %.2f s/image", fill, "##############################", width - fill, "",
             done, total, done ? secs / done : 0.0);
+    bar_open = done < total;
     if (done == total) fputc('\n', stderr);
+}
+
+/* One image to deblur: src -> dst. */
+typedef struct {
+    char *src, *dst;
+} job;
+
+static void jobs_free(job *jobs, int n)
+{
+    for (int i = 0; jobs && i < n; i++) free(jobs[i].src), free(jobs[i].dst);
+    free(jobs);
+}
+
+static char *join2(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* The work of one run, listed before any is done: with single, pos[0] -> out; otherwise
+ * each file pos[i] and each image of each folder pos[i] -> out/NAME. A named file that
+ * does not exist is an error here, before the model is loaded. */
+static int jobs_make(const char **pos, int n, const char *out, int single, job **jobs_out, int *njobs)
+{
+    job *jobs = NULL;
+    int count = 0, cap = 0, rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char **names = NULL;
+        int k = 1;
+        if (is_dir(pos[i])) {
+            if (dir_images("deblur", pos[i], &names, &k)) {
+                rc = 1;
+                break;
+            }
+        } else {
+            struct stat st;
+            if (stat(pos[i], &st)) {
+                rc = cli_fail("deblur", "%s: %s", pos[i], strerror(errno));
+                break;
+            }
+        }
+        if (count + k > cap) {
+            int nc = cap + k + 64;
+            job *nj = realloc(jobs, nc * sizeof *nj);
+            if (!nj) {
+                names_free(names, k);
+                rc = cli_fail("deblur", "out of memory");
+                break;
+            }
+            jobs = nj, cap = nc;
+        }
+        for (int j = 0; j < k && !rc; j++) {
+            const char *slash = strrchr(pos[i], '/'), *base = names ? names[j] : slash ? slash + 1 : pos[i];
+            job *J = &jobs[count++];
+            J->src = names ? join2(pos[i], names[j]) : strdup(pos[i]);
+            J->dst = single ? strdup(out) : join2(out, base);
+            if (!J->src || !J->dst) rc = cli_fail("deblur", "out of memory");
+        }
+        names_free(names, k);
+    }
+    if (rc) {
+        jobs_free(jobs, count);
+        return rc;
+    }
+    *jobs_out = jobs, *njobs = count;
+    return 0;
+}
+
+/* An input file, by identity: the same (st_dev, st_ino) is the same file under any name
+ * (./x.png, x.png, a symlink, a hard link). */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int job;
+} file_id;
+
+static int id_cmp(const void *a, const void *b)
+{
+    const file_id *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int dst_cmp(const void *a, const void *b)
+{
+    const job *x = *(const job *const *)a, *y = *(const job *const *)b;
+    return strcmp(x->dst, y->dst);
+}
+
+/* The input that path is (its job index), or -1 when path is none of them (or absent). */
+static int input_at(const file_id *ids, int nids, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return -1;
+    file_id key = {st.st_dev, st.st_ino, -1};
+    const file_id *hit = bsearch(&key, ids, nids, sizeof *ids, id_cmp);
+    return hit ? hit->job : -1;
+}
+
+/* Never destroy input: refuses (message, exit 1) when -o is an input folder, when an
+ * output (or --compare) is one of the input files, or when two inputs would be written to
+ * one output name. Outputs that exist but are not inputs are replaced, atomically. */
+static int check_outputs(const job *jobs, int n, const char **pos, int npos, const char *out, int single,
+                         const char *compare)
+{
+    struct stat so, si;
+    if (!single && !stat(out, &so))
+        for (int i = 0; i < npos; i++)
+            if (!stat(pos[i], &si) && S_ISDIR(si.st_mode) && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+                return cli_fail("deblur", "-o %s is the input folder %s: its images would be replaced by the "
+                                          "results; choose another output folder", out, pos[i]);
+    const job **byname = malloc((n ? n : 1) * sizeof *byname);
+    file_id *ids = malloc((n ? n : 1) * sizeof *ids);
+    int nids = 0, rc = 0;
+    if (!byname || !ids) rc = cli_fail("deblur", "out of memory");
+    for (int i = 0; !rc && i < n; i++) byname[i] = &jobs[i];
+    if (!rc) qsort(byname, n, sizeof *byname, dst_cmp);
+    for (int i = 1; !rc && i < n; i++)
+        if (!strcmp(byname[i - 1]->dst, byname[i]->dst))
+            rc = cli_fail("deblur", "%s and %s would both be written to %s; only one would be kept (deblur them "
+                                    "into different folders)", byname[i - 1]->src, byname[i]->src, byname[i]->dst);
+    for (int i = 0; !rc && i < n; i++)
+        if (!stat(jobs[i].src, &si)) ids[nids++] = (file_id){si.st_dev, si.st_ino, i};
+    if (!rc) qsort(ids, nids, sizeof *ids, id_cmp);
+    for (int i = 0; !rc && i < n; i++) {
+        int k = input_at(ids, nids, jobs[i].dst);
+        if (k >= 0)
+            rc = cli_fail("deblur", "the output %s is the input %s%s, which would be lost; choose another output",
+                          jobs[i].dst, jobs[k].src, strcmp(jobs[i].dst, jobs[k].src) ? " (the same file)" : "");
+    }
+    if (!rc && compare) {
+        int k = input_at(ids, nids, compare);
+        if (k >= 0)
+            rc = cli_fail("deblur", "--compare %s is the input %s, which would be lost; choose another name", compare,
+                          jobs[k].src);
+        else if (!strcmp(compare, out) ||
+                 (!stat(compare, &si) && !stat(out, &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino))
+            rc = cli_fail("deblur", "--compare %s and -o %s are the same file", compare, out);
+    }
+    free(byname), free(ids);
+    return rc;
 }
 
 int cmd_deblur(int argc, char **argv)
@@ -85,7 +245,7 @@ int cmd_deblur(int argc, char **argv)
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
         {"--iters", 'i', &iters, "scale iterations (default 4, the paper's best)"},
-        {"-o", 's', &out, "output file (one input file) or folder (folders, several files)"},
+        {"-o", 's', &out, "output file (one input file) or folder (folders, several files); never an input"},
         {"--compare", 's', &compare, "also write blurred | deblurred | edge maps of both (one input file)"},
         {"--precision", 's', &precision, "fp32 (default) or bf16 (faster; needs avx512_bf16)"},
         {"--quiet", 'b', &quiet, "no per-image lines or progress bar"},
@@ -110,62 +270,44 @@ int cmd_deblur(int argc, char **argv)
     if (!is_image_name(out) && single)
         return cli_bad_value("deblur", "%s: the output must end in .png, .jpg or .jpeg", out);
 
+    /* everything that could make the run destroy an input is refused before any work */
+    job *jobs = NULL;
+    int njobs = 0;
+    if (jobs_make(pos, n, out, single, &jobs, &njobs)) return 1;
+    if (check_outputs(jobs, njobs, pos, n, out, single, compare)) {
+        jobs_free(jobs, njobs);
+        return 1;
+    }
     const char *mp = cli_model_path("deblur", model);
-    if (!mp) return 1;
     sung_model *m = NULL;
     sung_error err;
-    if (sung_model_load(&m, mp, &err)) return cli_fail("deblur", "%s", err.msg);
-    if (sung_model_set_precision(m, (sung_precision)prec, &err)) {
-        sung_model_free(m);
-        return cli_fail("deblur", "%s", err.msg);
-    }
     int rc = 0;
-    double secs = 0, t;
-    if (single) {
-        rc = deblur_one(m, pos[0], out, iters, compare, !quiet, &secs);
-        sung_model_free(m);
-        return rc;
-    }
-    /* folders and lists: OUT is a folder; a folder's images keep their names */
-    if (make_dirs(out)) {
-        sung_model_free(m);
-        return cli_fail("deblur", "%s: cannot create the output folder: %s", out, strerror(errno));
-    }
-    int total = 0, done = 0;
-    for (int i = 0; i < n; i++) {
-        if (!is_dir(pos[i])) {
-            total++;
-            continue;
-        }
-        char **names;
-        int k;
-        if (dir_images("deblur", pos[i], &names, &k)) {
-            sung_model_free(m);
-            return 1;
-        }
-        total += k;
-        names_free(names, k);
-    }
-    for (int i = 0; i < n && !rc; i++) {
-        char **names = NULL;
-        int k = 1;
-        if (is_dir(pos[i]) && dir_images("deblur", pos[i], &names, &k)) rc = 1;
-        for (int j = 0; j < k && !rc; j++) {
-            char src[4096], dst[4096];
-            const char *base = names ? names[j] : strrchr(pos[i], '/') ? strrchr(pos[i], '/') + 1 : pos[i];
-            if (names)
-                snprintf(src, sizeof src, "%s/%s", pos[i], names[j]);
-            else
-                snprintf(src, sizeof src, "%s", pos[i]);
-            snprintf(dst, sizeof dst, "%s/%s", out, base);
-            rc = deblur_one(m, src, dst, iters, NULL, 0, &t);
+    if (!mp) {
+        rc = 1;
+    } else if (sung_model_load(&m, mp, &err) || sung_model_set_precision(m, (sung_precision)prec, &err)) {
+        rc = cli_fail("deblur", "%s", err.msg);
+    } else if (single) {
+        double t;
+        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, !quiet, &t);
+    } else if (make_dirs(out)) {
+        /* folders and lists: OUT is a folder; a folder's images keep their names */
+        rc = cli_fail("deblur", "%s: cannot create the output folder: %s", out, strerror(errno));
+    } else {
+        /* a bad image is reported and skipped; the run goes on and its status says so */
+        int failed = 0;
+        double secs = 0, t;
+        for (int i = 0; i < njobs; i++) {
+            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, 0, &t)) failed++;
             secs += t;
-            done++;
-            if (!quiet) progress(done, total, secs);
+            if (!quiet) progress(i + 1, njobs, secs);
         }
-        names_free(names, k);
+        if (failed)
+            rc = cli_fail("deblur", "%d of %d images failed (see above); the other %d are in %s", failed, njobs,
+                          njobs - failed, out);
+        else if (!quiet)
+            printf("%d images -> %s, %.2f s in all (%s)\n", njobs, out, secs, sung_isa());
     }
-    if (!rc && !quiet) printf("%d images -> %s, %.2f s in all (%s)\n", done, out, secs, sung_isa());
     sung_model_free(m);
+    jobs_free(jobs, njobs);
     return rc;
 }

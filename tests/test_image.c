@@ -1,0 +1,295 @@
+/* Image files against hostile input and failing disks (src/image.c, src/jpeg.c):
+ *  - decompression bombs: a PNG or JPEG whose header declares more than SUNG_MAX_PIXELS
+ *    is refused from the header, with the size and the limit in the message (the limit
+ *    itself is allowed); a side over SUNG_MAX_SIDE is named as such;
+ *  - a FIFO or a folder named x.png is refused at once (a FIFO used to hang forever);
+ *  - a PNG that libpng gives up on half-way leaks nothing (the row array did);
+ *  - a write into a missing folder, or one the disk refuses (RLIMIT_FSIZE: EFBIG, what a
+ *    full disk's ENOSPC looks like to the writer), names the output, not its temporary
+ *    file, with the system's reason, and leaves neither;
+ *  - temporary files of the same output left by a killed writer are removed by the next
+ *    write; those of running processes and of other outputs are kept. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "jpeg.h"
+#include "sung.h"
+#include "testutil.h"
+
+static char dir[] = "/tmp/sung-test-image-XXXXXX";
+
+static const char *tmp_path(const char *name)
+{
+    static char p[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static uint32_t crc32_png(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void put32(unsigned char *p, uint32_t v) { p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = (unsigned char)v; }
+
+/* A PNG of a few dozen bytes that declares w×h RGB (a valid IHDR with its CRC) and then
+ * ends (IEND): what a decompression bomb's header looks like. */
+static void write_png_header(const char *path, uint32_t w, uint32_t h)
+{
+    unsigned char b[8 + 25 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char *c = b + 8;
+    put32(c, 13);
+    memcpy(c + 4, "IHDR", 4);
+    put32(c + 8, w), put32(c + 12, h);
+    c[16] = 8, c[17] = 2, c[18] = c[19] = c[20] = 0; /* 8-bit RGB, not interlaced */
+    put32(c + 21, crc32_png(c + 4, 17));
+    c += 25;
+    put32(c, 0);
+    memcpy(c + 4, "IEND", 4);
+    put32(c + 8, crc32_png(c + 4, 4));
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(b, 1, sizeof b, f) == sizeof b && !fclose(f), "write %s", path);
+}
+
+/* a noisy image (so that it does not compress to nothing) */
+static void make_noise(sung_image *im, int w, int h)
+{
+    sung_error e;
+    CHECK(sung_image_alloc(im, w, h, &e) == SUNG_OK, "%s", e.msg);
+    for (size_t i = 0; im->data && i < (size_t)w * h * 3; i++) im->data[i] = test_randf(0, 1);
+}
+
+static void test_bombs(void)
+{
+    sung_image im;
+    sung_error e;
+    const struct {
+        uint32_t w, h;
+        const char *want; /* NULL: the size is allowed (the file fails later, for lack of data) */
+    } cases[] = {
+        {32768, 32768, "32768x32768 is 1073.7 Mpx, more than the limit of 100 Mpx"},
+        {20000, 6000, "20000x6000 is 120.0 Mpx, more than the limit of 100 Mpx"},
+        {10000, 10001, "10000x10001 is 100.0 Mpx, more than the limit of 100 Mpx"},
+        {1000000, 1000000, "1000000x1000000 is 1000000.0 Mpx"},
+        {40000, 10, "40000x10 is more than 32768 pixels a side"},
+        {10000, 10000, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *p = tmp_path("bomb.png");
+        write_png_header(p, cases[i].w, cases[i].h);
+        e.msg[0] = 0;
+        sung_status st = sung_image_load(&im, p, &e);
+        CHECK(st == SUNG_ERR_FORMAT && !im.data, "PNG %ux%u: status %d", cases[i].w, cases[i].h, st);
+        if (cases[i].want)
+            CHECK(strstr(e.msg, cases[i].want) && strstr(e.msg, p), "PNG %ux%u: '%s' (want '%s' and the path)",
+                  cases[i].w, cases[i].h, e.msg, cases[i].want);
+        else
+            CHECK(!strstr(e.msg, "Mpx") && !strstr(e.msg, "a side"), "PNG %ux%u: refused as too large: '%s'",
+                  cases[i].w, cases[i].h, e.msg);
+    }
+    /* the limit on its own */
+    CHECK(image_check_size("x", 10000, 10000, &e) == SUNG_OK, "100 Mpx exactly is allowed: %s", e.msg);
+    CHECK(image_check_size("x", 32768, 3051, &e) == SUNG_OK, "32768x3051 is allowed: %s", e.msg);
+    CHECK(image_check_size("x", 32769, 1, &e) == SUNG_ERR_FORMAT, "32769 a side");
+    CHECK(image_check_size("x", 4294967295ul, 4294967295ul, &e) == SUNG_ERR_FORMAT, "2^32-1 squared");
+
+    /* JPEG: a real 16×16 file whose SOF is patched to 20000×6000 */
+    sung_image small;
+    make_noise(&small, 16, 16);
+    const char *src = tmp_path("small.jpg");
+    CHECK(sung_image_save(&small, src, &e) == SUNG_OK, "%s", e.msg);
+    sung_image_free(&small);
+    static unsigned char buf[1 << 16];
+    FILE *f = fopen(src, "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    long sof = -1;
+    for (size_t i = 2; i + 9 < n && sof < 0; i++)
+        if (buf[i] == 0xFF && buf[i + 1] >= 0xC0 && buf[i + 1] <= 0xC2) sof = (long)i;
+    CHECK(sof > 0, "no SOF marker in %s", src);
+    if (sof > 0) {
+        const struct {
+            unsigned w, h;
+            const char *want;
+        } jc[] = {{20000, 6000, "20000x6000 is 120.0 Mpx, more than the limit of 100 Mpx"},
+                  {32768, 32768, "32768x32768 is 1073.7 Mpx, more than the limit of 100 Mpx"},
+                  {65500, 65500, "65500x65500 is 4290.2 Mpx"}};
+        for (size_t i = 0; i < sizeof jc / sizeof *jc; i++) {
+            buf[sof + 5] = jc[i].h >> 8, buf[sof + 6] = jc[i].h & 255; /* after marker, length, precision */
+            buf[sof + 7] = jc[i].w >> 8, buf[sof + 8] = jc[i].w & 255;
+            const char *p = tmp_path("bomb.jpg");
+            f = fopen(p, "wb");
+            CHECK(f && fwrite(buf, 1, n, f) == n && !fclose(f), "write %s", p);
+            e.msg[0] = 0;
+            sung_status st = sung_image_load(&im, p, &e);
+            CHECK(st == SUNG_ERR_FORMAT && !im.data && strstr(e.msg, jc[i].want) && strstr(e.msg, p),
+                  "JPEG %ux%u: status %d, '%s' (want '%s')", jc[i].w, jc[i].h, st, e.msg, jc[i].want);
+        }
+    }
+}
+
+static void test_not_regular(void)
+{
+    sung_image im;
+    sung_error e;
+    const char *fifo = tmp_path("fifo.png"), *folder = tmp_path("folder.png");
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    CHECK(mkdir(folder, 0700) == 0, "mkdir: %s", strerror(errno));
+    /* a FIFO without a writer: open() would wait forever (alarm() in main ends a hang) */
+    e.msg[0] = 0;
+    CHECK(sung_image_load(&im, fifo, &e) == SUNG_ERR_IO && !im.data && strstr(e.msg, "not a regular file") &&
+              strstr(e.msg, "FIFO") && strstr(e.msg, fifo),
+          "FIFO: '%s'", e.msg);
+    e.msg[0] = 0;
+    CHECK(sung_image_load(&im, folder, &e) == SUNG_ERR_IO && !im.data && strstr(e.msg, "not a regular file"),
+          "folder: '%s'", e.msg);
+    CHECK(image_load_jpeg(&im, fifo, &e) == SUNG_ERR_IO && !im.data, "FIFO as JPEG: '%s'", e.msg);
+    e.msg[0] = 0;
+    CHECK(sung_image_load(&im, "/dev/null", &e) == SUNG_ERR_IO && strstr(e.msg, "device"), "/dev/null: '%s'",
+          e.msg);
+}
+
+/* Bytes the heap holds (glibc): the small-block arena plus mmapped blocks. */
+static long heap_in_use(void)
+{
+#ifdef __GLIBC__
+    struct mallinfo2 mi = mallinfo2();
+    return (long)(mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
+}
+
+static void test_corrupt_png_leaks_nothing(void)
+{
+    /* 1×30000: png_read_info succeeds, then png_read_image runs off the truncated data
+     * and longjmps with the 240 KB row-pointer array allocated */
+    sung_image tall;
+    sung_error e;
+    make_noise(&tall, 1, 30000);
+    const char *p = tmp_path("tall.png");
+    CHECK(sung_image_save(&tall, p, &e) == SUNG_OK, "%s", e.msg);
+    sung_image_free(&tall);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && truncate(p, st.st_size / 2) == 0, "truncate %s", p);
+    sung_image im;
+    CHECK(sung_image_load(&im, p, &e) == SUNG_ERR_FORMAT && !im.data && strstr(e.msg, "corrupt PNG"),
+          "truncated PNG: '%s'", e.msg);
+    long before = heap_in_use();
+    for (int i = 0; i < 20; i++) sung_image_load(&im, p, &e);
+    long grew = heap_in_use() - before;
+    if (before >= 0) CHECK(grew < 100000, "20 loads of a corrupt PNG left %ld bytes allocated", grew);
+}
+
+/* In a child (RLIMIT_FSIZE is for good): a write the file system refuses. */
+static int write_refused(const char *name)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        test_failures = 0; /* the child's own */
+        signal(SIGXFSZ, SIG_IGN); /* then write() fails with EFBIG */
+        struct rlimit rl = {4096, 4096};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        sung_image im;
+        sung_error e;
+        make_noise(&im, 256, 256);
+        const char *p = tmp_path(name);
+        char tmp[600];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+        e.msg[0] = 0;
+        CHECK(sung_image_save(&im, p, &e) == SUNG_ERR_IO, "%s written past RLIMIT_FSIZE", name);
+        CHECK(strstr(e.msg, p) && strstr(e.msg, strerror(EFBIG)) && !strstr(e.msg, ".tmp."),
+              "%s: '%s' (want the output's name and '%s')", name, e.msg, strerror(EFBIG));
+        CHECK(!exists(p) && !exists(tmp), "%s: a file was left behind", name);
+        sung_image_free(&im);
+        _exit(test_failures != 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_write_errors(void)
+{
+    sung_image im;
+    sung_error e;
+    make_noise(&im, 8, 8);
+    const char *names[] = {"missing/x.png", "missing/x.jpg"};
+    for (int i = 0; i < 2; i++) {
+        const char *p = tmp_path(names[i]);
+        e.msg[0] = 0;
+        CHECK(sung_image_save(&im, p, &e) == SUNG_ERR_IO && strstr(e.msg, p) && strstr(e.msg, strerror(ENOENT)) &&
+                  !strstr(e.msg, ".tmp."),
+              "%s: '%s' (want the output's name, not its temporary file's, and '%s')", names[i], e.msg,
+              strerror(ENOENT));
+    }
+    sung_image_free(&im);
+    CHECK(write_refused("big.png") == 0, "PNG: a refused write (the child's messages are above)");
+    CHECK(write_refused("big.jpg") == 0, "JPEG: a refused write (the child's messages are above)");
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fputs("partial", f) >= 0 && !fclose(f), "create %s", path);
+}
+
+static void test_stale_temporaries(void)
+{
+    pid_t dead = fork(); /* a PID that no longer runs */
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    long live = (long)getppid();
+    char stale[600], running[600], other[600], odd[600];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", tmp_path("s.png"), (long)dead);
+    snprintf(running, sizeof running, "%s.tmp.%ld", tmp_path("s.png"), live);
+    snprintf(other, sizeof other, "%s.tmp.%ld", tmp_path("t.png"), (long)dead);
+    snprintf(odd, sizeof odd, "%s.tmp.%ldx", tmp_path("s.png"), (long)dead);
+    touch(stale), touch(running), touch(other), touch(odd);
+    sung_image im;
+    sung_error e;
+    make_noise(&im, 8, 8);
+    CHECK(sung_image_save(&im, tmp_path("s.png"), &e) == SUNG_OK, "%s", e.msg);
+    CHECK(!exists(stale), "a killed writer's %s was not removed", stale);
+    CHECK(exists(running) && exists(other) && exists(odd),
+          "removed too much: running %d, other output %d, not a PID %d", exists(running), exists(other),
+          exists(odd));
+    sung_image_free(&im);
+}
+
+int main(void)
+{
+    alarm(120); /* a hang (the FIFO) is a failure, not a stuck `make test` */
+    if (!mkdtemp(dir)) return 1;
+    test_bombs();
+    test_not_regular();
+    test_corrupt_png_leaks_nothing();
+    test_write_errors();
+    test_stale_temporaries();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (!test_failures) CHECK(system(cmd) == 0, "cleanup");
+    else fprintf(stderr, "left %s for inspection\n", dir);
+    return test_summary("test_image");
+}

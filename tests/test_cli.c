@@ -156,7 +156,22 @@ int main(void)
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");
     CHECK(exists("o.jpg") && exists("c.png"), "deblur outputs");
-    CHECK(run("deblur --model m.safetensors --quiet imgs -o outdir") == 0, "deblur a folder");
+    /* tiles: explicit, or when the image would not fit; the result is close to the whole pass */
+    make_photo("big.png", 200, 150, 5);
+    CHECK(run("deblur --model m.safetensors --tile 64 big.png -o t.png") == 0 && file_has("out.txt", "in tiles of 64 px") &&
+              exists("t.png"),
+          "deblur --tile 64");
+    CHECK(run("deblur --model m.safetensors --tile -1 big.png -o u.png") == 0 && !file_has("out.txt", "tiles") &&
+              exists("u.png"),
+          "deblur --tile -1: whole");
+    CHECK(run("deblur --model m.safetensors big.png -o v.png") == 0 && !file_has("out.txt", "tiles") &&
+              same_file("u.png", "v.png"),
+          "deblur: a small image is not tiled by default");
+    CHECK(run("deblur --model m.safetensors --tile 60 imgs/x.png -o t2.png") == 2 && !exists("t2.png"),
+          "--tile 60: not on the grid");
+    CHECK(run("deblur --model m.safetensors --max-memory 10 imgs/x.png -o t2.png") == 2 && !exists("t2.png"),
+          "--max-memory 10: a usage error");
+    CHECK(run("deblur --model m.safetensors imgs -o outdir") == 0, "deblur a folder");
     CHECK(exists("outdir/x.png") && exists("outdir/y.png"), "folder out keeps the names");
     CHECK(run("deblur --model m.safetensors imgs/x.png -o outdir") != 0, "one file into a folder name");
     CHECK(run("eval --pred imgs --gt imgs --csv same.csv") == 0 && file_has("out.txt", "PSNR 100.0000") &&

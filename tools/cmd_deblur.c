@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "data.h"
@@ -54,8 +55,22 @@ static void bar_break(void)
     bar_open = 0;
 }
 
+/* How an image is cut: tile > 0 a fixed tile, 0 whatever fits in max_mb, -1 never. */
+typedef struct {
+    int tile;
+    long max_mb;
+} tiling;
+
+/* The margin of context around each tile: a multiple of the model's grid, about 128 px
+ * (test_tile: wider margins come closer to the whole-image pass). */
+static int tile_margin(int iters)
+{
+    int mult = 1 << (iters + 2);
+    return (128 + mult - 1) / mult * mult;
+}
+
 static int deblur_one(sung_model *m, const char *in, const char *out, int iters, const char *compare,
-                      int verbose, double *secs)
+                      const tiling *tl, int verbose, double *secs)
 {
     sung_image im = {0}, res = {0};
     sung_error err;
@@ -66,7 +81,22 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         return cli_fail("deblur", "%s", err.msg);
     }
     double t0 = cli_now();
-    if (sung_deblur(m, &im, iters, &res, &err)) {
+    int margin = tile_margin(iters), tile = tl->tile;
+    if (tile == 0) {
+        tile = sung_tile_for_memory(m, im.w, im.h, iters, margin, (size_t)tl->max_mb << 20);
+        if (tile < 0) {
+            bar_break();
+            sung_image_free(&im);
+            return cli_fail("deblur", "%s (%dx%d): even the smallest tile does not fit in --max-memory %ld MB", in,
+                            im.w, im.h, tl->max_mb);
+        }
+    }
+    if (tile > 0 && (tile < im.w || tile < im.h) && verbose)
+        printf("%s: %dx%d in tiles of %d px with %d px of context (%s)\n", in, im.w, im.h, tile, margin,
+               tl->tile > 0 ? "--tile" : "to fit --max-memory");
+    sung_status st = tile > 0 ? sung_deblur_tiled(m, &im, iters, tile, margin, &res, &err)
+                              : sung_deblur(m, &im, iters, &res, &err);
+    if (st) {
         bar_break();
         rc = cli_fail("deblur", "%s: %s", in, err.msg);
     } else {
@@ -241,13 +271,17 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
 int cmd_deblur(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *compare = NULL, *precision = "fp32", *pos[4096];
-    int iters = 4, quiet = 0;
+    int iters = 4, quiet = 0, tile = 0;
+    long max_mb = -1;
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
         {"--iters", 'i', &iters, "scale iterations (default 4, the paper's best)"},
         {"-o", 's', &out, "output file (one input file) or folder (folders, several files); never an input"},
         {"--compare", 's', &compare, "also write blurred | deblurred | edge maps of both (one input file)"},
         {"--precision", 's', &precision, "fp32 (default) or bf16 (faster; needs avx512_bf16)"},
+        {"--tile", 'i', &tile, "deblur in tiles of N px (a multiple of 2^(iters+2)); 0 (default): only when "
+                               "needed to fit --max-memory; -1: never"},
+        {"--max-memory", 'l', &max_mb, "MB an image may use (default: 4096 or half the RAM, whichever is less)"},
         {"--quiet", 'b', &quiet, "no per-image lines or progress bar"},
         {0},
     };
@@ -261,6 +295,17 @@ int cmd_deblur(int argc, char **argv)
     if (prec < 0) return cli_bad_value("deblur", "--precision must be fp32 or bf16, not '%s'", precision);
     if (iters < 1 || iters > SUNG_MAX_ITERS)
         return cli_bad_value("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
+    int mult = 1 << (iters + 2);
+    if (tile < -1 || (tile > 0 && (tile % mult || tile > 32768)))
+        return cli_bad_value("deblur", "--tile must be a multiple of %d (2^(iters+2)), 0 or -1, not %d", mult, tile);
+    if (max_mb == -1) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+        long half = pages > 0 && psize > 0 ? (long)((double)pages * psize / 2 / 1048576) : 4096;
+        max_mb = half < 4096 ? half : 4096;
+    } else if (max_mb < 64) {
+        return cli_bad_value("deblur", "--max-memory must be at least 64 (MB), not %ld", max_mb);
+    }
+    tiling tl = {tile, max_mb};
     int single = n == 1 && !is_dir(pos[0]);
     if (compare && !single) return cli_bad_value("deblur", "--compare needs exactly one input image");
     if (single && is_dir(out)) return cli_bad_value("deblur", "%s is a folder; for one input image, -o names the output file", out);
@@ -288,7 +333,7 @@ int cmd_deblur(int argc, char **argv)
         rc = cli_fail("deblur", "%s", err.msg);
     } else if (single) {
         double t;
-        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, !quiet, &t);
+        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, &tl, !quiet, &t);
     } else if (make_dirs(out)) {
         /* folders and lists: OUT is a folder; a folder's images keep their names */
         rc = cli_fail("deblur", "%s: cannot create the output folder: %s", out, strerror(errno));
@@ -297,7 +342,7 @@ int cmd_deblur(int argc, char **argv)
         int failed = 0;
         double secs = 0, t;
         for (int i = 0; i < njobs; i++) {
-            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, 0, &t)) failed++;
+            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, &tl, 0, &t)) failed++;
             secs += t;
             if (!quiet) progress(i + 1, njobs, secs);
         }

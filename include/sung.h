@@ -127,19 +127,6 @@ void sung_image_free(sung_image *im);
  * a multiple of 2^(iters+2), run, crop). out is allocated here. */
 sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
                         sung_error *err);
-/* Bytes of memory sung_deblur needs for a w×h image (working memory, the padded input,
- * pyramids, the result, packed weights), found by counting the pass; 0 on bad arguments. */
-size_t sung_deblur_memory(sung_model *m, int w, int h, int iters);
-/* sung_deblur in tiles, for images too big for one pass (src/tile.c): tiles of `tile` px
- * on the model's grid, each run with `margin` px of context on every side and blended
- * with linear ramps over `margin` px; both multiples of 2^(iters+2). A tile that covers
- * the image is exactly sung_deblur. Memory: the output, a weight per pixel and one pass
- * of (tile + 2·margin)². */
-sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, int tile, int margin,
-                              sung_image *out, sung_error *err);
-/* The largest tile whose pass fits in `budget` bytes with the output (0: the whole
- * image fits untiled; -1: not even the smallest tile, or bad arguments). */
-int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, size_t budget);
 
 /* ---- training -------------------------------------------------------------------- */
 
@@ -270,6 +257,20 @@ const char *sung_isa(void);
 /* ---- precision and profiling -------------------------------------------------------- */
 
 typedef enum { SUNG_FP32 = 0, SUNG_BF16 = 1 } sung_precision;
+/* Bytes of memory sung_deblur needs for a w×h image (working memory, the padded input,
+ * pyramids, the result, packed weights), found by counting the pass; 0 on bad arguments. */
+size_t sung_deblur_memory(sung_model *m, int w, int h, int iters);
+/* sung_deblur in tiles, for images too big for one pass (src/tile.c): tiles of `tile` px
+ * on the model's grid, each run with `margin` px of context on every side and blended
+ * with linear ramps over `margin` px; both multiples of 2^(iters+2). A tile that covers
+ * the image is exactly sung_deblur. Memory: the output, a weight per pixel and one pass
+ * of (tile + 2·margin)². */
+sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, int tile, int margin,
+                              sung_image *out, sung_error *err);
+/* The largest tile whose pass fits in `budget` bytes with the output (0: the whole
+ * image fits untiled; -1: not even the smallest tile, or bad arguments). */
+int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, size_t budget);
+
 /* Arithmetic of sung_deblur: SUNG_FP32 (default), or SUNG_BF16 — convolution inputs and
  * weights rounded to bfloat16, products summed in fp32 (avx512_bf16 dot products), all
  * else fp32. SUNG_BF16 fails with SUNG_ERR_ARG on a CPU without avx512_bf16 or for an odd

@@ -120,12 +120,6 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     if (c->wino) {
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s);
-        conv_shape bs = conv_wino_backward_shape(&c->s);
-        c->wino_bwd = conv_wino_ok(&bs); /* its data gradient reads B channels in 16s */
-        if (c->wino_bwd) {
-            c->wino_bwd_off = m->npacked;
-            m->npacked += conv_wino_pack_size(&bs);
-        }
     }
     return m->nconvs++;
 }
@@ -271,8 +265,6 @@ sung_status model_build(sung_model **out, sung_variant v, int width, sung_error 
         if ((size_t)cs->B > maxc) maxc = cs->B;
         if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
         if (m->convs[i].wino && conv_wino_scratch_size(cs) > scratch) scratch = conv_wino_scratch_size(cs);
-        conv_shape bs = conv_wino_backward_shape(cs);
-        if (m->convs[i].wino_bwd && conv_wino_scratch_size(&bs) > scratch) scratch = conv_wino_scratch_size(&bs);
     }
     m->nzeros = maxc + 64;
     m->zeros = calloc(m->nzeros, sizeof *m->zeros);
@@ -395,11 +387,7 @@ static int repack(sung_model *m, int want)
         if (want & (PACKED_FWD | PACKED_BWD)) {
             /* a Winograd layer never runs the direct forward layout */
             float *fwd = want & PACKED_FWD && !c->wino ? m->packed + c->fwd_off : NULL;
-            conv_pack(&c->s, w, fwd, want & PACKED_BWD && !c->wino_bwd ? m->packed + c->bwd_off : NULL);
-        }
-        if (want & PACKED_BWD && c->wino_bwd && conv_wino_pack_backward(&c->s, w, m->packed + c->wino_bwd_off)) {
-            free(tmp);
-            return -1;
+            conv_pack(&c->s, w, fwd, want & PACKED_BWD ? m->packed + c->bwd_off : NULL);
         }
         if (want & PACKED_FWD) {
             if (c->wino) conv_wino_pack(&c->s, w, m->packed + c->wino_off);
@@ -871,19 +859,9 @@ static void backward(sung_model *m)
             act_backward(nd->out, nd->act);
             if (nd->res.g) grad_add(nd->res, nd->out);
             double t0 = m->prof_on ? wall() : 0;
-            /* a Winograd layer's data gradient is a Winograd convolution too */
-            int wino_din = L->wino_bwd && nd->in.g;
-            conv_backward(&L->s, nd->in.g && !wino_din ? &nd->in : NULL, m->gpacked + L->g_off,
+            conv_backward(&L->s, nd->in.g ? &nd->in : NULL, m->gpacked + L->g_off,
                           L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL, nd->out,
                           nd->in, m->packed + L->bwd_off, m->zeros, m->scratch);
-            if (wino_din) {
-                conv_shape bs = conv_wino_backward_shape(&L->s);
-                tensor din = nd->in, dout = nd->out;
-                din.d = nd->in.g, din.g = NULL;
-                dout.d = nd->out.g, dout.g = NULL;
-                conv_forward_wino(&bs, din, dout, m->packed + L->wino_bwd_off, NULL, ACT_NONE, NULL, 1, m->zeros,
-                                  m->scratch);
-            }
             prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, 0);
             break;
         }

@@ -24,8 +24,6 @@ typedef struct {
     size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
     int wino;                      /* fp32 forward by Winograd (model_wino_worth) */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
-    int wino_bwd;                  /* the data gradient by Winograd too (B in 16s) */
-    size_t wino_bwd_off;           /* its U (conv_wino_pack_backward) */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the

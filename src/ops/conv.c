@@ -368,22 +368,6 @@ void conv_wino_pack(const conv_shape *s, const float *w, float *U)
         }
 }
 
-conv_shape conv_wino_backward_shape(const conv_shape *s) { return (conv_shape){3, 1, s->B, s->A, 0}; }
-
-int conv_wino_pack_backward(const conv_shape *s, const float *w, float *U)
-{
-    conv_shape t = conv_wino_backward_shape(s);
-    float *wt = malloc((size_t)s->A * s->B * 9 * sizeof *wt);
-    if (!wt) return -1;
-    for (int a = 0; a < s->A; a++)
-        for (int b = 0; b < s->B; b++)
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) wt[w_index(&t, b, a, ky, kx)] = w[w_index(s, a, b, 2 - ky, 2 - kx)];
-    conv_wino_pack(&t, wt, U);
-    free(wt);
-    return 0;
-}
-
 void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch)

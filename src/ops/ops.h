@@ -51,13 +51,6 @@ int conv_wino_ok(const conv_shape *s);
 size_t conv_wino_pack_size(const conv_shape *s);
 size_t conv_wino_scratch_size(const conv_shape *s);
 void conv_wino_pack(const conv_shape *s, const float *w, float *U);
-/* The data gradient of a Winograd layer is itself a 3×3 stride-1 convolution of the
- * output gradient (B channels) with the flipped, transposed kernel (A channels):
- * conv_wino_backward_shape(s) is its shape, conv_wino_pack_backward packs its U (size
- * conv_wino_pack_size of that shape), and conv_forward_wino with it, accumulate = 1,
- * adds the data gradient. */
-conv_shape conv_wino_backward_shape(const conv_shape *s);
-int conv_wino_pack_backward(const conv_shape *s, const float *w, float *U); /* -1: out of memory */
 void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);

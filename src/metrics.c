@@ -45,7 +45,7 @@
 #define SSIM_L 255.0
 #define SSIM_C1 ((0.01 * SSIM_L) * (0.01 * SSIM_L))
 #define SSIM_C2 ((0.03 * SSIM_L) * (0.03 * SSIM_L))
-#define MAX_SIDE 32768             /* sung.h: sizes are limited to 2^15 a side */
+#define MAX_SIDE SUNG_MAX_SIDE
 #define NQ 5                       /* filtered quantities: x, y, x², y², xy */
 
 double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h)

@@ -920,7 +920,7 @@ static int reflect101(int i, int n)
 
 size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
 {
-    if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || w > 32768 || h > 32768) return 0;
+    if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) return 0;
     int mult = 1 << (iters + 2);
     int H = (h + mult - 1) / mult * mult, W = (w + mult - 1) / mult * mult;
     /* the largest scale's pass, counted as sung_deblur plans it */
@@ -948,7 +948,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
         model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
         return SUNG_ERR_ARG;
     }
-    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > 32768 || in->h > 32768) {
+    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > SUNG_MAX_SIDE || in->h > SUNG_MAX_SIDE) {
         model_set_error(err, "image size %dx%d out of range (1..32768)", in ? in->w : 0, in ? in->h : 0);
         return SUNG_ERR_ARG;
     }
@@ -1029,7 +1029,7 @@ static sung_status train_check(const sung_model *m, int n, int h, int w, const s
         model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
         return SUNG_ERR_ARG;
     }
-    if (n < 1 || h < mult || w < mult || h % mult || w % mult || h > 32768 || w > 32768) {
+    if (n < 1 || h < mult || w < mult || h % mult || w % mult || h > SUNG_MAX_SIDE || w > SUNG_MAX_SIDE) {
         model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most 32768, got %dx%d",
                         mult, w, h);
         return SUNG_ERR_ARG;

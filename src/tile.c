@@ -50,12 +50,12 @@ sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, in
         model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
         return SUNG_ERR_ARG;
     }
-    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > 32768 || in->h > 32768) {
+    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > SUNG_MAX_SIDE || in->h > SUNG_MAX_SIDE) {
         model_set_error(err, "image size %dx%d out of range (1..32768)", in ? in->w : 0, in ? in->h : 0);
         return SUNG_ERR_ARG;
     }
     int mult = 1 << (iters + 2);
-    if (tile < mult || tile % mult || margin < 0 || margin % mult || tile > 32768 || margin > 32768) {
+    if (tile < mult || tile % mult || margin < 0 || margin % mult || tile > SUNG_MAX_SIDE || margin > SUNG_MAX_SIDE) {
         model_set_error(err, "tile %d and margin %d must be multiples of %d (2^(iters+2)), the tile at least that",
                         tile, margin, mult);
         return SUNG_ERR_ARG;
@@ -131,7 +131,7 @@ int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, siz
     size_t fixed = (size_t)w * h * 4 * sizeof(float);
     if (sung_deblur_memory(m, w, h, iters) + (size_t)w * h * 3 * sizeof(float) <= budget) return 0;
     int best = -1;
-    for (int t = mult; t <= 32768; t += mult) {
+    for (int t = mult; t <= SUNG_MAX_SIDE; t += mult) {
         int rw = t + 2 * margin, rh = t + 2 * margin;
         size_t need = fixed + sung_deblur_memory(m, rw, rh, iters) + 2 * (size_t)rw * rh * 3 * sizeof(float);
         if (need > budget) break;

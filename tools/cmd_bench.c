@@ -80,7 +80,7 @@ static int parse_sizes(const char *s, int sz[][2], int *n)
         if (ok) {
             const char *q = end + 1;
             h = strtol(q, &end, 10);
-            ok = end != q && !errno && (*end == ',' || !*end) && w >= 1 && w <= 32768 && h >= 1 && h <= 32768;
+            ok = end != q && !errno && (*end == ',' || !*end) && w >= 1 && w <= SUNG_MAX_SIDE && h >= 1 && h <= SUNG_MAX_SIDE;
         }
         if (!ok) return bad("--size: '%s' is not WxH or a comma list of them (e.g. 512x512,1280x720; 1 to 32768 a side)", s);
         if (*n == MAX_SIZES) return bad("--size: at most %d sizes", MAX_SIZES);

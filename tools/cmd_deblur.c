@@ -296,7 +296,7 @@ int cmd_deblur(int argc, char **argv)
     if (iters < 1 || iters > SUNG_MAX_ITERS)
         return cli_bad_value("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
     int mult = 1 << (iters + 2);
-    if (tile < -1 || (tile > 0 && (tile % mult || tile > 32768)))
+    if (tile < -1 || (tile > 0 && (tile % mult || tile > SUNG_MAX_SIDE)))
         return cli_bad_value("deblur", "--tile must be a multiple of %d (2^(iters+2)), 0 or -1, not %d", mult, tile);
     if (max_mb == -1) {
         long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);

@@ -27,10 +27,10 @@ static int parse_size(const char *s, int *w, int *h)
     char *end;
     errno = 0;
     long a = strtol(s, &end, 10);
-    if (errno || end == s || (*end != 'x' && *end != 'X') || a < 1 || a > 32768) return -1;
+    if (errno || end == s || (*end != 'x' && *end != 'X') || a < 1 || a > SUNG_MAX_SIDE) return -1;
     const char *t = end + 1;
     long b = strtol(t, &end, 10);
-    if (errno || end == t || *end || b < 1 || b > 32768) return -1;
+    if (errno || end == t || *end || b < 1 || b > SUNG_MAX_SIDE) return -1;
     *w = (int)a, *h = (int)b;
     return 0;
 }
@@ -223,7 +223,7 @@ int cmd_synth(int argc, char **argv)
     if (!(o.objects >= 0 && o.objects <= 1)) return cli_bad_value("synth", "--objects must be 0..1, not %g", o.objects);
     if (!(o.highlights >= 0 && o.highlights <= 100))
         return cli_bad_value("synth", "--highlights must be 0..100, not %g", o.highlights);
-    if (max_side < 0 || max_side > 32768) return cli_bad_value("synth", "--max-side must be 0..32768, not %d", max_side);
+    if (max_side < 0 || max_side > SUNG_MAX_SIDE) return cli_bad_value("synth", "--max-side must be 0..32768, not %d", max_side);
     if (!is_dir(photos)) return cli_fail("synth", "%s: not a folder", photos);
     char **names;
     int np;

@@ -85,11 +85,12 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
-# Every test also runs on the slower kernel paths that the CPU has, so that one binary
+# Every test also runs on the other kernel paths that the CPU has (avx512 without bf16,
+# avx2, generic), so that one binary
 # is known to be right on any x86-64.
 test: all $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
-	@set -e; for isa in avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
+	@set -e; for isa in avx512 avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
 	@echo "all tests passed"
 

@@ -96,6 +96,7 @@ test: all $(TESTS)
 
 golden: all
 	$(PYTHON) tests/ref/make_golden.py
+	$(PYTHON) tests/ref/make_metrics_golden.py   # needs python3-skimage and python3-scipy
 	$(PYTHON) tests/ref/check_c.py $(BUILD)/sung
 
 demo:

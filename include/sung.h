@@ -251,7 +251,8 @@ sung_status sung_synth_pair(const sung_image *photo, const sung_image *other,
                             const sung_synth_opts *o, uint64_t seed, sung_image *blur,
                             sung_image *sharp, sung_synth_info *info, sung_error *err);
 
-/* "avx512", "avx2" or "generic": the convolution kernels this CPU runs. */
+/* "avx512+bf16", "avx512", "avx2" or "generic": the convolution kernels this CPU runs
+ * (or SUNG_ISA chose). */
 const char *sung_isa(void);
 
 /* ---- precision and profiling -------------------------------------------------------- */

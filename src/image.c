@@ -14,7 +14,7 @@
 
 #include "atomic.h"
 #include "jpeg.h"
-#include "model.h"
+#include "error.h"
 
 sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err)
 {

@@ -17,7 +17,7 @@
 #include <jpeglib.h>
 #include <jerror.h> /* after jpeglib.h: the message codes */
 
-#include "model.h"
+#include "error.h"
 
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg sees a struct jpeg_error_mgr * */

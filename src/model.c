@@ -15,15 +15,6 @@
 #include "model.h"
 #include "rng.h"
 
-void model_set_error(sung_error *err, const char *fmt, ...)
-{
-    if (!err) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
-
 int sung_variant_parse(const char *name)
 {
     static const char *names[] = {"sung", "base", "siun"};

@@ -3,6 +3,7 @@
 #define SUNG_MODEL_H
 
 #include "sung.h"
+#include "error.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -96,6 +97,5 @@ void model_init_weights(sung_model *m, uint64_t seed);
 /* Builds the structure and allocates parameters (zero). */
 sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
 int model_find_param(const sung_model *m, const char *name);
-void model_set_error(sung_error *err, const char *fmt, ...);
 
 #endif

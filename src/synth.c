@@ -90,7 +90,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "error.h"
 #include "rng.h"
 
 #define PATH_STEPS 64

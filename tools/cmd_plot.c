@@ -1,5 +1,6 @@
 /* sung plot: the curves of a training run (RUNDIR/log.csv) as an SVG: the loss terms
- * against the step (log scale), and the validation PSNR. */
+ * against the step (log scale; faint per step, bold as a running mean over about 2 % of
+ * the run, since a step's loss varies with its batch), and the validation PSNR. */
 #include "cli.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ static int add(series *s, double x, double y)
 
 /* One panel: the series in a box at (x0, y0, w, h), y on a log scale if asked. */
 static void panel(FILE *f, const char *title, series *s, const char *const *names, const char *const *colours,
-                  int ns, double x0, double y0, double w, double h, int logy)
+                  int ns, double x0, double y0, double w, double h, int logy, int smooth)
 {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int k = 0; k < ns; k++)
@@ -57,13 +58,28 @@ static void panel(FILE *f, const char *title, series *s, const char *const *name
     fprintf(f, "<text x='%g' y='%g' font-size='10'>step %.0f</text>\n", x0, y0 + h + 14, xmin);
     fprintf(f, "<text x='%g' y='%g' font-size='10' text-anchor='end'>step %.0f</text>\n", x0 + w, y0 + h + 14, xmax);
     for (int k = 0; k < ns; k++) {
-        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='1.2' points='", colours[k]);
-        for (int i = 0; i < s[k].n; i++) {
-            double y = logy ? log10(s[k].y[i]) : s[k].y[i];
-            if (!isfinite(y)) continue;
-            fprintf(f, "%.1f,%.1f ", x0 + w * (s[k].x[i] - xmin) / (xmax - xmin), y0 + h - h * (y - ymin) / (ymax - ymin));
+        /* the points as they are, then (smooth) their running mean over `win` points */
+        int win = smooth ? s[k].n / 50 : 0;
+        for (int pass = 0; pass < (win > 1 ? 2 : 1); pass++) {
+            int avg = pass == 1;
+            fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='%s' stroke-opacity='%s' points='", colours[k],
+                    avg ? "1.8" : win > 1 ? "0.6" : "1.2", win > 1 && !avg ? "0.25" : "1");
+            double sum = 0;
+            for (int i = 0; i < s[k].n; i++) {
+                double v = s[k].y[i];
+                if (avg) { /* mean of the last `win` values (fewer at the start) */
+                    sum += v;
+                    if (i >= win) sum -= s[k].y[i - win];
+                    v = sum / (i + 1 < win ? i + 1 : win);
+                }
+                double y = logy ? log10(v) : v;
+                if (!isfinite(y)) continue;
+                fprintf(f, "%.1f,%.1f ", x0 + w * (s[k].x[i] - xmin) / (xmax - xmin),
+                        y0 + h - h * (y - ymin) / (ymax - ymin));
+            }
+            fprintf(f, "'/>\n");
         }
-        fprintf(f, "'/>\n<text x='%g' y='%g' font-size='11' fill='%s'>%s</text>\n", x0 + w + 8, y0 + 14 + 16 * k,
+        fprintf(f, "<text x='%g' y='%g' font-size='11' fill='%s'>%s</text>\n", x0 + w + 8, y0 + 14 + 16 * k,
                 colours[k], names[k]);
     }
 }
@@ -119,8 +135,8 @@ int cmd_plot(int argc, char **argv)
         static const char *colours[] = {"#000", "#1f77b4", "#2ca02c", "#d62728", "#9467bd"};
         fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='900' height='560' font-family='sans-serif'>\n"
                    "<rect width='100%%' height='100%%' fill='white'/>\n");
-        panel(f, "training loss (log scale)", s, names, colours, 4, 70, 40, 700, 260, 1);
-        panel(f, "validation PSNR (dB)", s + 4, names + 4, colours + 4, 1, 70, 350, 700, 170, 0);
+        panel(f, "training loss (log scale; bold: running mean)", s, names, colours, 4, 70, 40, 700, 260, 1, 1);
+        panel(f, "validation PSNR (dB)", s + 4, names + 4, colours + 4, 1, 70, 350, 700, 170, 0, 0);
         fprintf(f, "</svg>\n");
         if (fclose(f) || rename(tmp, out)) rc = cli_fail("plot", "%s: %s", out, strerror(errno));
         if (rc) remove(tmp);

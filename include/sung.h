@@ -114,6 +114,10 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
  * Temporary files of the same path left by a killed writer (PID no longer running) are
  * removed, here and by the weights writers. */
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
+/* out = the edge map M of SPEC §3 (per channel |dx| + |dy|, forward differences, 0 in
+ * the last column / row), the same function the model and its losses use; out is
+ * allocated here. */
+sung_status sung_edge_map(const sung_image *in, sung_image *out, sung_error *err);
 /* The same 8-bit quantisation into h·w·3 bytes. */
 void sung_image_to_u8(const sung_image *im, uint8_t *out);
 /* out = im shrunk by area averaging (each output pixel the mean of the input area it

@@ -1218,3 +1218,17 @@ sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error
     m->precision = p;
     return SUNG_OK;
 }
+
+sung_status sung_edge_map(const sung_image *in, sung_image *out, sung_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!in || !in->data || in->w < 1 || in->h < 1) {
+        model_set_error(err, "edge map: empty image");
+        return SUNG_ERR_ARG;
+    }
+    sung_status st = sung_image_alloc(out, in->w, in->h, err);
+    if (st) return st;
+    tensor i = {in->data, NULL, 1, in->h, in->w, 3, 3}, o = {out->data, NULL, 1, in->h, in->w, 3, 3};
+    edge_forward(o, i);
+    return SUNG_OK;
+}

@@ -278,11 +278,36 @@ static void test_stale_temporaries(void)
     sung_image_free(&im);
 }
 
+/* sung_edge_map is SPEC §3's M: per channel |I(x+1) − I(x)| + |I(y+1) − I(y)|, the
+ * differences 0 in the last column and row. */
+static void test_edge_map(void)
+{
+    sung_error e;
+    sung_image im, m;
+    CHECK(sung_image_alloc(&im, 5, 4, &e) == SUNG_OK, "%s", e.msg);
+    for (int i = 0; i < 5 * 4 * 3; i++) im.data[i] = (float)((i * 37) % 11) / 10.0f;
+    CHECK(sung_edge_map(&im, &m, &e) == SUNG_OK && m.w == 5 && m.h == 4, "edge map: %s", e.msg);
+    int bad = 0;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 5; x++)
+            for (int c = 0; c < 3; c++) {
+                float p = im.data[(y * 5 + x) * 3 + c];
+                float dx = x < 4 ? im.data[(y * 5 + x + 1) * 3 + c] - p : 0;
+                float dy = y < 3 ? im.data[((y + 1) * 5 + x) * 3 + c] - p : 0;
+                bad += fabsf(m.data[(y * 5 + x) * 3 + c] - (fabsf(dx) + fabsf(dy))) > 1e-6f;
+            }
+    CHECK(bad == 0, "edge map: %d values differ from SPEC §3", bad);
+    sung_image_free(&m), sung_image_free(&im);
+    sung_image empty = {0};
+    CHECK(sung_edge_map(&empty, &m, &e) == SUNG_ERR_ARG && !m.data, "edge map of an empty image");
+}
+
 int main(void)
 {
     alarm(120); /* a hang (the FIFO) is a failure, not a stuck `make test` */
     if (!mkdtemp(dir)) return 1;
     test_bombs();
+    test_edge_map();
     test_not_regular();
     test_corrupt_png_leaks_nothing();
     test_write_errors();

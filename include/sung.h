@@ -166,6 +166,11 @@ void sung_train_zero_grads(sung_model *m);
 sung_status sung_train_accumulate(sung_model *m, const float *blur, const float *sharp, int n, int h,
                                   int w, const sung_train_opts *o, double scale, sung_losses *losses,
                                   sung_error *err);
+/* All parameter gradients as one contiguous buffer of *n floats (each tensor's gradient,
+ * as sung_model_tensor gives it, is a slice of it), so that a data-parallel trainer
+ * reduces them with one call (MPI_Allreduce) between sung_train_accumulate and
+ * sung_train_apply. */
+float *sung_model_grads(sung_model *m, size_t *n);
 /* Bytes of working memory (activations, their gradients, pyramids) a training pass on n
  * images of h×w needs, found by counting the pass, not running it; 0 on bad arguments.
  * The model itself (weights, gradients, Adam moments, packed copies) comes on top. */

@@ -1232,3 +1232,9 @@ sung_status sung_edge_map(const sung_image *in, sung_image *out, sung_error *err
     edge_forward(o, i);
     return SUNG_OK;
 }
+
+float *sung_model_grads(sung_model *m, size_t *n)
+{
+    *n = m->nfloats;
+    return m->g;
+}

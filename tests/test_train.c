@@ -101,6 +101,16 @@ static void test_variant(sung_variant v, const float *blur, const float *sharp)
     CHECK(d < 1e-5, "%s: accumulate did not add to the gradients (differs by %.3g)", name, d);
     free(g2);
 
+    /* the contiguous gradient buffer holds every tensor's gradient: halving it halves them */
+    size_t nb;
+    float *buf = sung_model_grads(m, &nb);
+    CHECK(buf && nb == n, "%s: gradient buffer of %zu floats, the tensors hold %zu", name, nb, n);
+    for (size_t i = 0; buf && i < nb; i++) buf[i] *= 0.5f;
+    g2 = grads(m, &n);
+    d = rel_diff(g1, g2, n);
+    CHECK(d < 1e-5, "%s: the tensors' gradients are not the buffer's (differ by %.3g)", name, d);
+    free(g2);
+
     CHECK(sung_train_accumulate(m, blur, sharp, N, H, W, &o, 0.0, NULL, &e) == SUNG_ERR_ARG, "%s: scale 0", name);
     CHECK(sung_train_accumulate(m, blur, sharp, N, H, W, &o, NAN, NULL, &e) == SUNG_ERR_ARG, "%s: scale NaN", name);
     free(g1);

@@ -259,7 +259,9 @@ done:
     return st;
 }
 
-sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
+/* The one writer: atomically (a temporary file, flushed, synced, renamed), as JPEG of
+ * jpeg_quality when that is 1..100, else as the extension says (JPEG 95 or PNG). */
+static sung_status image_save_as(const sung_image *im, const char *path, int jpeg_quality, sung_error *err)
 {
     if (!im || !im->data || im->w < 1 || im->h < 1 || im->w > SUNG_MAX_SIDE || im->h > SUNG_MAX_SIDE) {
         model_set_error(err, "%s: cannot write an empty or %dx%d image", path, im ? im->w : 0, im ? im->h : 0);
@@ -278,8 +280,9 @@ sung_status sung_image_save(const sung_image *im, const char *path, sung_error *
         return SUNG_ERR_IO;
     }
     const char *dot = strrchr(path, '.');
-    int jpeg = dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-    sung_status st = jpeg ? image_write_jpeg(im, f, path, 95, err) : write_png(im, f, path, err);
+    int jpeg = jpeg_quality > 0 || (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")));
+    sung_status st = jpeg ? image_write_jpeg(im, f, path, jpeg_quality > 0 ? jpeg_quality : 95, err)
+                          : write_png(im, f, path, err);
     if (fflush(f) || fsync(fileno(f))) {
         if (st == SUNG_OK) {
             model_set_error(err, "cannot write %s: %s", path, strerror(errno));
@@ -296,6 +299,20 @@ sung_status sung_image_save(const sung_image *im, const char *path, sung_error *
     }
     if (st != SUNG_OK) remove(tmp);
     return st;
+}
+
+sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
+{
+    return image_save_as(im, path, 0, err);
+}
+
+sung_status image_save_jpeg(const sung_image *im, const char *path, int quality, sung_error *err)
+{
+    if (quality < 1 || quality > 100) {
+        model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, quality);
+        return SUNG_ERR_ARG;
+    }
+    return image_save_as(im, path, quality, err);
 }
 
 void sung_image_to_u8(const sung_image *im, uint8_t *out)

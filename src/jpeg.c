@@ -139,31 +139,6 @@ done:
     return st;
 }
 
-sung_status image_save_jpeg(const sung_image *im, const char *path, int quality, sung_error *err)
-{
-    if (quality < 1 || quality > 100) {
-        model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, quality);
-        return SUNG_ERR_ARG;
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
-        return SUNG_ERR_IO;
-    }
-    sung_status st = image_write_jpeg(im, f, path, quality, err);
-    if (fflush(f) || fsync(fileno(f))) {
-        if (st == SUNG_OK) {
-            model_set_error(err, "cannot write %s: %s", path, strerror(errno));
-            st = SUNG_ERR_IO;
-        }
-    }
-    if (fclose(f) && st == SUNG_OK) {
-        model_set_error(err, "cannot write %s: %s", path, strerror(errno));
-        st = SUNG_ERR_IO;
-    }
-    return st;
-}
-
 sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, int quality, sung_error *err)
 {
     if (quality < 1 || quality > 100) {

@@ -28,8 +28,8 @@ sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err);
 sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_error *err);
 
 /* Writes im as an 8-bit RGB JPEG (clamp to [0, 1], round(255·x), as the PNG writer) at
- * quality 1..100 straight to path, flushed and fsync'ed; the caller makes it atomic
- * (temporary file + rename). Quality >= 90 keeps full-resolution chroma (4:4:4),
+ * quality 1..100 to path, atomically like sung_image_save (src/image.c, which holds
+ * the one file writer). Quality >= 90 keeps full-resolution chroma (4:4:4),
  * lower qualities use libjpeg's default 4:2:0. image_write_jpeg writes to the open f
  * without flushing or closing it, and names `name` in messages (with the system's
  * reason for a failed write). */

@@ -900,7 +900,7 @@ static void fail_nomem(sung_error *err, const char *what, int n, int h, int w)
 }
 
 /* whole-sample reflection (numpy 'reflect'), repeated for long pads */
-static int reflect101(int i, int n)
+int reflect101(int i, int n)
 {
     if (n == 1) return 0;
     int period = 2 * (n - 1);
@@ -931,18 +931,25 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
     return peak + (size_t)keep + packed;
 }
 
-sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
-                        sung_error *err)
+sung_status deblur_check(const sung_image *in, int iters, sung_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (iters < 1 || iters > SUNG_MAX_ITERS) {
         model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
         return SUNG_ERR_ARG;
     }
     if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > SUNG_MAX_SIDE || in->h > SUNG_MAX_SIDE) {
-        model_set_error(err, "image size %dx%d out of range (1..32768)", in ? in->w : 0, in ? in->h : 0);
+        model_set_error(err, "image size %dx%d out of range (1..%d)", in ? in->w : 0, in ? in->h : 0, SUNG_MAX_SIDE);
         return SUNG_ERR_ARG;
     }
+    return SUNG_OK;
+}
+
+sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_image *out,
+                        sung_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sung_status chk = deblur_check(in, iters, err);
+    if (chk != SUNG_OK) return chk;
     int mult = 1 << (iters + 2);
     int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
     int top = (H - in->h) / 2, left = (W - in->w) / 2;

@@ -98,4 +98,11 @@ void model_init_weights(sung_model *m, uint64_t seed);
 sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
 int model_find_param(const sung_model *m, const char *name);
 
+/* The arguments of sung_deblur (and sung_deblur_tiled): SUNG_OK, or SUNG_ERR_ARG with
+ * a message. */
+sung_status deblur_check(const sung_image *in, int iters, sung_error *err);
+/* Index i reflected into 0..n−1 without repeating the edge (…2 1 | 0 1 2 … n−1 | n−2…),
+ * as sung_deblur pads. */
+int reflect101(int i, int n);
+
 #endif

@@ -18,13 +18,6 @@
 
 #include "model.h"
 
-static int reflect101(int i, int n)
-{
-    if (n == 1) return 0;
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
-
 /* Weight of position x (padded coordinates) in the tile whose stride cell is [c0, c1),
  * in a padded extent [0, n). */
 static float ramp(int x, int c0, int c1, int n, int margin)
@@ -46,14 +39,8 @@ sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, in
                               sung_image *out, sung_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (iters < 1 || iters > SUNG_MAX_ITERS) {
-        model_set_error(err, "iterations must be 1..%d, got %d", SUNG_MAX_ITERS, iters);
-        return SUNG_ERR_ARG;
-    }
-    if (!in || !in->data || in->w < 1 || in->h < 1 || in->w > SUNG_MAX_SIDE || in->h > SUNG_MAX_SIDE) {
-        model_set_error(err, "image size %dx%d out of range (1..32768)", in ? in->w : 0, in ? in->h : 0);
-        return SUNG_ERR_ARG;
-    }
+    sung_status chk = deblur_check(in, iters, err);
+    if (chk != SUNG_OK) return chk;
     int mult = 1 << (iters + 2);
     if (tile < mult || tile % mult || margin < 0 || margin % mult || tile > SUNG_MAX_SIDE || margin > SUNG_MAX_SIDE) {
         model_set_error(err, "tile %d and margin %d must be multiples of %d (2^(iters+2)), the tile at least that",

@@ -46,16 +46,6 @@ static char *stem_of(const char *name)
 }
 
 /* All pairs of one photo: k = p, p + P, … < count. */
-static void to_u8(const sung_image *im, uint8_t *dst)
-{
-    size_t n = (size_t)im->w * im->h * 3;
-    for (size_t i = 0; i < n; i++) {
-        float v = im->data[i];
-        v = v > 0 ? (v < 1 ? v : 1) : 0;
-        dst[i] = (uint8_t)lrintf(255.0f * v);
-    }
-}
-
 /* All pairs of one photo: k = p, p + P, … < count; their blurred PSNR into psnr[k]. */
 /* Loads path, shrunk to max_side (0: as it is). */
 static int load_photo(const char *path, int max_side, sung_image *im)
@@ -115,7 +105,7 @@ static int synth_photo(const char *photos, const char *out, const char *name, co
         } else if (sung_image_save(&blur, bp, &err) || sung_image_save(&sharp, sp, &err)) {
             rc = cli_fail("synth", "%s", err.msg);
         } else {
-            to_u8(&blur, b8), to_u8(&sharp, s8);
+            sung_image_to_u8(&blur, b8), sung_image_to_u8(&sharp, s8);
             psnr[k] = sung_psnr(b8, s8, o->w, o->h);
             if (!quiet)
                 printf("%d/%d  %s/%s/{blur,sharp}/%06d.png  from %s%s, seed %llu: PSNR %.2f dB\n", k + 1, count,

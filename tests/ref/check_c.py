@@ -201,7 +201,7 @@ def check_train(tool, variant, tmp, W):
         print(f"  info  {variant}: {nbad} tensors over {GRAD_TOL:g}; fitting kink flips "
               f"(tau {KINK_TAU:g}) ...")
         model.zero_grad()
-        g64, sites, _ = R.kink_sites(model, torch.from_numpy(rb).to(DT), torch.from_numpy(rs).to(DT),
+        g64, sites, _, _ = R.kink_sites(model, torch.from_numpy(rb).to(DT), torch.from_numpy(rs).to(DT),
                                      TRAIN_ITERS, tau=KINK_TAU)
         diff = {k: gc[k].astype(np.float64) - g64[k] for k in names}
         c, _ = R.explain_by_flips(diff, g64, sites)

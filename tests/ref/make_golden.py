@@ -21,6 +21,12 @@ not with another float32 rounding of it.
                          0 < |x| < 3e-5·rms) of ‖change of grad.<param> if that element took
                          the other branch‖: a float32 engine may flip a few of them, so
                          accept ‖g − grad‖ ≤ 1e-3·‖grad‖ + kink (sung_ref.kink_sites)
+  kinkfit.<param> F32 [S] for each of the S near-kink elements (the same order in every
+                         tensor), ⟨δgrad, grad⟩ / ‖grad‖²: what its flip does to the scale
+                         ⟨g − grad, grad⟩/‖grad‖² of this tensor's gradient. The test fits
+                         the scale errors of all tensors by flips of these elements and
+                         holds each tensor to 1e-3 after the fit: a flip moves many tensors
+                         together, a gradient 1 % off in one tensor moves one.
   adam3.delta.<param> F16  (parameter after 3 Adam steps on that batch) − (initial), lr 1e-4
   infer.input [1,3,37,45]  natural photo crop, values k/255
   infer.S.<i>  i = 0..4  the padded 64×64 run with I = 4 (S_4 = B_4), unclamped
@@ -153,13 +159,15 @@ def variant_golden(variant):
     out["train.total"] = np.array([total.item()], np.float32)
     for k, p in m64.named_parameters():
         out["grad." + k] = f32(p.grad)
-    g64, sites, allow = R.kink_sites(m64, b, s, TRAIN_ITERS, tau=KINK_TAU, keep=float("inf"))
+    g64, sites, allow, proj = R.kink_sites(m64, b, s, TRAIN_ITERS, tau=KINK_TAU, keep=float("inf"))
     for k, _ in m64.named_parameters():
         assert np.array_equal(g64[k].astype(np.float32), out["grad." + k]), k
         out["kink." + k] = np.array([allow[k]], np.float32)
+        out["kinkfit." + k] = np.array([st["proj"].get(k, 0.0) for st in sites] or [0.0], np.float32)
     worst = max((allow[k] / np.linalg.norm(g64[k]), k) for k in g64)
+    wproj = max((proj[k], k) for k in g64)
     print(f"  {variant}: {len(sites)} near-kink elements; largest allowance "
-          f"{worst[0]:.3g} of ‖grad‖ ({worst[1]})")
+          f"{worst[0]:.3g} of ‖grad‖ ({worst[1]}), on the scale {wproj[0]:.3g} ({wproj[1]})")
 
     opt = R.make_adam(m64, LR)
     for _ in range(ADAM_STEPS):

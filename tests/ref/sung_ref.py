@@ -415,10 +415,14 @@ def kink_sites(model, blur, sharp, I, tau=1e-5, w_aux=None, w_sup=None, keep=1e-
     0 < |x| < tau·max(rms(x), 1e-3) and, for each, the change of every parameter's
     gradient if it flipped: δg = ∓m·(∂L/∂y_e)·∂x_e/∂θ (m = 1 for ReLU, 2 for |·|).
 
-    Returns (grads, sites, allow): grads {param: float64 numpy} our gradient of the total
-    loss; sites a list of dicts (kind, shape, index, ratio |x|/threshold, rel = the largest
-    ‖δg_k‖/‖g_k‖, delta {param: float32 numpy δg}, the latter only when rel > keep);
-    allow {param: Σ_sites ‖δg_k‖}, a bound on ‖g_engine − g_ref‖ from flips."""
+    Returns (grads, sites, allow, proj): grads {param: float64 numpy} our gradient of the
+    total loss; sites a list of dicts (kind, shape, index, ratio |x|/threshold, rel = the
+    largest ‖δg_k‖/‖g_k‖, delta {param: float32 numpy δg}, the latter only when rel >
+    keep, and proj {param: ⟨δg_k, g_k⟩/‖g_k‖²}); allow {param: Σ_sites ‖δg_k‖}, a bound on ‖g_engine − g_ref‖ from flips; proj
+    {param: Σ_sites |⟨δg_k, g_k⟩| / ‖g_k‖²}, a bound on what flips can do to the scale
+    ⟨g_engine, g_k⟩/‖g_k‖² of a tensor's gradient. Flips point in directions unrelated to
+    g_k, so proj is far tighter than allow/‖g_k‖: it is what lets a test catch a tensor
+    whose whole gradient is off by 1 % even where allow is loose."""
     global _KINK
     params = list(model.named_parameters())
     model.zero_grad()
@@ -434,6 +438,7 @@ def kink_sites(model, blur, sharp, I, tau=1e-5, w_aux=None, w_sup=None, keep=1e-
     grads = {k: p.grad.detach().double().numpy().copy() for k, p in params}
     gnorm = {k: max(float(np.linalg.norm(g)), 1e-30) for k, g in grads.items()}
     allow = {k: 0.0 for k, _ in params}
+    proj = {k: 0.0 for k, _ in params}
     sites = []
     for kind, x, y in recs:
         if y.grad is None:
@@ -451,21 +456,23 @@ def kink_sites(model, blur, sharp, I, tau=1e-5, w_aux=None, w_sup=None, keep=1e-
             dslope = (-ue if xe > 0 else ue) if kind == "relu" else -2.0 * ue * math.copysign(1, xe)
             gs = torch.autograd.grad(x.flatten()[e], [p for _, p in params], retain_graph=True,
                                      allow_unused=True)
-            delta, rel = {}, 0.0
+            delta, rel, sproj = {}, 0.0, {}
             for (k, _), g in zip(params, gs):
                 if g is None:
                     continue
                 d = (dslope * g.detach().double()).numpy()
                 n = float(np.linalg.norm(d))
                 allow[k] += n
+                sproj[k] = float(np.vdot(d, grads[k])) / gnorm[k] ** 2
+                proj[k] += abs(sproj[k])
                 rel = max(rel, n / gnorm[k])
                 if n:
                     delta[k] = d.astype(np.float32)
             sites.append({"kind": kind, "shape": tuple(x.shape), "index": e,
-                          "ratio": abs(xe) / thr, "rel": rel,
+                          "ratio": abs(xe) / thr, "rel": rel, "proj": sproj,
                           "delta": delta if rel > keep else None})
     model.zero_grad()
-    return grads, sites, allow
+    return grads, sites, allow, proj
 
 
 def explain_by_flips(diff, grads, sites):

@@ -180,17 +180,18 @@ int main(void)
 
     /* never destroy input: an output that is an input (under any name), -o the input
      * folder, two inputs with one output name, --compare onto an input are refused before
-     * any work (exit 1), and the inputs stay as they were */
+     * any work (exit 2, a usage error), and the inputs stay byte for byte as they were */
     snprintf(cmd, sizeof cmd,
              "cd %s && mkdir -p keep imgs2 mixed && cp imgs/x.png imgs/y.png keep/ && cp imgs/x.png imgs2/x.png && "
              "ln -s imgs/x.png link.png && cp imgs/x.png mixed/a.png && cp imgs/y.png mixed/c.png && "
-             "echo 'not an image' >mixed/b.png && mkfifo mixed/fifo.png",
+             "echo 'not an image' >mixed/b.png && mkfifo mixed/fifo.png && mkdir -p q && cp imgs/y.png q/b.png && "
+             "cp q/b.png keep/b.png && ln -s b.png q/a.png",
              dir);
     CHECK(system(cmd) == 0, "setting up the overwrite cases");
     const struct {
         const char *args, *says;
     } refused[] = {
-        {"imgs/x.png -o imgs/x.png", "is the input imgs/x.png"},
+        {"imgs/x.png -o imgs/x.png", "is the input imgs/x.png, which would be lost"},
         {"imgs/x.png -o ./imgs/x.png", "is the input imgs/x.png (the same file)"},
         {"link.png -o imgs/x.png", "is the input link.png (the same file)"},
         {"imgs/x.png -o link.png", "is the input imgs/x.png (the same file)"},
@@ -202,14 +203,45 @@ int main(void)
         {"--quiet photos/a.png imgs/y.png -o imgs", "the output imgs/y.png is the input imgs/y.png"},
         {"--quiet imgs/x.png imgs2/x.png -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
         {"--quiet imgs imgs2 -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
+        /* what --overwrite does not allow: one result lost, or an image reading another's result */
+        {"--overwrite --quiet imgs/x.png imgs2/x.png -o dup", "would both be written to dup/x.png"},
+        {"--overwrite --quiet imgs/x.png imgs/x.png -o dup", "would both be written to dup/x.png"},
+        {"--overwrite --quiet imgs imgs2 -o imgs", "would both be written to imgs/x.png"},
+        {"--overwrite imgs/x.png -o o2.png --compare o2.png", "are the same file"},
+        {"--overwrite --quiet photos/a.png q/b.png -o q", "the output q/a.png is the input q/b.png (the same file) "
+                                                          "of another image"},
+        {"--quiet photos/a.png q/b.png -o q", "of another image"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         int rc = run("deblur --model m.safetensors %s", refused[i].args);
-        CHECK(rc == 1 && file_has("err.txt", refused[i].says), "deblur %s: exit %d (want 1), message lacks '%s'",
+        CHECK(rc == 2 && file_has("err.txt", refused[i].says), "deblur %s: exit %d (want 2), message lacks '%s'",
               refused[i].args, rc, refused[i].says);
         CHECK(same_file("imgs/x.png", "keep/x.png") && same_file("imgs/y.png", "keep/y.png") &&
-                  same_file("imgs2/x.png", "keep/x.png") && !exists("o2.png") && !exists("dup"),
+                  same_file("imgs2/x.png", "keep/x.png") && same_file("q/b.png", "keep/b.png") && !exists("o2.png") &&
+                  !exists("dup"),
               "deblur %s: an input changed, or work was done before the refusal", refused[i].args);
+    }
+    CHECK(run("deblur --help") == 0 && file_has("out.txt", "--overwrite"), "deblur --help tells of --overwrite");
+    /* --overwrite: an image replaced by its own result (a valid image of its size, not the
+     * input), alone or as a folder in place; a symbolic link given as -o becomes the result
+     * and its target is kept */
+    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p ow && cp imgs/x.png imgs/y.png ow/ && cp imgs/x.png ow1.png && "
+                              "ln -s keep/x.png owlink.png", dir);
+    CHECK(system(cmd) == 0, "setting up the --overwrite cases");
+    CHECK(run("deblur --model m.safetensors --overwrite ow1.png -o ow1.png") == 0 && !same_file("ow1.png", "keep/x.png"),
+          "--overwrite one file in place");
+    CHECK(run("deblur --model m.safetensors imgs/x.png -o ow2.png") == 0 && same_file("ow1.png", "ow2.png"),
+          "--overwrite in place: not the result of deblurring the input");
+    CHECK(run("deblur --model m.safetensors --overwrite --quiet ow -o ow") == 0 && same_file("ow/x.png", "ow2.png") &&
+              !same_file("ow/y.png", "keep/y.png"),
+          "--overwrite a folder in place");
+    {
+        struct stat ls;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/owlink.png", dir);
+        CHECK(run("deblur --model m.safetensors --overwrite keep/x.png -o owlink.png") == 0 && same_file("owlink.png", "ow2.png") &&
+                  same_file("keep/x.png", "imgs/x.png") && lstat(p, &ls) == 0 && S_ISREG(ls.st_mode),
+              "--overwrite onto a symbolic link to the input: the link becomes the result, the target is kept");
     }
     /* other files in the output folder are replaced, as before */
     CHECK(run("deblur --model m.safetensors --quiet imgs -o outdir") == 0 && exists("outdir/x.png"),

@@ -156,6 +156,61 @@ int main(void)
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");
     CHECK(exists("o.jpg") && exists("c.png"), "deblur outputs");
+    /* metadata: a portrait JPEG (EXIF orientation 6, ICC profile) comes out upright with
+     * orientation 1 and the same profile; a 16-bit PNG comes out 16-bit unless --depth 8 */
+    {
+        sung_image im, back = {0};
+        sung_image_meta meta, in = {8, 1, NULL, 0, NULL, 0};
+        sung_error e;
+        uint8_t exif[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+        uint8_t icc[132] = {0, 0, 0, 132};
+        memcpy(icc + 16, "RGB XYZ ", 8), memcpy(icc + 36, "acsp", 4);
+        in.exif = exif, in.exif_size = sizeof exif, in.icc = icc, in.icc_size = sizeof icc;
+        sung_image_save_opts so = {8, 95, &in};
+        char p[4096];
+        CHECK(sung_image_alloc(&im, 48, 32, &e) == SUNG_OK, "%s", e.msg);
+        for (size_t i = 0; i < 48 * 32 * 3; i++) im.data[i] = (float)(i % 13) / 12;
+        snprintf(p, sizeof p, "%s/portrait.jpg", dir);
+        CHECK(sung_image_save_ex(&im, p, &so, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(run("deblur --model m.safetensors portrait.jpg -o portrait-out.jpg") == 0 &&
+                  file_has("out.txt", "32x48"),
+              "deblur of an orientation-6 JPEG: not said upright (32x48)");
+        snprintf(p, sizeof p, "%s/portrait-out.jpg", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && back.w == 32 && back.h == 48 &&
+                  meta.orientation == 1 && meta.exif && meta.icc_size == sizeof icc && !memcmp(meta.icc, icc, sizeof icc),
+              "deblurred portrait: %dx%d, orientation %d, EXIF %d, ICC %zu bytes", back.w, back.h, meta.orientation,
+              meta.exif != NULL, meta.icc_size);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        /* 16 bit */
+        so = (sung_image_save_opts){16, 0, NULL};
+        snprintf(p, sizeof p, "%s/deep.png", dir);
+        for (size_t i = 0; i < 48 * 32 * 3; i++) im.data[i] = (float)i / (48 * 32 * 3);
+        CHECK(sung_image_save_ex(&im, p, &so, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(run("deblur --model m.safetensors deep.png -o deep-out.png") == 0, "deblur of a 16-bit PNG");
+        snprintf(p, sizeof p, "%s/deep-out.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 16, "16-bit in, %d-bit out",
+              meta.depth);
+        int fine = 0; /* values between the 8-bit levels: the 16 bits are really used */
+        for (size_t i = 0; back.data && i < (size_t)back.w * back.h * 3; i++)
+            fine += fabsf(back.data[i] * 255 - rintf(back.data[i] * 255)) > 0.01f;
+        CHECK(fine > 48 * 32 * 3 / 2, "16-bit output holds 8-bit values (%d of %d between levels)", fine, 48 * 32 * 3);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 8 deep.png -o deep8.png") == 0, "deblur --depth 8");
+        snprintf(p, sizeof p, "%s/deep8.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 8, "--depth 8 gave %d", meta.depth);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 16 imgs/x.png -o deep16.png") == 0, "deblur --depth 16");
+        snprintf(p, sizeof p, "%s/deep16.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 16, "--depth 16 gave %d", meta.depth);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 16 deep.png -o deep.jpg") == 2 && file_has("err.txt", "8 bits") &&
+                  !exists("deep.jpg"),
+              "--depth 16 into a JPEG: a usage error");
+        CHECK(run("deblur --model m.safetensors --depth 12 deep.png -o deep12.png") == 2 && !exists("deep12.png"),
+              "--depth 12: a usage error");
+        sung_image_free(&im);
+    }
+
     /* tiles: explicit, or when the image would not fit; the result is close to the whole pass */
     make_photo("big.png", 200, 150, 5);
     CHECK(run("deblur --model m.safetensors --tile 64 big.png -o t.png") == 0 && file_has("out.txt", "in tiles of 64 px") &&

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -70,14 +71,25 @@ static int tile_margin(int iters)
     return (128 + mult - 1) / mult * mult;
 }
 
+/* The bits per sample of out: 8 for a JPEG; for a PNG --depth, else the input's (meta's,
+ * 8 when meta is NULL). */
+static int out_depth(int depth, const sung_image_meta *meta, const char *out)
+{
+    const char *dot = strrchr(out, '.');
+    if (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))) return 8;
+    return depth ? depth : meta ? meta->depth : 8;
+}
+
+/* Deblurs in into out, upright, with in's EXIF (orientation 1) and ICC profile. */
 static int deblur_one(sung_model *m, const char *in, const char *out, int iters, const char *compare,
-                      const tiling *tl, int verbose, double *secs)
+                      const tiling *tl, int depth, int verbose, double *secs)
 {
     sung_image im = {0}, res = {0};
+    sung_image_meta meta;
     sung_error err;
     int rc = 0;
     *secs = 0;
-    if (sung_image_load(&im, in, &err)) {
+    if (sung_image_load_ex(&im, &meta, in, &err)) {
         bar_break();
         return cli_fail("deblur", "%s", err.msg);
     }
@@ -87,9 +99,11 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         tile = sung_tile_for_memory(m, im.w, im.h, iters, margin, (size_t)tl->max_mb << 20);
         if (tile < 0) {
             bar_break();
+            rc = cli_fail("deblur", "%s (%dx%d): even the smallest tile does not fit in --max-memory %ld MB", in,
+                          im.w, im.h, tl->max_mb);
             sung_image_free(&im);
-            return cli_fail("deblur", "%s (%dx%d): even the smallest tile does not fit in --max-memory %ld MB", in,
-                            im.w, im.h, tl->max_mb);
+            sung_image_meta_free(&meta);
+            return rc;
         }
     }
     if (tile > 0 && (tile < im.w || tile < im.h) && verbose)
@@ -102,7 +116,8 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         rc = cli_fail("deblur", "%s: %s", in, err.msg);
     } else {
         *secs = cli_now() - t0;
-        if (sung_image_save(&res, out, &err)) {
+        sung_image_save_opts so = {out_depth(depth, &meta, out), 0, &meta};
+        if (sung_image_save_ex(&res, out, &so, &err)) {
             bar_break();
             rc = cli_fail("deblur", "%s", err.msg);
         } else if (compare) {
@@ -114,6 +129,7 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
     }
     sung_image_free(&im);
     sung_image_free(&res);
+    sung_image_meta_free(&meta);
     return rc;
 }
 
@@ -282,7 +298,7 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
 int cmd_deblur(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *compare = NULL, *precision = "fp32", *pos[4096];
-    int iters = 4, quiet = 0, tile = 0, overwrite = 0;
+    int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0;
     long max_mb = -1;
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
@@ -294,6 +310,8 @@ int cmd_deblur(int argc, char **argv)
         {"--tile", 'i', &tile, "deblur in tiles of N px (a multiple of 2^(iters+2)); 0 (default): only when "
                                "needed to fit --max-memory; -1: never"},
         {"--max-memory", 'l', &max_mb, "MB an image may use (default: 4096 or half the RAM, whichever is less)"},
+        {"--depth", 'i', &depth, "8 or 16 bits per sample of PNG outputs (default: 16 for a 16-bit PNG input, "
+                                 "else 8; JPEG is 8)"},
         {"--overwrite", 'b', &overwrite, "allow an output to replace its own input (atomically); without it, that "
                                          "is refused"},
         {"--quiet", 'b', &quiet, "no per-image lines or progress bar"},
@@ -319,6 +337,8 @@ int cmd_deblur(int argc, char **argv)
     } else if (max_mb < 64) {
         return cli_bad_value("deblur", "--max-memory must be at least 64 (MB), not %ld", max_mb);
     }
+    if (depth != 0 && depth != 8 && depth != 16)
+        return cli_bad_value("deblur", "--depth must be 8 or 16, not %d", depth);
     tiling tl = {tile, max_mb};
     int single = n == 1 && !is_dir(pos[0]);
     if (compare && !single) return cli_bad_value("deblur", "--compare needs exactly one input image");
@@ -329,11 +349,15 @@ int cmd_deblur(int argc, char **argv)
     if (!is_image_name(out) && single)
         return cli_bad_value("deblur", "%s: the output must end in .png, .jpg or .jpeg", out);
 
+
     /* everything that could make the run destroy an input is refused before any work */
     job *jobs = NULL;
     int njobs = 0;
     if (jobs_make(pos, n, out, single, &jobs, &njobs)) return 1;
     int refused = check_outputs(jobs, njobs, pos, n, out, single, compare, overwrite);
+    for (int i = 0; !refused && depth == 16 && i < njobs; i++) /* a folder's JPEG inputs give JPEG outputs */
+        if (out_depth(16, NULL, jobs[i].dst) != 16)
+            refused = cli_bad_value("deblur", "--depth 16: %s would be a JPEG, which holds 8 bits (write PNG)", jobs[i].dst);
     if (refused) {
         jobs_free(jobs, njobs);
         return refused;
@@ -348,7 +372,7 @@ int cmd_deblur(int argc, char **argv)
         rc = cli_fail("deblur", "%s", err.msg);
     } else if (single) {
         double t;
-        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, &tl, !quiet, &t);
+        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, &tl, depth, !quiet, &t);
     } else if (make_dirs(out)) {
         /* folders and lists: OUT is a folder; a folder's images keep their names */
         rc = cli_fail("deblur", "%s: cannot create the output folder: %s", out, strerror(errno));
@@ -357,7 +381,7 @@ int cmd_deblur(int argc, char **argv)
         int failed = 0;
         double secs = 0, t;
         for (int i = 0; i < njobs; i++) {
-            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, &tl, 0, &t)) failed++;
+            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, &tl, depth, 0, &t)) failed++;
             secs += t;
             if (!quiet) progress(i + 1, njobs, secs);
         }

@@ -83,7 +83,7 @@ $(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
 # Every test also runs on the other kernel paths that the CPU has (avx512 without bf16,
 # avx2, generic), so that one binary
@@ -93,6 +93,20 @@ test: all $(TESTS)
 	@set -e; for isa in avx512 avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
 	@echo "all tests passed"
+
+# make asan: the library, the command and the tests again in build-asan/ with
+# AddressSanitizer and UBSan, and every test run once (not the ISA loop of `make test`: the
+# same code again, only slower). A report stops the program: status 86 (ASan) or 87 (UBSan)
+# with halt_on_error; test_cli also fails on a report in a child's stderr.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0 \
+             UBSAN_OPTIONS=halt_on_error=1:exitcode=87:print_stacktrace=1
+ASAN_TESTS := $(patsubst tests/%.c,build-asan/tests/%,$(wildcard tests/test_*.c))
+.PHONY: asan
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build-asan/sung $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== asan $$t"; $(SAN_ENV) $$t; done
+	@echo "all tests passed under ASan and UBSan"
 
 golden: all
 	$(PYTHON) tests/ref/make_golden.py
@@ -125,4 +139,4 @@ install: all
 	  install -m 644 models/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan

@@ -108,6 +108,35 @@ asan:
 	@set -e; for t in $(ASAN_TESTS); do echo "== asan $$t"; $(SAN_ENV) $$t; done
 	@echo "all tests passed under ASan and UBSan"
 
+# make fuzz: libFuzzer harnesses (fuzz/fuzz_*.c, built with clang, ASan and UBSan in
+# build-fuzz/) for the PNG/JPEG readers, the EXIF parser, weights and training state, each
+# run FUZZ_SECONDS from the seeds in fuzz/seeds and those fuzz/make_seeds.c makes (a
+# width-1 model and its state, too big to commit). Findings: build-fuzz/NAME-crash-*.
+# A single huge allocation that fails is returned as NULL, as glibc does, not a finding
+# (a tiny weights file declaring width 1024 asks for 153 GB: docs/ROBUSTNESS.md); memory
+# actually used is still limited to 4 GB.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZERS      := image exif weights state
+FUZZ_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-build
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_file.h $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+$(BUILD)/make_seeds: fuzz/make_seeds.c $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+# (the convolution kernels use GCC's vector builtins: they are built with $(CC), without
+# sanitizers, and linked in; the code under test is clang's)
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CFLAGS="-O2 -g" $(KERNELS:%=build-fuzz/src/ops/kern_%.o)
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build-fuzz CFLAGS="-O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  LDFLAGS="$(FUZZ_FLAGS)" $(FUZZERS:%=build-fuzz/fuzz_%) build-fuzz/make_seeds
+fuzz: fuzz-build
+	build-fuzz/make_seeds all build-fuzz/seeds
+	@set -e; for f in $(FUZZERS); do mkdir -p build-fuzz/corpus/$$f; echo "== fuzz_$$f, $(FUZZ_SECONDS) s"; \
+	  OMP_NUM_THREADS=1 ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz_$$f \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -malloc_limit_mb=100000000 \
+	    -artifact_prefix=build-fuzz/$$f- build-fuzz/corpus/$$f fuzz/seeds/$$f build-fuzz/seeds/$$f; done
+
 golden: all
 	$(PYTHON) tests/ref/make_golden.py
 	$(PYTHON) tests/ref/make_metrics_golden.py   # needs python3-skimage and python3-scipy
@@ -139,4 +168,4 @@ install: all
 	  install -m 644 models/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

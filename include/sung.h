@@ -108,8 +108,8 @@ sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err);
  * waiting on it); a side above SUNG_MAX_SIDE or more than SUNG_MAX_PIXELS pixels is
  * SUNG_ERR_FORMAT, found from the header before decoding. An EXIF orientation (JPEG APP1,
  * or a PNG eXIf chunk before the image data) is applied: the pixels come out upright, as a
- * viewer shows them (orientations 5-8 swap w and h; a malformed or out-of-range tag is
- * ignored, as if it were 1). */
+ * viewer shows them (orientations 5-8 swap w and h; 2-8 take a second copy of the pixels
+ * while turning; a malformed or out-of-range tag is ignored, as if it were 1). */
 sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
 /* What a file carries besides its pixels, to be written again with them. */
 typedef struct {

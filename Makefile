@@ -83,7 +83,7 @@ $(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
 # Every test also runs on the other kernel paths that the CPU has (avx512 without bf16,
 # avx2, generic), so that one binary
@@ -93,6 +93,49 @@ test: all $(TESTS)
 	@set -e; for isa in avx512 avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
 	@echo "all tests passed"
+
+# make asan: the library, the command and the tests again in build-asan/ with
+# AddressSanitizer and UBSan, and every test run once (not the ISA loop of `make test`: the
+# same code again, only slower). A report stops the program: status 86 (ASan) or 87 (UBSan)
+# with halt_on_error; test_cli also fails on a report in a child's stderr.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0 \
+             UBSAN_OPTIONS=halt_on_error=1:exitcode=87:print_stacktrace=1
+ASAN_TESTS := $(patsubst tests/%.c,build-asan/tests/%,$(wildcard tests/test_*.c))
+.PHONY: asan
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build-asan/sung $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== asan $$t"; $(SAN_ENV) $$t; done
+	@echo "all tests passed under ASan and UBSan"
+
+# make fuzz: libFuzzer harnesses (fuzz/fuzz_*.c, built with clang, ASan and UBSan in
+# build-fuzz/) for the PNG/JPEG readers, the EXIF parser, weights and training state, each
+# run FUZZ_SECONDS from the seeds in fuzz/seeds and those fuzz/make_seeds.c makes (a
+# width-1 model and its state, too big to commit). Findings: build-fuzz/NAME-crash-*.
+# A single huge allocation that fails is returned as NULL, as glibc does, not a finding
+# (a tiny weights file declaring width 1024 asks for 153 GB: docs/ROBUSTNESS.md); memory
+# actually used is still limited to 4 GB.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZERS      := image exif weights state
+FUZZ_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-build
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_file.h $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+$(BUILD)/make_seeds: fuzz/make_seeds.c $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+# (the convolution kernels use GCC's vector builtins: they are built with $(CC), without
+# sanitizers, and linked in; the code under test is clang's)
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CFLAGS="-O2 -g" $(KERNELS:%=build-fuzz/src/ops/kern_%.o)
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build-fuzz CFLAGS="-O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  LDFLAGS="$(FUZZ_FLAGS)" $(FUZZERS:%=build-fuzz/fuzz_%) build-fuzz/make_seeds
+fuzz: fuzz-build
+	build-fuzz/make_seeds all build-fuzz/seeds
+	@set -e; for f in $(FUZZERS); do mkdir -p build-fuzz/corpus/$$f; echo "== fuzz_$$f, $(FUZZ_SECONDS) s"; \
+	  OMP_NUM_THREADS=1 ASAN_OPTIONS=allocator_may_return_null=1 build-fuzz/fuzz_$$f \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -malloc_limit_mb=100000000 \
+	    -artifact_prefix=build-fuzz/$$f- build-fuzz/corpus/$$f fuzz/seeds/$$f build-fuzz/seeds/$$f; done
 
 golden: all
 	$(PYTHON) tests/ref/make_golden.py
@@ -125,4 +168,4 @@ install: all
 	  install -m 644 models/sung.safetensors $(DESTDIR)$(PREFIX)/share/sung/sung.safetensors; fi
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz

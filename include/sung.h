@@ -106,14 +106,46 @@ sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err);
 /* PNG (8 or 16 bit, gray / RGB / palette, alpha dropped) or JPEG, told apart by their
  * first bytes. Only regular files are read (a FIFO or device is SUNG_ERR_IO, without
  * waiting on it); a side above SUNG_MAX_SIDE or more than SUNG_MAX_PIXELS pixels is
- * SUNG_ERR_FORMAT, found from the header before decoding. */
+ * SUNG_ERR_FORMAT, found from the header before decoding. An EXIF orientation (JPEG APP1,
+ * or a PNG eXIf chunk before the image data) is applied: the pixels come out upright, as a
+ * viewer shows them (orientations 5-8 swap w and h; 2-8 take a second copy of the pixels
+ * while turning; a malformed or out-of-range tag is ignored, as if it were 1). */
 sung_status sung_image_load(sung_image *im, const char *path, sung_error *err);
+/* What a file carries besides its pixels, to be written again with them. */
+typedef struct {
+    int depth;         /* bits per sample in the file: 16 for a 16-bit PNG, else 8 */
+    int orientation;   /* the EXIF orientation the file had (1..8; 1 when none or malformed),
+                        * already applied to the pixels */
+    uint8_t *exif;     /* the EXIF block (TIFF header and IFDs, without JPEG's "Exif\0\0"),
+                        * its orientation set to 1 since the pixels are upright; NULL when the
+                        * file has none or its IFD0 is unreadable */
+    size_t exif_size;
+    uint8_t *icc;      /* the ICC profile, kept only for an RGB colour space (the output is
+                        * RGB: a gray image's profile would not fit it); NULL when none */
+    size_t icc_size;
+} sung_image_meta;
+/* sung_image_load that also fills *meta (may be NULL). meta->exif and meta->icc are
+ * allocated here and freed by sung_image_meta_free; on failure *meta is empty. */
+sung_status sung_image_load_ex(sung_image *im, sung_image_meta *meta, const char *path, sung_error *err);
+void sung_image_meta_free(sung_image_meta *meta);
 /* 8-bit RGB: clamp to [0, 1], round(255·x). PNG, or JPEG (quality 95) when the path
  * ends in .jpg / .jpeg. Atomic like sung_model_save: written to "path.tmp.PID" and
  * renamed; errors name path and the system's reason ("No space left on device").
  * Temporary files of the same path left by a killed writer (PID no longer running) are
  * removed, here and by the weights writers. */
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err);
+typedef struct {
+    int depth;         /* 8 (0 means 8) or 16: round(65535·x), PNG only */
+    int quality;       /* JPEG quality 1..100 (0 means 95); >= 90 keeps full-resolution chroma */
+    const sung_image_meta *meta; /* EXIF and ICC profile to write (NULL: none; its depth and
+                        * orientation are not used): PNG eXIf / iCCP chunks, JPEG APP1 "Exif"
+                        * (then without the JFIF marker; an EXIF block over 65527 bytes, which
+                        * one marker cannot hold, is left out) and APP2 ICC_PROFILE markers */
+} sung_image_save_opts;
+/* sung_image_save with options (o may be NULL: the defaults); a bad depth or quality, or
+ * depth 16 for a JPEG, is SUNG_ERR_ARG. */
+sung_status sung_image_save_ex(const sung_image *im, const char *path, const sung_image_save_opts *o,
+                               sung_error *err);
 /* out = the edge map M of SPEC §3 (per channel |dx| + |dy|, forward differences, 0 in
  * the last column / row), the same function the model and its losses use; out is
  * allocated here. */

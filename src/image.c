@@ -1,6 +1,8 @@
 /* Images: PNG in and out through libpng. Any PNG (8/16 bit, gray, palette, alpha) is
- * read as RGB floats in [0, 1]; gray is replicated, alpha dropped (SPEC §5). Output is
- * 8-bit RGB, clamp then round(255·x), written to a temporary file and renamed. */
+ * read as RGB floats in [0, 1]; gray is replicated, alpha dropped (SPEC §5), the EXIF
+ * orientation applied. Output is 8- or 16-bit RGB, clamp then round((2^depth - 1)·x),
+ * with the input's EXIF and ICC profile when given, written to a temporary file and
+ * renamed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -13,8 +15,9 @@
 #include <unistd.h>
 
 #include "atomic.h"
-#include "jpeg.h"
 #include "error.h"
+#include "exif.h"
+#include "jpeg.h"
 
 sung_status sung_image_alloc(sung_image *im, int w, int h, sung_error *err)
 {
@@ -37,6 +40,52 @@ void sung_image_free(sung_image *im)
     if (!im) return;
     free(im->data);
     memset(im, 0, sizeof *im);
+}
+
+void sung_image_meta_free(sung_image_meta *meta)
+{
+    if (!meta) return;
+    free(meta->exif);
+    free(meta->icc);
+    memset(meta, 0, sizeof *meta);
+    meta->depth = 8, meta->orientation = 1;
+}
+
+uint8_t *image_dup_bytes(const void *p, size_t n)
+{
+    uint8_t *q = n ? malloc(n) : NULL;
+    if (q) memcpy(q, p, n);
+    return q;
+}
+
+/* im (w×h as stored) turned upright for EXIF orientation o (2..8; the table of the EXIF
+ * standard: 2 mirrored, 3 turned 180°, 4 flipped, 5 transposed, 6 to be turned 90°
+ * clockwise, 7 transverse, 8 to be turned 90° counter-clockwise); a new buffer, w and h
+ * swapped for 5..8. */
+static sung_status image_orient(sung_image *im, int o, sung_error *err)
+{
+    int w = im->w, h = im->h, swap = o >= 5;
+    sung_image up;
+    sung_status st = sung_image_alloc(&up, swap ? h : w, swap ? w : h, err);
+    if (st != SUNG_OK) return st;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < up.h; y++)
+        for (int x = 0; x < up.w; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x, sy = y; break;
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 4: sx = x, sy = h - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+            default: sx = w - 1 - y, sy = x; break; /* 8 */
+            }
+            memcpy(up.data + ((size_t)y * up.w + x) * 3, im->data + ((size_t)sy * w + sx) * 3, 3 * sizeof *up.data);
+        }
+    sung_image_free(im);
+    *im = up;
+    return SUNG_OK;
 }
 
 FILE *image_open_read(const char *path, sung_error *err)
@@ -120,9 +169,10 @@ static void png_flush_file(png_structp png)
     }
 }
 
-sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
+/* Reads the PNG or JPEG at path as stored (no orientation applied) into im, and its
+ * depth, EXIF and ICC profile (as found, unchecked) into *m. */
+static sung_status image_read(sung_image *im, sung_image_meta *m, const char *path, sung_error *err)
 {
-    memset(im, 0, sizeof *im);
     FILE *f = image_open_read(path, err);
     if (!f) return SUNG_ERR_IO;
     /* the signature, then the IHDR chunk, which a PNG must start with: length, "IHDR",
@@ -134,7 +184,7 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
         if (fseek(f, 0, SEEK_SET))
             model_set_error(err, "%s: %s", path, strerror(errno));
         else
-            st = image_read_jpeg(im, f, path, err);
+            st = image_read_jpeg(im, f, path, m, err);
         fclose(f);
         return st;
     }
@@ -185,9 +235,25 @@ sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
     png_set_strip_alpha(png);
     if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
+#ifdef PNG_eXIf_SUPPORTED
+    png_bytep exif = NULL;
+    png_uint_32 nexif = 0; /* only an eXIf before the image data: reading past it is not needed */
+    if (png_get_eXIf_1(png, info, &nexif, &exif) && exif && nexif && !(m->exif = image_dup_bytes(exif, nexif)))
+        png_error(png, "out of memory");
+    m->exif_size = m->exif ? nexif : 0;
+#endif
+    png_charp icc_name;
+    int icc_comp;
+    png_bytep icc = NULL;
+    png_uint_32 nicc = 0;
+    if (png_get_iCCP(png, info, &icc_name, &icc_comp, &icc, &nicc) && icc && nicc &&
+        !(m->icc = image_dup_bytes(icc, nicc)))
+        png_error(png, "out of memory");
+    m->icc_size = m->icc ? nicc : 0;
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     int bytes = png_get_bit_depth(png, info) == 16 ? 2 : 1;
+    m->depth = 8 * bytes;
     if (png_get_channels(png, info) != 3 || rowbytes != (size_t)w * 3 * bytes) {
         model_set_error(err, "%s: unsupported PNG layout", path);
         st = SUNG_ERR_FORMAT;
@@ -220,16 +286,54 @@ done:
     return st;
 }
 
-/* Writes im as 8-bit RGB PNG to the open f; messages name `name`. */
-static sung_status write_png(const sung_image *im, FILE *f, const char *name, sung_error *err)
+sung_status sung_image_load_ex(sung_image *im, sung_image_meta *meta, const char *path, sung_error *err)
 {
-    size_t rowbytes = (size_t)im->w * 3;
+    sung_image_meta m = {8, 1, NULL, 0, NULL, 0};
+    memset(im, 0, sizeof *im);
+    if (meta) sung_image_meta_free(memset(meta, 0, sizeof *meta));
+    sung_status st = image_read(im, &m, path, err);
+    if (st == SUNG_OK) {
+        /* what cannot be read safely is not carried on (exif.h) */
+        if (m.exif && exif_check(m.exif, m.exif_size)) free(m.exif), m.exif = NULL, m.exif_size = 0;
+        if (m.icc && !icc_is_rgb(m.icc, m.icc_size)) free(m.icc), m.icc = NULL, m.icc_size = 0;
+        int o = m.exif ? exif_orientation(m.exif, m.exif_size) : 0;
+        m.orientation = o ? o : 1;
+        if (o > 1) {
+            st = image_orient(im, o, err);
+            exif_set_orientation(m.exif, m.exif_size, 1);
+        }
+    }
+    if (st != SUNG_OK) sung_image_free(im);
+    if (meta && st == SUNG_OK) *meta = m;
+    else sung_image_meta_free(&m);
+    return st;
+}
+
+sung_status sung_image_load(sung_image *im, const char *path, sung_error *err)
+{
+    return sung_image_load_ex(im, NULL, path, err);
+}
+
+/* Writes im as RGB PNG of depth 8 or 16 with meta's EXIF and ICC profile (meta may be
+ * NULL) to the open f; messages name `name`. */
+static sung_status write_png(const sung_image *im, FILE *f, const char *name, int depth, const sung_image_meta *meta,
+                             sung_error *err)
+{
+    size_t rowbytes = (size_t)im->w * 3 * (depth / 8);
     unsigned char *volatile buf = malloc(rowbytes * im->h);
     if (!buf) {
         model_set_error(err, "out of memory writing %s", name);
         return SUNG_ERR_NOMEM;
     }
-    sung_image_to_u8(im, buf);
+    if (depth == 16) {
+        size_t n = (size_t)im->w * im->h * 3;
+        for (size_t i = 0; i < n; i++) { /* big-endian samples */
+            long v = lrintf(65535.0f * fminf(fmaxf(im->data[i], 0.0f), 1.0f));
+            buf[2 * i] = (unsigned char)(v >> 8), buf[2 * i + 1] = (unsigned char)v;
+        }
+    } else {
+        sung_image_to_u8(im, buf);
+    }
     png_err_state es = {{0}, f, 0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &es, on_png_error, on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -247,9 +351,17 @@ static sung_status write_png(const sung_image *im, FILE *f, const char *name, su
         st = SUNG_ERR_IO;
         goto done;
     }
+    /* a profile libpng finds inconsistent is left out with a warning, not a failed write */
+    png_set_benign_errors(png, 1);
     png_set_write_fn(png, &es, png_write_to_file, png_flush_file);
-    png_set_IHDR(png, info, im->w, im->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, im->w, im->h, depth, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (meta && meta->icc && meta->icc_size >= 132 && meta->icc_size <= 0xFFFFFFFFu)
+        png_set_iCCP(png, info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, meta->icc, (png_uint_32)meta->icc_size);
+#ifdef PNG_eXIf_SUPPORTED
+    if (meta && meta->exif && meta->exif_size && meta->exif_size <= 0x7FFFFFFFu)
+        png_set_eXIf_1(png, info, (png_uint_32)meta->exif_size, meta->exif);
+#endif
     png_write_info(png, info);
     for (int y = 0; y < im->h; y++) png_write_row(png, buf + (size_t)y * rowbytes);
     png_write_end(png, NULL);
@@ -259,12 +371,19 @@ done:
     return st;
 }
 
-/* The one writer: atomically (a temporary file, flushed, synced, renamed), as JPEG of
- * jpeg_quality when that is 1..100, else as the extension says (JPEG 95 or PNG). */
-static sung_status image_save_as(const sung_image *im, const char *path, int jpeg_quality, sung_error *err)
+/* The one writer: atomically (a temporary file, flushed, synced, renamed), as JPEG when
+ * jpeg is set or the extension says so, else PNG; o is checked and complete. */
+static sung_status image_save_as(const sung_image *im, const char *path, int jpeg, const sung_image_save_opts *o,
+                                 sung_error *err)
 {
     if (!im || !im->data || im->w < 1 || im->h < 1 || im->w > SUNG_MAX_SIDE || im->h > SUNG_MAX_SIDE) {
         model_set_error(err, "%s: cannot write an empty or %dx%d image", path, im ? im->w : 0, im ? im->h : 0);
+        return SUNG_ERR_ARG;
+    }
+    const char *dot = strrchr(path, '.');
+    jpeg = jpeg || (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")));
+    if (jpeg && o->depth != 8) {
+        model_set_error(err, "%s: a JPEG holds 8 bits per sample, not %d (write a PNG)", path, o->depth);
         return SUNG_ERR_ARG;
     }
     char tmp[4096];
@@ -279,10 +398,8 @@ static sung_status image_save_as(const sung_image *im, const char *path, int jpe
         model_set_error(err, "cannot write %s: %s", path, strerror(errno));
         return SUNG_ERR_IO;
     }
-    const char *dot = strrchr(path, '.');
-    int jpeg = jpeg_quality > 0 || (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")));
-    sung_status st = jpeg ? image_write_jpeg(im, f, path, jpeg_quality > 0 ? jpeg_quality : 95, err)
-                          : write_png(im, f, path, err);
+    sung_status st = jpeg ? image_write_jpeg(im, f, path, o->quality, o->meta, err)
+                          : write_png(im, f, path, o->depth, o->meta, err);
     if (fflush(f) || fsync(fileno(f))) {
         if (st == SUNG_OK) {
             model_set_error(err, "cannot write %s: %s", path, strerror(errno));
@@ -301,9 +418,35 @@ static sung_status image_save_as(const sung_image *im, const char *path, int jpe
     return st;
 }
 
+/* o with its defaults filled in; SUNG_ERR_ARG for a value out of range */
+static sung_status save_opts(const sung_image_save_opts *o, const char *path, sung_image_save_opts *out,
+                             sung_error *err)
+{
+    *out = o ? *o : (sung_image_save_opts){0, 0, NULL};
+    if (!out->depth) out->depth = 8;
+    if (!out->quality) out->quality = 95;
+    if (out->depth != 8 && out->depth != 16) {
+        model_set_error(err, "%s: depth %d is neither 8 nor 16", path, out->depth);
+        return SUNG_ERR_ARG;
+    }
+    if (out->quality < 1 || out->quality > 100) {
+        model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, out->quality);
+        return SUNG_ERR_ARG;
+    }
+    return SUNG_OK;
+}
+
+sung_status sung_image_save_ex(const sung_image *im, const char *path, const sung_image_save_opts *o,
+                               sung_error *err)
+{
+    sung_image_save_opts so;
+    sung_status st = save_opts(o, path, &so, err);
+    return st ? st : image_save_as(im, path, 0, &so, err);
+}
+
 sung_status sung_image_save(const sung_image *im, const char *path, sung_error *err)
 {
-    return image_save_as(im, path, 0, err);
+    return sung_image_save_ex(im, path, NULL, err);
 }
 
 sung_status image_save_jpeg(const sung_image *im, const char *path, int quality, sung_error *err)
@@ -312,7 +455,8 @@ sung_status image_save_jpeg(const sung_image *im, const char *path, int quality,
         model_set_error(err, "%s: JPEG quality %d out of range (1..100)", path, quality);
         return SUNG_ERR_ARG;
     }
-    return image_save_as(im, path, quality, err);
+    sung_image_save_opts so = {8, quality, NULL};
+    return image_save_as(im, path, 1, &so, err);
 }
 
 void sung_image_to_u8(const sung_image *im, uint8_t *out)

@@ -57,12 +57,12 @@ sung_status image_load_jpeg(sung_image *im, const char *path, sung_error *err)
     memset(im, 0, sizeof *im);
     FILE *f = image_open_read(path, err);
     if (!f) return SUNG_ERR_IO;
-    sung_status st = image_read_jpeg(im, f, path, err);
+    sung_status st = image_read_jpeg(im, f, path, NULL, err);
     fclose(f);
     return st;
 }
 
-sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_error *err)
+sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_image_meta *m, sung_error *err)
 {
     memset(im, 0, sizeof *im);
     struct jpeg_decompress_struct cinfo;
@@ -81,7 +81,29 @@ sung_status image_read_jpeg(sung_image *im, FILE *f, const char *path, sung_erro
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
+    if (m) {
+        jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+        jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
+    }
     jpeg_read_header(&cinfo, TRUE);
+    if (m) {
+        m->depth = 8;
+        for (jpeg_saved_marker_ptr k = cinfo.marker_list; k && !m->exif; k = k->next)
+            if (k->marker == JPEG_APP0 + 1 && k->data_length > 6 && !memcmp(k->data, "Exif\0\0", 6)) {
+                if (!(m->exif = image_dup_bytes(k->data + 6, k->data_length - 6))) ERREXIT(&cinfo, JERR_OUT_OF_MEMORY);
+                m->exif_size = k->data_length - 6;
+            }
+        /* libjpeg warns about malformed ICC markers: here not an error, the profile is left out */
+        JOCTET *icc = NULL;
+        unsigned int nicc = 0;
+        es.strict = 0;
+        if (jpeg_read_icc_profile(&cinfo, &icc, &nicc) && icc && nicc) {
+            m->icc = image_dup_bytes(icc, nicc);
+            m->icc_size = m->icc ? nicc : 0;
+        }
+        free(icc);
+        es.strict = 1;
+    }
     JDIMENSION w = cinfo.image_width, h = cinfo.image_height;
     if ((st = image_check_size(path, w, h, err)) != SUNG_OK) goto done; /* before any decoding */
     switch (cinfo.jpeg_color_space) {
@@ -139,7 +161,8 @@ done:
     return st;
 }
 
-sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, int quality, sung_error *err)
+sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, int quality,
+                             const sung_image_meta *meta, sung_error *err)
 {
     if (quality < 1 || quality > 100) {
         model_set_error(err, "%s: JPEG quality %d out of range (1..100)", name, quality);
@@ -161,6 +184,7 @@ sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, in
     memset(&cinfo, 0, sizeof cinfo);
     jpeg_err_init(&es, 0);
     cinfo.err = &es.pub;
+    JOCTET *volatile mk = NULL; /* the APP1 marker; freed at done, a write may longjmp */
     volatile sung_status st = SUNG_OK;
     if (setjmp(es.jump)) {
         int nomem = es.pub.msg_code == JERR_OUT_OF_MEMORY;
@@ -182,7 +206,18 @@ sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, in
     if (quality >= 90) /* no chroma subsampling: 4:4:4 */
         cinfo.comp_info[0].h_samp_factor = cinfo.comp_info[0].v_samp_factor = 1;
     cinfo.optimize_coding = TRUE;
+    /* EXIF in APP1 is the file's first marker, as cameras write it (EXIF 2.3 §4.5.4) */
+    int exif = meta && meta->exif && meta->exif_size && meta->exif_size <= 65533 - 6;
+    if (exif) cinfo.write_JFIF_header = FALSE;
     jpeg_start_compress(&cinfo, TRUE);
+    if (exif) {
+        if (!(mk = malloc(meta->exif_size + 6))) ERREXIT(&cinfo, JERR_OUT_OF_MEMORY);
+        memcpy(mk, "Exif\0\0", 6);
+        memcpy(mk + 6, meta->exif, meta->exif_size);
+        jpeg_write_marker(&cinfo, JPEG_APP0 + 1, mk, (unsigned)(meta->exif_size + 6));
+    }
+    if (meta && meta->icc && meta->icc_size && meta->icc_size <= 0xFFFFFFFFu)
+        jpeg_write_icc_profile(&cinfo, meta->icc, (unsigned)meta->icc_size);
     while (cinfo.next_scanline < cinfo.image_height) {
         JSAMPROW r = buf + (size_t)cinfo.next_scanline * rowbytes;
         jpeg_write_scanlines(&cinfo, &r, 1);
@@ -190,6 +225,7 @@ sung_status image_write_jpeg(const sung_image *im, FILE *f, const char *name, in
     jpeg_finish_compress(&cinfo); /* its term_destination flushes and reports a failed write */
 done:
     jpeg_destroy_compress(&cinfo);
+    free(mk);
     free(buf);
     return st;
 }

@@ -420,7 +420,9 @@ static int validate(st_file *f, char *err, size_t errlen)
      * the non-empty one before it. */
     size_t nt = (size_t)f->ntensors;
     if (nt > 1) qsort(f->tensors, nt, sizeof *f->tensors, by_begin);
-    for (const st_tensor *t = f->tensors, *prev = NULL; t < f->tensors + nt; t++) {
+    const st_tensor *prev = NULL; /* (indexed: with no tensors, f->tensors is NULL, and NULL + 0 is undefined) */
+    for (size_t i = 0; i < nt; i++) {
+        const st_tensor *t = &f->tensors[i];
         if (t->end == t->begin) continue;
         if (prev && t->begin < prev->end)
             return fail(err, errlen,

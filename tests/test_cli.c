@@ -19,14 +19,17 @@
 
 static char dir[] = "/tmp/sung-test-cli-XXXXXX";
 
+static void no_sanitizer_report(const char *rel, const char *what, int status);
+
 static int vrun(const char *prefix, const char *fmt, va_list ap)
 {
     char args[4096], cmd[8192];
     vsnprintf(args, sizeof args, fmt, ap);
     snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 %s%s/%s %s >out.txt 2>err.txt", dir, prefix, getenv("PWD"),
              SUNG_BIN, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    int st = system(cmd), rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    no_sanitizer_report("err.txt", args, rc);
+    return rc;
 }
 
 /* runs a command line (after "sung ") quietly; returns its exit status */
@@ -74,6 +77,18 @@ static int file_has(const char *rel, const char *needle)
     fclose(f);
     buf[n] = 0;
     return strstr(buf, needle) != NULL;
+}
+
+/* Under make asan: a sanitizer's report in a child's stderr, or its exit status (86 ASan,
+ * 87 UBSan, as the Makefile sets them), fails the test whatever the status the check
+ * wanted: a check that expects a refusal (non-zero) would otherwise pass on a crash. */
+static void no_sanitizer_report(const char *rel, const char *what, int status)
+{
+    static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"};
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+        CHECK(!file_has(rel, marks[i]), "sung %s: a sanitizer report (%s) in %s/%s", what, marks[i], dir, rel);
+    if (getenv("ASAN_OPTIONS") || getenv("UBSAN_OPTIONS"))
+        CHECK(status != 86 && status != 87, "sung %s: exit status %d, a sanitizer's", what, status);
 }
 
 /* a procedural "photo": shaded background, sharp-edged discs and bars */
@@ -156,6 +171,61 @@ int main(void)
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");
     CHECK(exists("o.jpg") && exists("c.png"), "deblur outputs");
+    /* metadata: a portrait JPEG (EXIF orientation 6, ICC profile) comes out upright with
+     * orientation 1 and the same profile; a 16-bit PNG comes out 16-bit unless --depth 8 */
+    {
+        sung_image im, back = {0};
+        sung_image_meta meta, in = {8, 1, NULL, 0, NULL, 0};
+        sung_error e;
+        uint8_t exif[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+        uint8_t icc[132] = {0, 0, 0, 132};
+        memcpy(icc + 16, "RGB XYZ ", 8), memcpy(icc + 36, "acsp", 4);
+        in.exif = exif, in.exif_size = sizeof exif, in.icc = icc, in.icc_size = sizeof icc;
+        sung_image_save_opts so = {8, 95, &in};
+        char p[4096];
+        CHECK(sung_image_alloc(&im, 48, 32, &e) == SUNG_OK, "%s", e.msg);
+        for (size_t i = 0; i < 48 * 32 * 3; i++) im.data[i] = (float)(i % 13) / 12;
+        snprintf(p, sizeof p, "%s/portrait.jpg", dir);
+        CHECK(sung_image_save_ex(&im, p, &so, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(run("deblur --model m.safetensors portrait.jpg -o portrait-out.jpg") == 0 &&
+                  file_has("out.txt", "32x48"),
+              "deblur of an orientation-6 JPEG: not said upright (32x48)");
+        snprintf(p, sizeof p, "%s/portrait-out.jpg", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && back.w == 32 && back.h == 48 &&
+                  meta.orientation == 1 && meta.exif && meta.icc_size == sizeof icc && !memcmp(meta.icc, icc, sizeof icc),
+              "deblurred portrait: %dx%d, orientation %d, EXIF %d, ICC %zu bytes", back.w, back.h, meta.orientation,
+              meta.exif != NULL, meta.icc_size);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        /* 16 bit */
+        so = (sung_image_save_opts){16, 0, NULL};
+        snprintf(p, sizeof p, "%s/deep.png", dir);
+        for (size_t i = 0; i < 48 * 32 * 3; i++) im.data[i] = (float)i / (48 * 32 * 3);
+        CHECK(sung_image_save_ex(&im, p, &so, &e) == SUNG_OK, "%s", e.msg);
+        CHECK(run("deblur --model m.safetensors deep.png -o deep-out.png") == 0, "deblur of a 16-bit PNG");
+        snprintf(p, sizeof p, "%s/deep-out.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 16, "16-bit in, %d-bit out",
+              meta.depth);
+        int fine = 0; /* values between the 8-bit levels: the 16 bits are really used */
+        for (size_t i = 0; back.data && i < (size_t)back.w * back.h * 3; i++)
+            fine += fabsf(back.data[i] * 255 - rintf(back.data[i] * 255)) > 0.01f;
+        CHECK(fine > 48 * 32 * 3 / 2, "16-bit output holds 8-bit values (%d of %d between levels)", fine, 48 * 32 * 3);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 8 deep.png -o deep8.png") == 0, "deblur --depth 8");
+        snprintf(p, sizeof p, "%s/deep8.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 8, "--depth 8 gave %d", meta.depth);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 16 imgs/x.png -o deep16.png") == 0, "deblur --depth 16");
+        snprintf(p, sizeof p, "%s/deep16.png", dir);
+        CHECK(sung_image_load_ex(&back, &meta, p, &e) == SUNG_OK && meta.depth == 16, "--depth 16 gave %d", meta.depth);
+        sung_image_free(&back), sung_image_meta_free(&meta);
+        CHECK(run("deblur --model m.safetensors --depth 16 deep.png -o deep.jpg") == 2 && file_has("err.txt", "8 bits") &&
+                  !exists("deep.jpg"),
+              "--depth 16 into a JPEG: a usage error");
+        CHECK(run("deblur --model m.safetensors --depth 12 deep.png -o deep12.png") == 2 && !exists("deep12.png"),
+              "--depth 12: a usage error");
+        sung_image_free(&im);
+    }
+
     /* tiles: explicit, or when the image would not fit; the result is close to the whole pass */
     make_photo("big.png", 200, 150, 5);
     CHECK(run("deblur --model m.safetensors --tile 64 big.png -o t.png") == 0 && file_has("out.txt", "in tiles of 64 px") &&
@@ -180,17 +250,18 @@ int main(void)
 
     /* never destroy input: an output that is an input (under any name), -o the input
      * folder, two inputs with one output name, --compare onto an input are refused before
-     * any work (exit 1), and the inputs stay as they were */
+     * any work (exit 2, a usage error), and the inputs stay byte for byte as they were */
     snprintf(cmd, sizeof cmd,
              "cd %s && mkdir -p keep imgs2 mixed && cp imgs/x.png imgs/y.png keep/ && cp imgs/x.png imgs2/x.png && "
              "ln -s imgs/x.png link.png && cp imgs/x.png mixed/a.png && cp imgs/y.png mixed/c.png && "
-             "echo 'not an image' >mixed/b.png && mkfifo mixed/fifo.png",
+             "echo 'not an image' >mixed/b.png && mkfifo mixed/fifo.png && mkdir -p q && cp imgs/y.png q/b.png && "
+             "cp q/b.png keep/b.png && ln -s b.png q/a.png",
              dir);
     CHECK(system(cmd) == 0, "setting up the overwrite cases");
     const struct {
         const char *args, *says;
     } refused[] = {
-        {"imgs/x.png -o imgs/x.png", "is the input imgs/x.png"},
+        {"imgs/x.png -o imgs/x.png", "is the input imgs/x.png, which would be lost"},
         {"imgs/x.png -o ./imgs/x.png", "is the input imgs/x.png (the same file)"},
         {"link.png -o imgs/x.png", "is the input link.png (the same file)"},
         {"imgs/x.png -o link.png", "is the input imgs/x.png (the same file)"},
@@ -202,14 +273,45 @@ int main(void)
         {"--quiet photos/a.png imgs/y.png -o imgs", "the output imgs/y.png is the input imgs/y.png"},
         {"--quiet imgs/x.png imgs2/x.png -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
         {"--quiet imgs imgs2 -o dup", "imgs/x.png and imgs2/x.png would both be written to dup/x.png"},
+        /* what --overwrite does not allow: one result lost, or an image reading another's result */
+        {"--overwrite --quiet imgs/x.png imgs2/x.png -o dup", "would both be written to dup/x.png"},
+        {"--overwrite --quiet imgs/x.png imgs/x.png -o dup", "would both be written to dup/x.png"},
+        {"--overwrite --quiet imgs imgs2 -o imgs", "would both be written to imgs/x.png"},
+        {"--overwrite imgs/x.png -o o2.png --compare o2.png", "are the same file"},
+        {"--overwrite --quiet photos/a.png q/b.png -o q", "the output q/a.png is the input q/b.png (the same file) "
+                                                          "of another image"},
+        {"--quiet photos/a.png q/b.png -o q", "of another image"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         int rc = run("deblur --model m.safetensors %s", refused[i].args);
-        CHECK(rc == 1 && file_has("err.txt", refused[i].says), "deblur %s: exit %d (want 1), message lacks '%s'",
+        CHECK(rc == 2 && file_has("err.txt", refused[i].says), "deblur %s: exit %d (want 2), message lacks '%s'",
               refused[i].args, rc, refused[i].says);
         CHECK(same_file("imgs/x.png", "keep/x.png") && same_file("imgs/y.png", "keep/y.png") &&
-                  same_file("imgs2/x.png", "keep/x.png") && !exists("o2.png") && !exists("dup"),
+                  same_file("imgs2/x.png", "keep/x.png") && same_file("q/b.png", "keep/b.png") && !exists("o2.png") &&
+                  !exists("dup"),
               "deblur %s: an input changed, or work was done before the refusal", refused[i].args);
+    }
+    CHECK(run("deblur --help") == 0 && file_has("out.txt", "--overwrite"), "deblur --help tells of --overwrite");
+    /* --overwrite: an image replaced by its own result (a valid image of its size, not the
+     * input), alone or as a folder in place; a symbolic link given as -o becomes the result
+     * and its target is kept */
+    snprintf(cmd, sizeof cmd, "cd %s && mkdir -p ow && cp imgs/x.png imgs/y.png ow/ && cp imgs/x.png ow1.png && "
+                              "ln -s keep/x.png owlink.png", dir);
+    CHECK(system(cmd) == 0, "setting up the --overwrite cases");
+    CHECK(run("deblur --model m.safetensors --overwrite ow1.png -o ow1.png") == 0 && !same_file("ow1.png", "keep/x.png"),
+          "--overwrite one file in place");
+    CHECK(run("deblur --model m.safetensors imgs/x.png -o ow2.png") == 0 && same_file("ow1.png", "ow2.png"),
+          "--overwrite in place: not the result of deblurring the input");
+    CHECK(run("deblur --model m.safetensors --overwrite --quiet ow -o ow") == 0 && same_file("ow/x.png", "ow2.png") &&
+              !same_file("ow/y.png", "keep/y.png"),
+          "--overwrite a folder in place");
+    {
+        struct stat ls;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/owlink.png", dir);
+        CHECK(run("deblur --model m.safetensors --overwrite keep/x.png -o owlink.png") == 0 && same_file("owlink.png", "ow2.png") &&
+                  same_file("keep/x.png", "imgs/x.png") && lstat(p, &ls) == 0 && S_ISREG(ls.st_mode),
+              "--overwrite onto a symbolic link to the input: the link becomes the result, the target is kept");
     }
     /* other files in the output folder are replaced, as before */
     CHECK(run("deblur --model m.safetensors --quiet imgs -o outdir") == 0 && exists("outdir/x.png"),
@@ -241,7 +343,8 @@ int main(void)
         CHECK(sung_model_create(&nm, SUNG_SUNG, 4, 5, &e) == SUNG_OK, "%s", e.msg);
         int ndim, shape[4];
         float *data;
-        const char *tname = sung_model_tensor(nm, 3, &ndim, shape, &data, NULL);
+        char tname[96]; /* a copy: the model's own name goes with sung_model_free (found by make asan) */
+        snprintf(tname, sizeof tname, "%s", sung_model_tensor(nm, 3, &ndim, shape, &data, NULL));
         data[1] = NAN;
         char p[4096];
         snprintf(p, sizeof p, "%s/nan.safetensors", dir);
@@ -319,6 +422,7 @@ int main(void)
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);
+    no_sanitizer_report("int.txt", "train (Ctrl-C)", WIFEXITED(st) ? WEXITSTATUS(st) : 255);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 130 && exists("r3/state.safetensors") && file_has("int.txt", "--resume"),
           "Ctrl-C: exit status %d (want 130), state saved %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
           exists("r3/state.safetensors"));
@@ -336,11 +440,33 @@ int main(void)
     for (int i = 0; i < 600 && !file_has("r5/log.csv", "\n3,"); i++) nanosleep(&(struct timespec){0, 20000000}, NULL);
     kill(pid, SIGTERM);
     waitpid(pid, &st, 0);
+    no_sanitizer_report("term.txt", "train (SIGTERM)", WIFEXITED(st) ? WEXITSTATUS(st) : 255);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 143 && exists("r5/state.safetensors") && file_has("term.txt", "--resume"),
           "SIGTERM: exit status %d (want 143), state saved %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
           exists("r5/state.safetensors"));
     CHECK(run("train --data s1 --resume r5") == 0 && same_file("r5/last.safetensors", "r4/last.safetensors"),
           "SIGTERM + resume: weights differ from an uninterrupted run");
+
+    /* SIGKILL (the OOM killer, a power cut) in the middle of checkpointing every step: the
+     * state on disk is a whole checkpoint, the resumed run ends with the uninterrupted
+     * run's weights, and a temporary file the kill left is gone after the next write */
+    snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --checkpoint-minutes 1e-9 --out r6 "
+             ">kill.txt 2>&1", dir, getenv("PWD"), SUNG_BIN, base2);
+    pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600 && !file_has("r6/log.csv", "\n5,"); i++) nanosleep(&(struct timespec){0, 20000000}, NULL);
+    nanosleep(&(struct timespec){0, 7000000}, NULL); /* somewhere in a step or its checkpoint */
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && exists("r6/state.safetensors"),
+          "SIGKILL: not killed (status %d) or no checkpoint", st);
+    CHECK(run("train --data s1 --resume r6") == 0 && same_file("r6/last.safetensors", "r4/last.safetensors"),
+          "SIGKILL + resume: weights differ from an uninterrupted run");
+    snprintf(cmd, sizeof cmd, "cd %s && ! ls r6 | grep -q '[.]tmp[.]'", dir);
+    CHECK(system(cmd) == 0, "SIGKILL: a temporary file left in the run folder after the resumed run");
 
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!test_failures) CHECK(system(cmd) == 0, "cleanup");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -70,14 +71,25 @@ static int tile_margin(int iters)
     return (128 + mult - 1) / mult * mult;
 }
 
+/* The bits per sample of out: 8 for a JPEG; for a PNG --depth, else the input's (meta's,
+ * 8 when meta is NULL). */
+static int out_depth(int depth, const sung_image_meta *meta, const char *out)
+{
+    const char *dot = strrchr(out, '.');
+    if (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))) return 8;
+    return depth ? depth : meta ? meta->depth : 8;
+}
+
+/* Deblurs in into out, upright, with in's EXIF (orientation 1) and ICC profile. */
 static int deblur_one(sung_model *m, const char *in, const char *out, int iters, const char *compare,
-                      const tiling *tl, int verbose, double *secs)
+                      const tiling *tl, int depth, int verbose, double *secs)
 {
     sung_image im = {0}, res = {0};
+    sung_image_meta meta;
     sung_error err;
     int rc = 0;
     *secs = 0;
-    if (sung_image_load(&im, in, &err)) {
+    if (sung_image_load_ex(&im, &meta, in, &err)) {
         bar_break();
         return cli_fail("deblur", "%s", err.msg);
     }
@@ -87,9 +99,11 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         tile = sung_tile_for_memory(m, im.w, im.h, iters, margin, (size_t)tl->max_mb << 20);
         if (tile < 0) {
             bar_break();
+            rc = cli_fail("deblur", "%s (%dx%d): even the smallest tile does not fit in --max-memory %ld MB", in,
+                          im.w, im.h, tl->max_mb);
             sung_image_free(&im);
-            return cli_fail("deblur", "%s (%dx%d): even the smallest tile does not fit in --max-memory %ld MB", in,
-                            im.w, im.h, tl->max_mb);
+            sung_image_meta_free(&meta);
+            return rc;
         }
     }
     if (tile > 0 && (tile < im.w || tile < im.h) && verbose)
@@ -102,7 +116,8 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         rc = cli_fail("deblur", "%s: %s", in, err.msg);
     } else {
         *secs = cli_now() - t0;
-        if (sung_image_save(&res, out, &err)) {
+        sung_image_save_opts so = {out_depth(depth, &meta, out), 0, &meta};
+        if (sung_image_save_ex(&res, out, &so, &err)) {
             bar_break();
             rc = cli_fail("deblur", "%s", err.msg);
         } else if (compare) {
@@ -114,6 +129,7 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
     }
     sung_image_free(&im);
     sung_image_free(&res);
+    sung_image_meta_free(&meta);
     return rc;
 }
 
@@ -225,18 +241,23 @@ static int input_at(const file_id *ids, int nids, const char *path)
     return hit ? hit->job : -1;
 }
 
-/* Never destroy input: refuses (message, exit 1) when -o is an input folder, when an
- * output (or --compare) is one of the input files, or when two inputs would be written to
- * one output name. Outputs that exist but are not inputs are replaced, atomically. */
+/* Never destroy input. Refused before any work (message, exit 2):
+ *  - two inputs that would be written to one output name (one result would be lost);
+ *  - an output that is the input of *another* image (that image would read a result);
+ *  - --compare onto -o;
+ * and, unless overwrite: -o an input folder, an output (or --compare) that is its own input
+ * under any name. With overwrite, an image is replaced by its own result, atomically (a
+ * temporary file renamed over the name given: a symbolic link there becomes the result
+ * and its target is kept). Outputs that exist but are not inputs are replaced, atomically. */
 static int check_outputs(const job *jobs, int n, const char **pos, int npos, const char *out, int single,
-                         const char *compare)
+                         const char *compare, int overwrite)
 {
     struct stat so, si;
-    if (!single && !stat(out, &so))
+    if (!single && !overwrite && !stat(out, &so))
         for (int i = 0; i < npos; i++)
             if (!stat(pos[i], &si) && S_ISDIR(si.st_mode) && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-                return cli_fail("deblur", "-o %s is the input folder %s: its images would be replaced by the "
-                                          "results; choose another output folder", out, pos[i]);
+                return cli_bad_value("deblur", "-o %s is the input folder %s: its images would be replaced by the "
+                                               "results; choose another output folder (or --overwrite)", out, pos[i]);
     const job **byname = malloc((n ? n : 1) * sizeof *byname);
     file_id *ids = malloc((n ? n : 1) * sizeof *ids);
     int nids = 0, rc = 0;
@@ -245,25 +266,30 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
     if (!rc) qsort(byname, n, sizeof *byname, dst_cmp);
     for (int i = 1; !rc && i < n; i++)
         if (!strcmp(byname[i - 1]->dst, byname[i]->dst))
-            rc = cli_fail("deblur", "%s and %s would both be written to %s; only one would be kept (deblur them "
-                                    "into different folders)", byname[i - 1]->src, byname[i]->src, byname[i]->dst);
+            rc = cli_bad_value("deblur", "%s and %s would both be written to %s; only one would be kept (deblur them "
+                                         "into different folders)", byname[i - 1]->src, byname[i]->src, byname[i]->dst);
     for (int i = 0; !rc && i < n; i++)
         if (!stat(jobs[i].src, &si)) ids[nids++] = (file_id){si.st_dev, si.st_ino, i};
     if (!rc) qsort(ids, nids, sizeof *ids, id_cmp);
+    /* the same file named twice as input is caught above (one output name) */
     for (int i = 0; !rc && i < n; i++) {
         int k = input_at(ids, nids, jobs[i].dst);
-        if (k >= 0)
-            rc = cli_fail("deblur", "the output %s is the input %s%s, which would be lost; choose another output",
-                          jobs[i].dst, jobs[k].src, strcmp(jobs[i].dst, jobs[k].src) ? " (the same file)" : "");
+        const char *same = k >= 0 && strcmp(jobs[i].dst, jobs[k].src) ? " (the same file)" : "";
+        if (k >= 0 && k != i)
+            rc = cli_bad_value("deblur", "the output %s is the input %s%s of another image, which would read a "
+                                         "result instead; choose another output", jobs[i].dst, jobs[k].src, same);
+        else if (k == i && !overwrite)
+            rc = cli_bad_value("deblur", "the output %s is the input %s%s, which would be lost; choose another "
+                                         "output (or --overwrite to replace it)", jobs[i].dst, jobs[k].src, same);
     }
     if (!rc && compare) {
         int k = input_at(ids, nids, compare);
-        if (k >= 0)
-            rc = cli_fail("deblur", "--compare %s is the input %s, which would be lost; choose another name", compare,
-                          jobs[k].src);
-        else if (!strcmp(compare, out) ||
-                 (!stat(compare, &si) && !stat(out, &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino))
-            rc = cli_fail("deblur", "--compare %s and -o %s are the same file", compare, out);
+        if (!strcmp(compare, out) ||
+            (!stat(compare, &si) && !stat(out, &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino))
+            rc = cli_bad_value("deblur", "--compare %s and -o %s are the same file", compare, out);
+        else if (k >= 0 && !overwrite)
+            rc = cli_bad_value("deblur", "--compare %s is the input %s, which would be lost; choose another name "
+                                         "(or --overwrite)", compare, jobs[k].src);
     }
     free(byname), free(ids);
     return rc;
@@ -272,21 +298,26 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
 int cmd_deblur(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *compare = NULL, *precision = "fp32", *pos[4096];
-    int iters = 4, quiet = 0, tile = 0;
+    int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0;
     long max_mb = -1;
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
         {"--iters", 'i', &iters, "scale iterations (default 4, the paper's best)"},
-        {"-o", 's', &out, "output file (one input file) or folder (folders, several files); never an input"},
+        {"-o", 's', &out, "output file (one input file) or folder (folders, several files); not an input unless "
+                        "--overwrite"},
         {"--compare", 's', &compare, "also write blurred | deblurred | edge maps of both (one input file)"},
         {"--precision", 's', &precision, "fp32 (default) or bf16 (faster; needs avx512_bf16)"},
         {"--tile", 'i', &tile, "deblur in tiles of N px (a multiple of 2^(iters+2)); 0 (default): only when "
                                "needed to fit --max-memory; -1: never"},
         {"--max-memory", 'l', &max_mb, "MB an image may use (default: 4096 or half the RAM, whichever is less)"},
+        {"--depth", 'i', &depth, "8 or 16 bits per sample of PNG outputs (default: 16 for a 16-bit PNG input, "
+                                 "else 8; JPEG is 8)"},
+        {"--overwrite", 'b', &overwrite, "allow an output to replace its own input (atomically); without it, that "
+                                         "is refused"},
         {"--quiet", 'b', &quiet, "no per-image lines or progress bar"},
         {0},
     };
-    int n = cli_parse("deblur", "[--model W.safetensors] [--iters N] IN... -o OUT", opts, argc, argv, pos,
+    int n = cli_parse("deblur", "[--model W.safetensors] [--iters N] [--overwrite] IN... -o OUT", opts, argc, argv, pos,
                       (int)(sizeof pos / sizeof *pos));
     if (n == -2) return 0;
     if (n < 0) return 2;
@@ -306,6 +337,8 @@ int cmd_deblur(int argc, char **argv)
     } else if (max_mb < 64) {
         return cli_bad_value("deblur", "--max-memory must be at least 64 (MB), not %ld", max_mb);
     }
+    if (depth != 0 && depth != 8 && depth != 16)
+        return cli_bad_value("deblur", "--depth must be 8 or 16, not %d", depth);
     tiling tl = {tile, max_mb};
     int single = n == 1 && !is_dir(pos[0]);
     if (compare && !single) return cli_bad_value("deblur", "--compare needs exactly one input image");
@@ -316,13 +349,18 @@ int cmd_deblur(int argc, char **argv)
     if (!is_image_name(out) && single)
         return cli_bad_value("deblur", "%s: the output must end in .png, .jpg or .jpeg", out);
 
+
     /* everything that could make the run destroy an input is refused before any work */
     job *jobs = NULL;
     int njobs = 0;
     if (jobs_make(pos, n, out, single, &jobs, &njobs)) return 1;
-    if (check_outputs(jobs, njobs, pos, n, out, single, compare)) {
+    int refused = check_outputs(jobs, njobs, pos, n, out, single, compare, overwrite);
+    for (int i = 0; !refused && depth == 16 && i < njobs; i++) /* a folder's JPEG inputs give JPEG outputs */
+        if (out_depth(16, NULL, jobs[i].dst) != 16)
+            refused = cli_bad_value("deblur", "--depth 16: %s would be a JPEG, which holds 8 bits (write PNG)", jobs[i].dst);
+    if (refused) {
         jobs_free(jobs, njobs);
-        return 1;
+        return refused;
     }
     const char *mp = cli_model_path("deblur", model);
     sung_model *m = NULL;
@@ -334,7 +372,7 @@ int cmd_deblur(int argc, char **argv)
         rc = cli_fail("deblur", "%s", err.msg);
     } else if (single) {
         double t;
-        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, &tl, !quiet, &t);
+        rc = deblur_one(m, jobs[0].src, jobs[0].dst, iters, compare, &tl, depth, !quiet, &t);
     } else if (make_dirs(out)) {
         /* folders and lists: OUT is a folder; a folder's images keep their names */
         rc = cli_fail("deblur", "%s: cannot create the output folder: %s", out, strerror(errno));
@@ -343,7 +381,7 @@ int cmd_deblur(int argc, char **argv)
         int failed = 0;
         double secs = 0, t;
         for (int i = 0; i < njobs; i++) {
-            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, &tl, 0, &t)) failed++;
+            if (deblur_one(m, jobs[i].src, jobs[i].dst, iters, NULL, &tl, depth, 0, &t)) failed++;
             secs += t;
             if (!quiet) progress(i + 1, njobs, secs);
         }

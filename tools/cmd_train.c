@@ -347,8 +347,8 @@ setup_done:
            c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
            per_epoch, sung_isa());
     if (d.size > 1)
-        printf("data-parallel: %d processes (%d on this host), %d threads each, up to %d images of each batch a process\n",
-               d.size, d.local_size, d.threads, shard_max);
+        printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
+               d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);
     printf("micro-batches of %d (%d per step): about %.0f MB for the model and %.0f MB of working memory%s\n", micro,
            (shard_max + micro - 1) / micro, model_mb, micro_mb,
            model_mb + micro_mb > c.max_memory ? " -- more than --max-memory, even one image at a time" : "");

@@ -309,8 +309,9 @@ typedef struct {
     uint64_t synth_seed;    /* the seed of a pair made from a photo */
     int flip_x, flip_y;     /* flips (0 without o.augment) */
 } sung_sample;
-/* Samples first..first+count−1 of batch b into out. SUNG_ERR_NOMEM only when b starts a
- * new epoch and its order cannot be allocated. */
+/* Samples first..first+count−1 of batch b into out: SUNG_ERR_ARG if they are not in b,
+ * SUNG_ERR_NOMEM when b is in another epoch than the run's and its order cannot be
+ * allocated. */
 sung_status sung_run_samples(const sung_run *r, const sung_batch *b, int first, int count, sung_sample *out,
                              sung_error *err);
 /* Moves the run past batch b (which must be sung_run_next(r, NULL)): one more step. */

@@ -6,6 +6,7 @@
  * so a batch is the same whether one process or many take it, in any micro-batches; and
  * its state file holds all a bit-exact resume needs. The graph and its tape stay in
  * model.c; nothing here touches a tensor. */
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -201,6 +202,11 @@ void sung_epoch_order(uint64_t seed, int e, int *order, int n)
 sung_status sung_run_samples(const sung_run *r, const sung_batch *b, int first, int count, sung_sample *out,
                              sung_error *err)
 {
+    if (first < 0 || count < 0 || first + count > b->n || b->pos < 0 || b->pos + b->n > r->npairs || b->epoch < 0) {
+        model_set_error(err, "samples %d..%d of a batch of %d at %d of %d pairs", first, first + count - 1, b->n,
+                        b->pos, r->npairs);
+        return SUNG_ERR_ARG;
+    }
     const int *order = r->order;
     int *fresh = NULL;
     if (b->epoch != r->epoch) {
@@ -228,6 +234,7 @@ sung_status sung_run_samples(const sung_run *r, const sung_batch *b, int first, 
 
 void sung_run_advance(sung_run *r, const sung_batch *b)
 {
+    assert(b->epoch == r->epoch ? b->pos == r->pos : b->epoch == r->epoch + 1 && b->pos == 0);
     if (b->epoch != r->epoch) {
         r->epoch = b->epoch;
         sung_epoch_order(r->o.seed, r->epoch, r->order, r->npairs);

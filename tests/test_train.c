@@ -339,6 +339,7 @@ static void test_run(void)
         }
         CHECK(ok && covered == 3, "samples differ when the batch is split over %d processes", np);
     }
+    CHECK(sung_run_samples(&r, &b4, 2, 2, part, &e) == SUNG_ERR_ARG, "samples beyond the batch were given");
     int first, cnt;
     sung_shard(3, 1, 2, &first, &cnt);
     CHECK(first == 2 && cnt == 1, "batch 3, rank 1 of 2: images %d..+%d (want 2..+1)", first, cnt);

@@ -45,6 +45,14 @@ endif
 KERN_FLAGS := -ffp-contract=fast --param sra-max-scalarization-size-Ospeed=8192
 
 $(info sung: CC=$(CC) OpenMP=$(if $(HAVE_OPENMP),yes,no) libpng=$(if $(PNG_LIBS),yes,no) libjpeg=yes kernels=$(KERNELS))
+# MPI (Open MPI: libopenmpi-dev, openmpi-bin): data-parallel `sung train` under mpirun.
+# Only tools/dist.c (and its test) see SUNG_MPI; the library needs no MPI. MPI=0 turns it off.
+ifneq ($(MPI),0)
+  MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+endif
+HAVE_MPI := $(if $(strip $(MPI_LIBS)),yes)
+$(info sung: MPI=$(if $(HAVE_MPI),yes (mpirun -np N build/sung train),no (install libopenmpi-dev openmpi-bin for a data-parallel train)))
 
 LIB_SRC := $(wildcard src/*.c) $(filter-out $(wildcard src/ops/kern_*.c),$(wildcard src/ops/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNELS:%=$(BUILD)/src/ops/kern_%.o)
@@ -84,6 +92,12 @@ $(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+
+ifeq ($(HAVE_MPI),yes)
+$(BUILD)/tools/dist.o: ALL_CFLAGS += -DSUNG_MPI $(MPI_CFLAGS)
+$(BUILD)/tests/test_mpi: ALL_CFLAGS += -DSUNG_MPI
+$(BUILD)/sung: LDLIBS += $(MPI_LIBS)
+endif
 
 # Every test also runs on the other kernel paths that the CPU has (avx512 without bf16,
 # avx2, generic), so that one binary

@@ -17,7 +17,11 @@
  *
  * Training: sung_train_grads() runs forward and backward over the scales of one batch
  * and leaves the gradient of the loss in the model; sung_train_apply() takes one Adam
- * step with it.
+ * step with it. The trainer (src/train.c) is llm.c's loop: a sung_run says which pairs,
+ * crops and flips each global batch holds (per-purpose random streams, independent of
+ * how the batch is split), sung_train_step() zeroes, accumulates sum-based losses over
+ * micro-batches, calls a reduction hook (MPI_Allreduce in `sung train`) and updates;
+ * sung_run_save/load checkpoint it for a bit-exact resume.
  *
  * Conventions: functions return 0 (SUNG_OK) or a sung_status, and then fill err->msg
  * with what went wrong and where. The library never prints and never exits. Freeing
@@ -224,6 +228,155 @@ void sung_meta_free(sung_meta *meta, int nmeta);
 /* One Adam step (β1 0.9, β2 0.999, ε 1e-8, bias-corrected) with learning rate lr. */
 void sung_train_apply(sung_model *m, double lr);
 long sung_train_step_count(const sung_model *m);
+
+/* ---- the trainer (src/train.c): runs, data streams, schedule, steps, validation ------- */
+
+/* Sum-based losses, so that shards of any size combine exactly (llm.c's shape): adds to
+ * the gradients (1/norm) × the gradient of Σ over its n images of each image's loss (the
+ * loss of one image is SPEC §6's, its terms means over that image's elements), and, if
+ * sums is not NULL, stores the unnormalised sums over the n images of every term. A
+ * global batch of N images cut into shards (processes) and micro-batches of any sizes,
+ * each called with norm = N, leaves Σ gradient / N — the batch's mean gradient — once
+ * the shards' gradient buffers (sung_model_grads) and sums are added up. */
+sung_status sung_train_backward(sung_model *m, const float *blur, const float *sharp, int n, int h, int w,
+                                const sung_train_opts *o, double norm, sung_losses *sums, sung_error *err);
+
+/* The reduction between backward and update: adds the n floats of grads and the nsums
+ * doubles of sums over all processes, in place, the same result on every one (MPI:
+ * MPI_Allreduce with MPI_SUM). Returns 0, or non-zero on failure (with a message in
+ * err). */
+typedef int (*sung_reduce_fn)(void *ctx, float *grads, size_t n, double *sums, int nsums, sung_error *err);
+
+/* One optimizer step on this process's shard of a global batch of `batch` images:
+ * zeroes the gradients; runs sung_train_backward(norm = batch) over micro-batches of at
+ * most `micro` of its n images (n may be 0: a process with no image of a small batch);
+ * calls reduce (NULL: one process) on the gradient buffer and the loss sums (a
+ * sung_losses is all doubles: SUNG_LOSS_DOUBLES of them); takes one Adam step with lr.
+ * mean (may be NULL) receives the global batch's mean losses. */
+#define SUNG_LOSS_DOUBLES ((int)(sizeof(sung_losses) / sizeof(double)))
+sung_status sung_train_step(sung_model *m, const float *blur, const float *sharp, int n, int batch, int micro,
+                            int h, int w, const sung_train_opts *o, double lr, sung_reduce_fn reduce, void *ctx,
+                            sung_losses *mean, sung_error *err);
+
+/* The largest micro-batch (1..batch) whose working memory (sung_train_memory) fits in
+ * budget bytes beside the model's own (weights, gradients, Adam moments and packed
+ * copies: about 8 floats a parameter); 1 even when one image does not fit. *work
+ * receives that micro-batch's working memory. */
+int sung_train_micro(sung_model *m, int batch, int h, int w, const sung_train_opts *o, size_t budget,
+                     size_t *work);
+
+/* Everything that defines a training run (SPEC §6); kept in its state file. */
+typedef struct {
+    int patch;      /* crop side, a multiple of 2^(iters+2) */
+    int batch;      /* the global batch: images per optimizer step, however many processes */
+    int iters;      /* scale iterations (3) */
+    int epochs;     /* 500 */
+    int augment;    /* random horizontal / vertical flips */
+    int lr_every;   /* halve the learning rate every this many epochs (0: never) */
+    long warmup;    /* steps of linear learning-rate warm-up (0: none) */
+    long steps;     /* stop after this many steps in all (-1: when the epochs are done) */
+    double lr, w_aux, w_sup;
+    uint64_t seed;  /* of the data order, crops, flips and synthesis */
+} sung_run_opts;
+
+/* The defaults of SPEC §6 for the model (patch 256, batch 16, 3 iterations, 500 epochs,
+ * flips, lr 1e-4 halved every 100 epochs, seed 0). */
+sung_run_opts sung_run_defaults(const sung_model *m);
+
+/* A run and where it stands: `epoch` (0-based) is the epoch of the last batch taken,
+ * `pos` the pairs of its order used (pos == npairs: the epoch is complete), `order` that
+ * epoch's order of the npairs pairs. Read the fields; change them only through the
+ * functions below. */
+typedef struct {
+    sung_run_opts o;
+    int npairs;         /* pairs per epoch */
+    long step;          /* optimizer steps done */
+    int epoch, pos;
+    int *order;         /* npairs */
+    double best_psnr;   /* best validation PSNR so far (-inf: none) */
+    double elapsed;     /* seconds of training so far, over all sessions */
+} sung_run;
+
+/* Checks the options (each bad one is SUNG_ERR_ARG naming it) and starts a run over
+ * npairs pairs at step 0 with epoch 0's order. */
+sung_status sung_run_init(sung_run *r, const sung_run_opts *o, int npairs, const sung_model *m, sung_error *err);
+void sung_run_free(sung_run *r);
+/* Steps in the whole run: epochs × ⌈npairs / batch⌉, or o.steps if fewer. */
+long sung_run_total(const sung_run *r);
+
+/* A global batch: n pairs, at places pos..pos+n−1 of epoch `epoch`'s order. */
+typedef struct {
+    int epoch, pos, n;
+} sung_batch;
+/* The global batch after `after` (NULL: after the run's position); an epoch's last batch
+ * may be smaller than o.batch. Pure: the run does not move. */
+sung_batch sung_run_next(const sung_run *r, const sung_batch *after);
+/* Learning rate of batch b, the run's (step + 1)-th: o.lr × min(1, (step + 1) / warmup)
+ * × 0.5^⌊epoch / lr_every⌋. */
+double sung_run_lr(const sung_run *r, const sung_batch *b);
+/* Process `rank` of `nranks` takes images first..first+count−1 of a global batch of n:
+ * the first n mod nranks processes one more than the others. */
+void sung_shard(int n, int rank, int nranks, int *first, int *count);
+
+/* Per-purpose random streams. What sample k of a global batch is depends only on the
+ * seed, the epoch and its place in the epoch (g = epoch · npairs + pos + k): not on how
+ * the batch is split between processes and micro-batches, nor on earlier batches. */
+typedef enum {
+    SUNG_STREAM_ORDER = 1, /* an epoch's shuffle, index = epoch */
+    SUNG_STREAM_CROP = 2,  /* where a crop sits, index = g */
+    SUNG_STREAM_FLIP = 3,  /* its flips, index = g */
+    SUNG_STREAM_SYNTH = 4  /* the seed of a pair made from a photo, index = g */
+} sung_stream;
+/* The seed of stream s at index i: SplitMix64 mixes of (seed, s, i); for
+ * SUNG_STREAM_SYNTH seed ^ i · 0xD1B54A32D192ED03, the formula of the first trainer,
+ * so that runs made by it draw the same pairs when resumed. */
+uint64_t sung_stream_seed(uint64_t seed, sung_stream s, uint64_t i);
+/* Epoch e's order: a Fisher–Yates shuffle of 0..n−1 drawn from SUNG_STREAM_ORDER. */
+void sung_epoch_order(uint64_t seed, int e, int *order, int n);
+
+/* What one sample of a batch is. */
+typedef struct {
+    int pair;               /* which pair of the data (0..npairs−1) */
+    uint64_t crop_seed;     /* where its crop sits (sung_crop_pair) */
+    uint64_t synth_seed;    /* the seed of a pair made from a photo */
+    int flip_x, flip_y;     /* flips (0 without o.augment) */
+} sung_sample;
+/* Samples first..first+count−1 of batch b into out: SUNG_ERR_ARG if they are not in b,
+ * SUNG_ERR_NOMEM when b is in another epoch than the run's and its order cannot be
+ * allocated. */
+sung_status sung_run_samples(const sung_run *r, const sung_batch *b, int first, int count, sung_sample *out,
+                             sung_error *err);
+/* Moves the run past batch b (which must be sung_run_next(r, NULL)): one more step. */
+void sung_run_advance(sung_run *r, const sung_batch *b);
+
+/* An aligned patch×patch crop of a pair (same size, each side ≥ patch) at the place
+ * crop_seed draws, flipped as s says, into db and dg (patch·patch·3 floats each). */
+sung_status sung_crop_pair(const sung_image *blur, const sung_image *sharp, int patch, const sung_sample *s,
+                           float *db, float *dg, sung_error *err);
+/* Flips a patch×patch×3 image in place (fx: left-right, fy: up-down). */
+void sung_flip(float *im, int patch, int fx, int fy);
+
+/* The run state: weights, Adam moments, the run's options and position (metadata run.*
+ * and pos.*, with the current epoch's order) and the caller's extra pairs, written
+ * atomically (sung_train_state_save). */
+sung_status sung_run_save(const sung_model *m, const sung_run *r, const char *path, const sung_meta *extra,
+                          int nextra, sung_error *err);
+/* Reads a state written by sung_run_save or by the first trainer (whose remaining
+ * epochs then draw from the streams above: the data after the resumed epoch differs
+ * from what that trainer would have drawn). *meta receives all metadata pairs (free with
+ * sung_meta_free), for the caller's extra keys. */
+sung_status sung_run_load(sung_model **m, sung_run *r, const char *path, sung_meta **meta, int *nmeta,
+                          sung_error *err);
+/* The value of key in meta, or NULL. */
+const char *sung_meta_get(const sung_meta *meta, int nmeta, const char *key);
+
+/* Mean PSNR (SPEC §8, 8-bit) of deblurring each blur[i] with `iters` iterations against
+ * sharp[i], whole images (an equal pair counts 100 dB). */
+sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
+                          double *psnr, sung_error *err);
+/* A cheap checksum of the weights (a hash of their bits), to check that processes
+ * agree. */
+uint64_t sung_model_checksum(const sung_model *m);
 
 /* ---- metrics (SPEC §8) ------------------------------------------------------------- */
 

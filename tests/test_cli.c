@@ -375,6 +375,14 @@ int main(void)
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
     CHECK(run("plot r1 -o curves.svg") == 0 && file_has("curves.svg", "<svg"), "plot");
+    /* batches of 3 of 4 pairs (3 + 1 an epoch): resumed mid-epoch and after a short
+     * batch, twice, still the uninterrupted run's weights */
+    const char *base3 = "train --data s1 --variant sung --width 4 --patch 32 --batch 3 --iters 1";
+    CHECK(run("%s --out r6 --steps 5", base3) == 0 && run("%s --out r7 --steps 1", base3) == 0 &&
+              run("train --data s1 --resume r7 --steps 2") == 0 && run("train --data s1 --resume r7 --steps 5") == 0,
+          "batch 3: 5 steps, and 1 + 1 + 3 resumed");
+    CHECK(same_file("r6/last.safetensors", "r7/last.safetensors") && file_has("r7/log.csv", "\n5,3,"),
+          "batch 3: resumed mid-epoch, the weights differ (or step 5 is not in epoch 3)");
 
     /* train --photos: pairs made on the fly; also resumes bit for bit, and refuses to mix
      * sources */

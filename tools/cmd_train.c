@@ -1,11 +1,14 @@
-/* sung train: the training loop of SPEC §6 — random aligned crops, one per pair per
- * epoch, optional flips, Adam with the learning rate halved every N epochs — with
- * validation, checkpoints (written to a temporary file and renamed), bit-for-bit
- * resume, Ctrl-C that saves, a progress line and RUNDIR/log.csv.
+/* sung train: the command around the trainer of src/train.c (SPEC §6) — it parses,
+ * loops, logs and checkpoints; which pairs, crops and flips each batch holds, the
+ * learning rate, the step and the run state are the library's (sung_run, sung_train_step).
+ * Under mpirun it is data-parallel (tools/dist.c): every process takes its shard of each
+ * global batch, the gradients are summed with one MPI_Allreduce, every process takes the
+ * same Adam step, and rank 0 alone writes checkpoints, the log, the progress line and
+ * validates.
  *
  * RUNDIR holds: last.safetensors (weights), best.safetensors (best validation PSNR),
- * state.safetensors (weights, Adam moments, and in its metadata the options, epoch,
- * position in the epoch's order, the order itself and the RNG state) and log.csv. */
+ * state.safetensors (weights, Adam moments, and in its metadata the run's options and
+ * position: sung_run_save, with this command's own options beside them) and log.csv. */
 #include "cli.h"
 
 #include <errno.h>
@@ -16,103 +19,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "batches.h"
 #include "data.h"
+#include "dist.h"
 #include "photos.h"
-#include "rng.h"
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
-
-
-/* An aligned P×P crop of a pair into db/dg (P·P·3 floats each), flipped if asked. */
-static int load_crop(const char *bpath, const char *gpath, int P, int augment, uint64_t *rng,
-                     float *db, float *dg)
-{
-    sung_image b = {0}, g = {0};
-    sung_error err;
-    int rc = 0;
-    if (sung_image_load(&b, bpath, &err) || sung_image_load(&g, gpath, &err)) {
-        rc = cli_fail("train", "%s", err.msg);
-    } else if (b.w != g.w || b.h != g.h) {
-        rc = cli_fail("train", "%s is %dx%d but %s is %dx%d", bpath, b.w, b.h, gpath, g.w, g.h);
-    } else if (b.w < P || b.h < P) {
-        rc = cli_fail("train", "%s (%dx%d) is smaller than the patch size %d", bpath, b.w, b.h, P);
-    } else {
-        int x0 = rng_below(rng, b.w - P + 1), y0 = rng_below(rng, b.h - P + 1);
-        int fx = augment && rng_below(rng, 2), fy = augment && rng_below(rng, 2);
-        for (int y = 0; y < P; y++)
-            for (int x = 0; x < P; x++) {
-                int sy = y0 + (fy ? P - 1 - y : y), sx = x0 + (fx ? P - 1 - x : x);
-                size_t s = ((size_t)sy * b.w + sx) * 3, d = ((size_t)y * P + x) * 3;
-                for (int c = 0; c < 3; c++) db[d + c] = b.data[s + c], dg[d + c] = g.data[s + c];
-            }
-    }
-    sung_image_free(&b);
-    sung_image_free(&g);
-    return rc;
-}
+static void on_signal(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
 
 #define DEFAULT_MAX_MEMORY 1536 /* MB: a paper-shaped step (batch 16, 256², width 32) runs in 1.3 GB */
 
-/* Everything that defines a run; stored in the state file. */
+/* The command's own options, kept in the state file beside the run's. */
 typedef struct {
-    int patch, batch, iters, epochs, augment, val_every, val_iters, lr_every;
-    int photos;         /* pairs made on the fly from photos (--photos), not read */
-    int crops_per_photo;/* with photos: pairs per photo per epoch */
-    long warmup;        /* steps of linear learning-rate warm-up */
-    long max_memory;    /* MB for the model and a micro-batch's working memory */
-    long steps;         /* stop after this many steps in all (-1: all epochs) */
-    double lr, w_aux, w_sup, ckpt_minutes;
-    uint64_t seed;
+    int photos;          /* pairs made on the fly from photos (--photos), not read */
+    int crops_per_photo; /* with photos: pairs per photo per epoch */
+    int val_every, val_iters;
+    long max_memory;     /* MB for the model and a micro-batch's working memory */
+    double ckpt_minutes;
     char blur_dir[32];
-    char val[1024];     /* validation data ("" = none) */
-} run_opts;
-
-/* Where the run is. */
-typedef struct {
-    long step;      /* optimizer steps done */
-    int epoch;      /* epochs completed */
-    int pos;        /* pairs of the current epoch already used */
-    uint64_t rng;
-    double best_psnr, elapsed;
-} run_pos;
-
-static double lr_at(const run_opts *o, int epoch, long step)
-{
-    double warm = o->warmup > 0 && step < o->warmup ? (double)(step + 1) / o->warmup : 1.0;
-    return warm * o->lr * pow(0.5, o->lr_every > 0 ? epoch / o->lr_every : 0);
-}
-
-/* Flips a P×P×3 crop in place: horizontally (fx), vertically (fy) or both. */
-static void flip(float *im, int P, int fx, int fy)
-{
-    for (int y = 0; fx && y < P; y++)
-        for (int x = 0; x < P / 2; x++)
-            for (int c = 0; c < 3; c++) {
-                float *a = im + ((size_t)y * P + x) * 3 + c, *b = im + ((size_t)y * P + P - 1 - x) * 3 + c, t = *a;
-                *a = *b, *b = t;
-            }
-    for (int y = 0; fy && y < P / 2; y++)
-        for (size_t i = 0; i < (size_t)P * 3; i++) {
-            float *a = im + (size_t)y * P * 3 + i, *b = im + (size_t)(P - 1 - y) * P * 3 + i, t = *a;
-            *a = *b, *b = t;
-        }
-}
-
-static void shuffle(int *order, int n, uint64_t *rng)
-{
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = rng_below(rng, i + 1), t = order[i];
-        order[i] = order[j], order[j] = t;
-    }
-}
+    char val[1024];      /* validation data ("" = none) */
+} cmd_opts;
 
 static char *path_in(const char *dir, const char *name)
 {
@@ -123,137 +51,45 @@ static char *path_in(const char *dir, const char *name)
     return buf[k];
 }
 
-/* ---- the state file -------------------------------------------------------------- */
-
-#define META_MAX 32
-typedef struct {
-    sung_meta m[META_MAX];
-    char v[META_MAX][64];     /* values; long ones (paths, the order) point elsewhere */
-    int n;
-    char *order;
-} meta_out;
-
-static void meta_add(meta_out *mo, const char *key, const char *fmt, ...)
+/* The state file and last.safetensors (rank 0 only). */
+static int save_state(const dist *d, sung_model *m, const sung_run *r, const char *rundir, const cmd_opts *c)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(mo->v[mo->n], sizeof mo->v[mo->n], fmt, ap);
-    va_end(ap);
-    mo->m[mo->n] = (sung_meta){key, mo->v[mo->n]};
-    mo->n++;
-}
-
-static int save_state(sung_model *m, const char *rundir, const run_opts *o, const run_pos *p,
-                      const int *order, int npairs)
-{
-    meta_out mo = {.n = 0};
-    meta_add(&mo, "run.patch", "%d", o->patch);
-    meta_add(&mo, "run.batch", "%d", o->batch);
-    meta_add(&mo, "run.iters", "%d", o->iters);
-    meta_add(&mo, "run.epochs", "%d", o->epochs);
-    meta_add(&mo, "run.steps", "%ld", o->steps);
-    meta_add(&mo, "run.augment", "%d", o->augment);
-    meta_add(&mo, "run.photos", "%d", o->photos);
-    meta_add(&mo, "run.crops_per_photo", "%d", o->crops_per_photo);
-    meta_add(&mo, "run.warmup", "%ld", o->warmup);
-    meta_add(&mo, "run.max_memory", "%ld", o->max_memory);
-    meta_add(&mo, "run.val_every", "%d", o->val_every);
-    meta_add(&mo, "run.val_iters", "%d", o->val_iters);
-    meta_add(&mo, "run.lr_every", "%d", o->lr_every);
-    meta_add(&mo, "run.lr", "%.17g", o->lr);
-    meta_add(&mo, "run.w_aux", "%.17g", o->w_aux);
-    meta_add(&mo, "run.w_sup", "%.17g", o->w_sup);
-    meta_add(&mo, "run.ckpt_minutes", "%.17g", o->ckpt_minutes);
-    meta_add(&mo, "run.seed", "%" PRIu64, o->seed);
-    meta_add(&mo, "run.blur_dir", "%s", o->blur_dir);
-    mo.m[mo.n++] = (sung_meta){"run.val", o->val};
-    meta_add(&mo, "pos.step", "%ld", p->step);
-    meta_add(&mo, "pos.epoch", "%d", p->epoch);
-    meta_add(&mo, "pos.pos", "%d", p->pos);
-    meta_add(&mo, "pos.rng", "%" PRIu64, p->rng);
-    meta_add(&mo, "pos.best_psnr", "%.17g", p->best_psnr);
-    meta_add(&mo, "pos.elapsed", "%.17g", p->elapsed);
-    meta_add(&mo, "pos.npairs", "%d", npairs);
-    /* the epoch's order, as decimal indices */
-    char *ord = malloc((size_t)npairs * 12 + 1);
-    if (!ord) return cli_fail("train", "out of memory saving the state");
-    size_t len = 0;
-    ord[0] = 0;
-    for (int i = 0; i < npairs; i++) len += sprintf(ord + len, "%s%d", i ? "," : "", order[i]);
-    mo.m[mo.n++] = (sung_meta){"pos.order", ord};
+    if (d->rank) return 0;
+    char v[8][64];
+    sung_meta extra[9];
+    int n = 0;
+#define PUT(key, ...) (snprintf(v[n], sizeof v[n], __VA_ARGS__), extra[n] = (sung_meta){key, v[n]}, n++)
+    PUT("run.photos", "%d", c->photos);
+    PUT("run.crops_per_photo", "%d", c->crops_per_photo);
+    PUT("run.max_memory", "%ld", c->max_memory);
+    PUT("run.val_every", "%d", c->val_every);
+    PUT("run.val_iters", "%d", c->val_iters);
+    PUT("run.ckpt_minutes", "%.17g", c->ckpt_minutes);
+    PUT("run.blur_dir", "%s", c->blur_dir);
+#undef PUT
+    extra[n++] = (sung_meta){"run.val", c->val};
     sung_error err;
-    int rc = 0;
-    if (sung_train_state_save(m, path_in(rundir, "state.safetensors"), mo.m, mo.n, &err) ||
+    if (sung_run_save(m, r, path_in(rundir, "state.safetensors"), extra, n, &err) ||
         sung_model_save(m, path_in(rundir, "last.safetensors"), 0, &err))
-        rc = cli_fail("train", "saving a checkpoint: %s", err.msg);
-    free(ord);
-    return rc;
+        return cli_fail("train", "saving a checkpoint: %s", err.msg);
+    return 0;
 }
 
-static const char *meta_get(const sung_meta *m, int n, const char *key)
+/* The command's options back from a state's metadata (the first trainer's defaults
+ * where a key is missing). */
+static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
 {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(m[i].key, key)) return m[i].value;
-    return NULL;
-}
-
-/* Reads the run's options and position back; 0 on success. */
-static int load_state(const char *rundir, sung_model **m, run_opts *o, run_pos *p, int **order,
-                      int npairs)
-{
-    sung_meta *meta;
-    int n, rc = 0;
-    sung_error err;
-    const char *path = path_in(rundir, "state.safetensors");
-    if (sung_train_state_load(m, path, &meta, &n, &err)) return cli_fail("train", "--resume: %s", err.msg);
-#define GET(key) meta_get(meta, n, key)
-    const char *need[] = {"run.patch", "run.batch", "run.iters", "run.epochs", "run.augment",
-                          "run.val_every", "run.val_iters", "run.lr_every", "run.lr", "run.w_aux",
-                          "run.w_sup", "run.ckpt_minutes", "run.seed", "run.blur_dir", "pos.step",
-                          "pos.epoch", "pos.pos", "pos.rng", "pos.best_psnr", "pos.elapsed",
-                          "pos.npairs", "pos.order"};
-    for (size_t i = 0; i < sizeof need / sizeof *need && !rc; i++)
-        if (!GET(need[i])) rc = cli_fail("train", "--resume: %s has no '%s' (not a sung train state?)", path, need[i]);
-    if (!rc) {
-        o->patch = atoi(GET("run.patch")), o->batch = atoi(GET("run.batch"));
-        o->iters = atoi(GET("run.iters")), o->epochs = atoi(GET("run.epochs"));
-        o->steps = GET("run.steps") ? atol(GET("run.steps")) : -1;
-        o->photos = GET("run.photos") ? atoi(GET("run.photos")) : 0;
-        o->crops_per_photo = GET("run.crops_per_photo") ? atoi(GET("run.crops_per_photo")) : 1;
-        o->warmup = GET("run.warmup") ? atol(GET("run.warmup")) : 0;
-        o->max_memory = GET("run.max_memory") ? atol(GET("run.max_memory")) : DEFAULT_MAX_MEMORY;
-        o->augment = atoi(GET("run.augment")), o->val_every = atoi(GET("run.val_every"));
-        o->val_iters = atoi(GET("run.val_iters")), o->lr_every = atoi(GET("run.lr_every"));
-        o->lr = strtod(GET("run.lr"), NULL), o->w_aux = strtod(GET("run.w_aux"), NULL);
-        o->w_sup = strtod(GET("run.w_sup"), NULL);
-        o->ckpt_minutes = strtod(GET("run.ckpt_minutes"), NULL);
-        o->seed = strtoull(GET("run.seed"), NULL, 10);
-        snprintf(o->blur_dir, sizeof o->blur_dir, "%s", GET("run.blur_dir"));
-        snprintf(o->val, sizeof o->val, "%s", GET("run.val") ? GET("run.val") : "");
-        p->step = atol(GET("pos.step")), p->epoch = atoi(GET("pos.epoch")), p->pos = atoi(GET("pos.pos"));
-        p->rng = strtoull(GET("pos.rng"), NULL, 10);
-        p->best_psnr = strtod(GET("pos.best_psnr"), NULL);
-        p->elapsed = strtod(GET("pos.elapsed"), NULL);
-        if (atoi(GET("pos.npairs")) != npairs)
-            rc = cli_fail("train", "--resume: the run had %s training pairs, the data now has %d",
-                          GET("pos.npairs"), npairs);
-    }
-    if (!rc) {
-        *order = malloc(npairs * sizeof **order);
-        const char *s = GET("pos.order");
-        for (int i = 0; *order && i < npairs && !rc; i++) {
-            char *end;
-            long v = strtol(s, &end, 10);
-            if (end == s || v < 0 || v >= npairs) rc = cli_fail("train", "--resume: corrupt order in %s", path);
-            (*order)[i] = (int)v;
-            s = *end == ',' ? end + 1 : end;
-        }
-        if (!*order) rc = cli_fail("train", "out of memory");
-    }
+    const char *v;
+#define GET(key) sung_meta_get(meta, n, key)
+    c->photos = (v = GET("run.photos")) ? atoi(v) : 0;
+    c->crops_per_photo = (v = GET("run.crops_per_photo")) ? atoi(v) : 1;
+    c->max_memory = (v = GET("run.max_memory")) ? atol(v) : DEFAULT_MAX_MEMORY;
+    c->val_every = (v = GET("run.val_every")) ? atoi(v) : 10;
+    c->val_iters = (v = GET("run.val_iters")) ? atoi(v) : 4;
+    c->ckpt_minutes = (v = GET("run.ckpt_minutes")) ? strtod(v, NULL) : 10;
+    snprintf(c->blur_dir, sizeof c->blur_dir, "%s", (v = GET("run.blur_dir")) ? v : "blur");
+    snprintf(c->val, sizeof c->val, "%s", (v = GET("run.val")) ? v : "");
 #undef GET
-    sung_meta_free(meta, n);
-    if (rc) sung_model_free(*m), *m = NULL;
-    return rc;
 }
 
 /* Keeps the rows of log.csv up to `step` (a crashed run may have logged past its last
@@ -279,124 +115,17 @@ static int trim_log(const char *rundir, long step)
     return 0;
 }
 
-/* ---- validation -------------------------------------------------------------------- */
-
-static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
+/* Loads the training data the options name; *npairs: pairs per epoch. */
+static int load_data(const char *data, const char *photos, const cmd_opts *c, pairs *P, photo_set *PS, int *npairs)
 {
-    double sum = 0;
-    for (int i = 0; i < V->n; i++) {
-        sung_image b = {0}, g = {0}, out = {0};
-        sung_error err;
-        uint8_t *u = NULL, *v = NULL;
-        int rc = 0;
-        if (sung_image_load(&b, V->blur[i], &err) || sung_image_load(&g, V->sharp[i], &err) ||
-            sung_deblur(m, &b, iters, &out, &err))
-            rc = cli_fail("train", "validation: %s", err.msg);
-        else if (g.w != out.w || g.h != out.h)
-            rc = cli_fail("train", "validation: %s and %s differ in size", V->blur[i], V->sharp[i]);
-        else if (!(u = malloc((size_t)g.w * g.h * 3)) || !(v = malloc((size_t)g.w * g.h * 3)))
-            rc = cli_fail("train", "out of memory");
-        if (!rc) {
-            sung_image_to_u8(&out, u);
-            sung_image_to_u8(&g, v);
-            double p = sung_psnr(u, v, g.w, g.h);
-            sum += isinf(p) ? 100.0 : p;
-        }
-        free(u), free(v);
-        sung_image_free(&b), sung_image_free(&g), sung_image_free(&out);
-        if (rc) return rc;
+    if (photos) {
+        if (photos_load("train", photos, PS)) return 1;
+        *npairs = PS->n * c->crops_per_photo;
+    } else {
+        if (pairs_list("train", data, c->blur_dir, P)) return 1;
+        *npairs = P->n;
     }
-    *psnr = sum / V->n;
     return 0;
-}
-
-/* ---- the input pipeline ------------------------------------------------------------- */
-
-/* Where the data stands: the epoch, the pairs of it already used, its order and the RNG
- * of crops and flips. A batch is a function of this, and moves it on. */
-typedef struct {
-    int epoch, pos;
-    uint64_t rng;
-    int *order; /* npairs */
-} data_pos;
-
-typedef struct {
-    const run_opts *o;
-    const pairs *P;
-    const photo_set *PS;
-    int npairs;
-    size_t img; /* floats per image */
-} data_src;
-
-/* Loads the batch that starts at *d into bb/gb and moves *d past it (first into the next
- * epoch, reshuffled, if this one is used up); the batch's size, or -1 on an error (with a
- * message). */
-static int load_batch(const data_src *s, data_pos *d, float *bb, float *gb)
-{
-    const run_opts *o = s->o;
-    if (d->pos == s->npairs) { /* epoch done */
-        d->epoch++;
-        d->pos = 0;
-        shuffle(d->order, s->npairs, &d->rng);
-    }
-    int nb = s->npairs - d->pos < o->batch ? s->npairs - d->pos : o->batch;
-    for (int b = 0; b < nb; b++) {
-        int k = d->order[d->pos + b];
-        float *bi = bb + b * s->img, *gi = gb + b * s->img;
-        if (o->photos) {
-            /* a fresh pair: its seed from the run's seed and its place in the run */
-            uint64_t seed = o->seed ^ ((uint64_t)d->epoch * (uint64_t)s->npairs + (uint64_t)(d->pos + b)) *
-                                          0xD1B54A32D192ED03ull;
-            if (photos_pair("train", s->PS, k % s->PS->n, o->patch, seed, bi, gi)) return -1;
-            int fx = o->augment && rng_below(&d->rng, 2), fy = o->augment && rng_below(&d->rng, 2);
-            flip(bi, o->patch, fx, fy);
-            flip(gi, o->patch, fx, fy);
-        } else if (load_crop(s->P->blur[k], s->P->sharp[k], o->patch, o->augment, &d->rng, bi, gi)) {
-            return -1;
-        }
-    }
-    d->pos += nb;
-    return nb;
-}
-
-/* The next batch, made on a thread of its own while the current one trains (one
- * OpenMP thread inside, to leave the cores to the step). */
-typedef struct {
-    const data_src *src;
-    data_pos pos;     /* in: where it starts; out: where it leaves the run */
-    float *bb, *gb;
-    int nb;           /* out: its size, -1 on an error */
-    double seconds;   /* out: time it took */
-    pthread_t thread;
-    int running;
-} prefetch;
-
-static void *prefetch_main(void *arg)
-{
-    prefetch *f = arg;
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
-    double t0 = cli_now();
-    f->nb = load_batch(f->src, &f->pos, f->bb, f->gb);
-    f->seconds = cli_now() - t0;
-    return NULL;
-}
-
-/* Starts loading the batch after *from into f's buffers; synchronously if no thread can
- * be made. */
-static void prefetch_start(prefetch *f, const data_pos *from)
-{
-    memcpy(f->pos.order, from->order, (size_t)f->src->npairs * sizeof *f->pos.order);
-    f->pos.epoch = from->epoch, f->pos.pos = from->pos, f->pos.rng = from->rng;
-    f->running = !pthread_create(&f->thread, NULL, prefetch_main, f);
-    if (!f->running) prefetch_main(f);
-}
-
-static void prefetch_wait(prefetch *f)
-{
-    if (f->running) pthread_join(f->thread, NULL);
-    f->running = 0;
 }
 
 /* ---- the command ------------------------------------------------------------------- */
@@ -407,7 +136,7 @@ int cmd_train(int argc, char **argv)
                *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
-    long steps = -1, warmup = -1, max_memory = -1;
+    long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
     double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
@@ -440,10 +169,13 @@ int cmd_train(int argc, char **argv)
         {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
         {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
+        {"--check-every", 'l', &check_every, "under MPI: check that the processes' weights agree every N steps "
+                                             "(default 10)"},
         {0},
     };
     int n = cli_parse("train", "--data DIR | --photos DIR  --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
-                      "       sung train --data DIR | --photos DIR  --resume RUNDIR [--steps K] [--epochs E] [--lr X] [--val DIR]",
+                      "       sung train --data DIR | --photos DIR  --resume RUNDIR [--steps K] [--epochs E] [--lr X] [--val DIR]\n"
+                      "       mpirun -np N sung train ...   (data-parallel: the same run, N processes)",
                       opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
@@ -454,6 +186,7 @@ int cmd_train(int argc, char **argv)
     if (warmup < -1) return cli_bad_value("train", "--warmup must not be negative");
     if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
+    if (check_every < 1) return cli_bad_value("train", "--check-every must be at least 1");
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
@@ -463,278 +196,292 @@ int cmd_train(int argc, char **argv)
                                  "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --val, --val-every, "
                                  "--val-iters and --checkpoint-minutes may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
+    if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
 
+    dist d;
+    if (dist_init(&d, NULL, NULL)) return 1;
+    if (d.rank > 0 && !freopen("/dev/null", "w", stdout)) { /* rank 0 speaks for the job */
+        dist_finalize(&d);
+        return cli_fail("train", "rank %d: cannot silence stdout", d.rank);
+    }
     const char *rundir = resume ? resume : out;
-    run_opts o;
-    run_pos p = {0, 0, 0, 0, -INFINITY, 0};
+    cmd_opts c;
+    sung_run run = {0};
     sung_model *m = NULL;
     sung_error err;
     pairs P = {0}, V = {0};
     photo_set PS = {0};
-    int npairs = 0;
+    int npairs = 0, rc = 0, P_ = 0, shard_max = 1;
     float *bb = NULL, *gb = NULL;
+    sung_sample *smp = NULL;
     prefetch pf = {0};
-    data_src src;
-    int *order = NULL, rc = 0;
+    batch_source src;
     FILE *log = NULL;
 
     if (resume) {
-        pairs tmp;
-        /* the blur dir is part of the state: read it first with a throwaway listing */
-        memset(&o, 0, sizeof o);
         sung_meta *meta;
         int nm;
-        sung_model *peek;
-        if (sung_train_state_load(&peek, path_in(rundir, "state.safetensors"), &meta, &nm, &err))
-            return cli_fail("train", "--resume: %s", err.msg);
-        const char *bd = meta_get(meta, nm, "run.blur_dir"), *ph = meta_get(meta, nm, "run.photos");
-        const char *cp = meta_get(meta, nm, "run.crops_per_photo");
-        snprintf(o.blur_dir, sizeof o.blur_dir, "%s", bd ? bd : "blur");
-        int was_photos = ph && atoi(ph), was_cpp = cp ? atoi(cp) : 1;
+        if (sung_run_load(&m, &run, path_in(rundir, "state.safetensors"), &meta, &nm, &err)) {
+            rc = cli_fail("train", "--resume: %s", err.msg);
+            goto setup_done;
+        }
+        read_cmd_opts(meta, nm, &c);
         sung_meta_free(meta, nm);
-        sung_model_free(peek);
-        if (was_photos != !!photos) {
-            return cli_bad_value("train", "--resume: the run in %s trained on %s; give %s again", rundir,
-                                 was_photos ? "photos" : "pairs", was_photos ? "--photos DIR" : "--data DIR");
+        if (c.photos != !!photos) {
+            rc = cli_bad_value("train", "--resume: the run in %s trained on %s; give %s again", rundir,
+                               c.photos ? "photos" : "pairs", c.photos ? "--photos DIR" : "--data DIR");
+            goto setup_done;
         }
-        if (photos) {
-            if (photos_load("train", photos, &PS)) {
-                photos_free(&PS);
-                return 1;
-            }
-            npairs = PS.n * was_cpp;
-        } else {
-            if (pairs_list("train", data, o.blur_dir, &tmp)) return 1;
-            P = tmp;
-            npairs = P.n;
+        if ((rc = load_data(data, photos, &c, &P, &PS, &npairs))) goto setup_done;
+        if (npairs != run.npairs) {
+            rc = cli_fail("train", "--resume: the run had %d training pairs, the data now has %d", run.npairs, npairs);
+            goto setup_done;
         }
-        if ((rc = load_state(rundir, &m, &o, &p, &order, npairs))) goto done;
-        if (lr != -1) o.lr = lr;
-        if (max_memory != -1) o.max_memory = max_memory;
-        if (lr_every != -1) o.lr_every = lr_every;
-        if (epochs != -1) o.epochs = epochs;
-        if (steps != -1) o.steps = steps;
-        if (val_every != -1) o.val_every = val_every;
-        if (val_iters != -1) o.val_iters = val_iters;
-        if (ckpt != -1) o.ckpt_minutes = ckpt;
-        if (val) snprintf(o.val, sizeof o.val, "%s", val);
-        if ((rc = trim_log(rundir, p.step))) goto done;
+        if (lr != -1) run.o.lr = lr;
+        if (lr_every != -1) run.o.lr_every = lr_every;
+        if (epochs != -1) run.o.epochs = epochs;
+        if (steps != -1) run.o.steps = steps;
+        if (max_memory != -1) c.max_memory = max_memory;
+        if (val_every != -1) c.val_every = val_every;
+        if (val_iters != -1) c.val_iters = val_iters;
+        if (ckpt != -1) c.ckpt_minutes = ckpt;
+        if (val) snprintf(c.val, sizeof c.val, "%s", val);
+        sung_run check; /* the changed options checked as a new run's */
+        if (sung_run_init(&check, &run.o, npairs, m, &err)) {
+            rc = cli_bad_value("train", "%s", err.msg);
+            goto setup_done;
+        }
+        sung_run_free(&check);
+        if (d.rank == 0 && (rc = trim_log(rundir, run.step))) goto setup_done;
     } else {
-        o = (run_opts){
-            .patch = patch != -1 ? patch : 256, .batch = batch != -1 ? batch : 16,
-            .iters = iters != -1 ? iters : 3, .epochs = epochs != -1 ? epochs : 500,
-            .augment = !no_aug, .val_every = val_every != -1 ? val_every : 10,
-            .val_iters = val_iters != -1 ? val_iters : 4, .lr_every = lr_every != -1 ? lr_every : 100,
-            .steps = steps, .lr = lr != -1 ? lr : 1e-4, .ckpt_minutes = ckpt != -1 ? ckpt : 10,
-            .seed = seed != UINT64_MAX ? seed : 0, .photos = !!photos,
-            .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1, .warmup = warmup != -1 ? warmup : 0,
-            .max_memory = max_memory != -1 ? max_memory : DEFAULT_MAX_MEMORY,
-        };
-        snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
-        if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
-            return cli_fail("train", "--val: path too long");
-        if (strcmp(o.blur_dir, "blur") && strcmp(o.blur_dir, "blur_gamma"))
-            return cli_bad_value("train", "--blur-dir must be blur or blur_gamma, not '%s'", o.blur_dir);
+        c = (cmd_opts){.photos = !!photos, .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1,
+                       .val_every = val_every != -1 ? val_every : 10, .val_iters = val_iters != -1 ? val_iters : 4,
+                       .max_memory = max_memory != -1 ? max_memory : DEFAULT_MAX_MEMORY,
+                       .ckpt_minutes = ckpt != -1 ? ckpt : 10};
+        snprintf(c.blur_dir, sizeof c.blur_dir, "%s", blur_dir ? blur_dir : "blur");
+        if (val && snprintf(c.val, sizeof c.val, "%s", val) >= (int)sizeof c.val) {
+            rc = cli_fail("train", "--val: path too long");
+            goto setup_done;
+        }
+        if (strcmp(c.blur_dir, "blur") && strcmp(c.blur_dir, "blur_gamma")) {
+            rc = cli_bad_value("train", "--blur-dir must be blur or blur_gamma, not '%s'", c.blur_dir);
+            goto setup_done;
+        }
         if (model) {
-            if (sung_model_load(&m, model, &err)) return cli_fail("train", "%s", err.msg);
+            if (sung_model_load(&m, model, &err)) rc = cli_fail("train", "%s", err.msg);
         } else {
             int v = sung_variant_parse(variant ? variant : "sung");
-            if (v < 0) return cli_bad_value("train", "--variant must be sung, base or siun, not '%s'", variant);
-            if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
-                return cli_fail("train", "%s", err.msg);
+            if (v < 0)
+                rc = cli_bad_value("train", "--variant must be sung, base or siun, not '%s'", variant);
+            else if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
+                rc = cli_fail("train", "%s", err.msg);
         }
-        sung_train_opts d = sung_train_defaults(m);
-        o.w_aux = w_aux != -1 ? w_aux : d.w_edge_aux;
-        o.w_sup = w_sup != -1 ? w_sup : d.w_edge_sup;
-        if (photos) {
-            if ((rc = photos_load("train", photos, &PS))) goto done;
-            npairs = PS.n * o.crops_per_photo;
-        } else {
-            if ((rc = pairs_list("train", data, o.blur_dir, &P))) goto done;
-            npairs = P.n;
+        if (rc) goto setup_done;
+        sung_run_opts ro = sung_run_defaults(m);
+        if (patch != -1) ro.patch = patch;
+        if (batch != -1) ro.batch = batch;
+        if (iters != -1) ro.iters = iters;
+        if (epochs != -1) ro.epochs = epochs;
+        if (lr != -1) ro.lr = lr;
+        if (lr_every != -1) ro.lr_every = lr_every;
+        if (warmup != -1) ro.warmup = warmup;
+        if (w_aux != -1) ro.w_aux = w_aux;
+        if (w_sup != -1) ro.w_sup = w_sup;
+        if (seed != UINT64_MAX) ro.seed = seed;
+        ro.steps = steps, ro.augment = !no_aug;
+        /* the options first (a usage error needs no data), then the data */
+        if (sung_run_init(&run, &ro, 1, m, &err)) {
+            rc = cli_bad_value("train", "%s", err.msg);
+            goto setup_done;
+        }
+        sung_run_free(&run);
+        if ((rc = load_data(data, photos, &c, &P, &PS, &npairs))) goto setup_done;
+        if (sung_run_init(&run, &ro, npairs, m, &err)) {
+            rc = cli_fail("train", "%s", err.msg);
+            goto setup_done;
         }
     }
-    int mult = 1 << (o.iters + 2);
-    if (o.iters < 1 || o.iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--iters must be 1..%d, not %d", SUNG_MAX_ITERS, o.iters);
-    else if (o.patch < mult || o.patch % mult || o.patch > 8192)
-        rc = cli_bad_value("train", "--patch must be a multiple of %d (2^(iters+2)) up to 8192, not %d", mult, o.patch);
-    else if (o.batch < 1 || o.batch > 4096) rc = cli_bad_value("train", "--batch must be 1..4096, not %d", o.batch);
-    else if (o.epochs < 1) rc = cli_bad_value("train", "--epochs must be at least 1");
-    else if (!(o.lr > 0) || !isfinite(o.lr)) rc = cli_bad_value("train", "--lr must be a positive number");
-    else if (o.w_aux < 0 || o.w_sup < 0) rc = cli_bad_value("train", "--w-aux and --w-sup must not be negative");
-    else if (sung_model_variant(m) == SUNG_SIUN && o.w_sup != 0) rc = cli_bad_value("train", "siun has no edge path: --w-sup must be 0");
-    else if (o.val_every < 1) rc = cli_bad_value("train", "--val-every must be at least 1");
-    else if (o.val_iters < 1 || o.val_iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
-    else if (!(o.ckpt_minutes > 0)) rc = cli_bad_value("train", "--checkpoint-minutes must be positive");
-    else if (steps == 0 || steps < -1) rc = cli_bad_value("train", "--steps must be at least 1");
-    if (rc) goto done;
-    if (*o.val && (rc = pairs_list("train", o.val, "blur", &V))) goto done;
-    if (!resume && make_dirs(rundir)) {
+    if (c.val_every < 1) rc = cli_bad_value("train", "--val-every must be at least 1");
+    else if (c.val_iters < 1 || c.val_iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
+    else if (!(c.ckpt_minutes > 0)) rc = cli_bad_value("train", "--checkpoint-minutes must be positive");
+    if (rc) goto setup_done;
+    if (*c.val && (rc = pairs_list("train", c.val, "blur", &V))) goto setup_done;
+    if (d.rank == 0 && !resume && make_dirs(rundir)) {
         rc = cli_fail("train", "%s: cannot create the run directory: %s", rundir, strerror(errno));
-        goto done;
+        goto setup_done;
     }
-    if (!resume && access(path_in(rundir, "state.safetensors"), F_OK) == 0) {
+    if (d.rank == 0 && !resume && access(path_in(rundir, "state.safetensors"), F_OK) == 0) {
         rc = cli_fail("train", "%s already holds a run: continue it with --resume %s, or choose another --out", rundir, rundir);
-        goto done;
+        goto setup_done;
     }
-    size_t img = (size_t)o.patch * o.patch * 3;
-    bb = malloc(img * o.batch * sizeof *bb);
-    gb = malloc(img * o.batch * sizeof *gb);
-    pf.bb = malloc(img * o.batch * sizeof *pf.bb);
-    pf.gb = malloc(img * o.batch * sizeof *pf.gb);
-    pf.pos.order = malloc(npairs * sizeof *pf.pos.order);
-    if (!order) {
-        order = malloc(npairs * sizeof *order);
-        if (order) {
-            p.rng = o.seed;
-            shuffle(order, npairs, &p.rng);
+    P_ = run.o.patch, shard_max = (run.o.batch + d.size - 1) / d.size;
+    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_};
+    bb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *bb);
+    gb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *gb);
+    smp = malloc((size_t)shard_max * sizeof *smp);
+    if (!bb || !gb || !smp || prefetch_alloc(&pf, &src, shard_max)) {
+        rc = cli_fail("train", "out of memory for a batch of %d %dx%d crops", shard_max, P_, P_);
+        goto setup_done;
+    }
+    if (d.rank == 0) {
+        log = fopen(path_in(rundir, "log.csv"), "a");
+        if (!log) {
+            rc = cli_fail("train", "%s: %s", path_in(rundir, "log.csv"), strerror(errno));
+            goto setup_done;
         }
+        if (ftell(log) == 0) fprintf(log, "step,epoch,lr,loss,pixel,edge_aux,edge_sup,val_psnr,seconds\n");
     }
-    if (!bb || !gb || !order || !pf.bb || !pf.gb || !pf.pos.order) {
-        rc = cli_fail("train", "out of memory for a batch of %d %dx%d crops", o.batch, o.patch, o.patch);
-        goto done;
-    }
-    log = fopen(path_in(rundir, "log.csv"), "a");
-    if (!log) {
-        rc = cli_fail("train", "%s: %s", path_in(rundir, "log.csv"), strerror(errno));
-        goto done;
-    }
-    if (ftell(log) == 0) fprintf(log, "step,epoch,lr,loss,pixel,edge_aux,edge_sup,val_psnr,seconds\n");
+setup_done:
+    /* every process goes on, or none does */
+    if ((rc = dist_agree(&d, rc))) goto done;
+    if (!resume && (rc = dist_bcast_weights(&d, m))) goto done;
+    if ((rc = dist_check_weights(&d, m, run.step))) goto done;
 
-    int per_epoch = (npairs + o.batch - 1) / o.batch;
-    long total = (long)o.epochs * per_epoch;
-    if (o.steps > 0 && o.steps < total) total = o.steps;
-    sung_train_opts to = {o.iters, o.w_aux, o.w_sup};
-    /* micro-batch: the most images whose working memory fits beside the model (weights,
-     * gradients, Adam moments and packed copies: about 8 floats per parameter) */
-    double model_mb = 8.0 * sizeof(float) * sung_model_param_count(m) / 1048576.0, micro_mb = 0;
-    int micro = 1;
-    for (int k = 1; k <= o.batch; k++) {
-        double mb = sung_train_memory(m, k, o.patch, o.patch, &to) / 1048576.0;
-        if (k > 1 && model_mb + mb > o.max_memory) break;
-        micro = k, micro_mb = mb;
-    }
-    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
+    sung_train_opts to = {run.o.iters, run.o.w_aux, run.o.w_sup};
+    long total = sung_run_total(&run), per_epoch = (npairs + run.o.batch - 1) / run.o.batch;
+    size_t work;
+    int micro = sung_train_micro(m, shard_max, P_, P_, &to, (size_t)c.max_memory << 20, &work);
+    double model_mb = 8.0 * sizeof(float) * sung_model_param_count(m) / 1048576.0, micro_mb = work / 1048576.0;
+    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%ld steps each), %s\n",
            sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
-           o.photos ? "pairs made from photos per epoch" : "pairs", o.batch, o.patch, o.patch, o.iters, o.epochs,
+           c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
            per_epoch, sung_isa());
+    if (d.size > 1)
+        printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
+               d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);
     printf("micro-batches of %d (%d per step): about %.0f MB for the model and %.0f MB of working memory%s\n", micro,
-           (o.batch + micro - 1) / micro, model_mb, micro_mb,
-           model_mb + micro_mb > o.max_memory ? " -- more than --max-memory, even one image at a time" : "");
-    if (resume) printf("resuming at step %ld (epoch %d)\n", p.step, p.epoch + 1);
-    struct sigaction sa = {0}, old_sa;
-    struct sigaction old_term;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old_sa);
-    sigaction(SIGTERM, &sa, &old_term); /* what schedulers and `docker stop` send: save too */
+           (shard_max + micro - 1) / micro, model_mb, micro_mb,
+           model_mb + micro_mb > c.max_memory ? " -- more than --max-memory, even one image at a time" : "");
+    if (resume) printf("resuming at step %ld (epoch %d)\n", run.step, run.epoch + 1);
+    fflush(stdout);
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term); /* what schedulers, mpirun and `docker stop` send: save too */
+    d.stop = &interrupted, d.dump_grads = dump, d.model = m;
     int tty = isatty(STDOUT_FILENO);
-    double t_start = cli_now(), t_ckpt = t_start, elapsed0 = p.elapsed, t_data = 0;
-    long step0 = p.step;
-    /* the input pipeline: batch j + 1 is made while batch j trains; the run's position p
-     * moves to where a batch leaves it only when that batch is taken, so that a
-     * checkpoint never counts a batch that was made but not trained on */
-    src = (data_src){&o, &P, &PS, npairs, img};
-    pf.src = &src;
-    data_pos here = {p.epoch, p.pos, p.rng, order};
-    if (p.step < total) prefetch_start(&pf, &here);
-    while (p.step < total && !interrupted) {
+    double t_start = cli_now(), t_ckpt = t_start, elapsed0 = run.elapsed, t_data = 0;
+    long step0 = run.step;
+    /* the input pipeline: batch j + 1 is made while batch j trains; the run moves past a
+     * batch only when it has trained, so a checkpoint never counts a batch made but not
+     * trained on */
+    sung_batch cur = sung_run_next(&run, NULL);
+    int first, cnt;
+    sung_shard(cur.n, d.rank, d.size, &first, &cnt);
+    if (run.step < total) {
+        if (sung_run_samples(&run, &cur, first, cnt, smp, &err)) {
+            rc = cli_fail("train", "%s", err.msg);
+            dist_abort(&d, rc);
+            goto done;
+        }
+        prefetch_start(&pf, smp, cnt);
+    }
+    while (run.step < total && !(d.size > 1 ? d.agreed_stop : interrupted)) {
         double t_data0 = cli_now();
         prefetch_wait(&pf);
-        if (pf.nb < 0) {
+        if (pf.rc) {
             rc = 1;
+            dist_abort(&d, rc);
             goto done;
         }
-        int nb = pf.nb;
-        float *t = bb; /* take the batch: swap the buffers and the position */
+        float *t = bb; /* take the batch: swap the buffers */
         bb = pf.bb, pf.bb = t;
         t = gb, gb = pf.gb, pf.gb = t;
-        int *to_order = order;
-        order = pf.pos.order, pf.pos.order = to_order;
-        p.epoch = pf.pos.epoch, p.pos = pf.pos.pos, p.rng = pf.pos.rng;
-        here = (data_pos){p.epoch, p.pos, p.rng, order};
-        if (p.step + 1 < total) prefetch_start(&pf, &here);
-        sung_losses L;
-        double t0 = cli_now(), lr_now = lr_at(&o, p.epoch, p.step);
-        t_data += t0 - t_data0;
-        /* the batch in near-equal micro-batches, each weighted by its share */
-        int parts = (nb + micro - 1) / micro;
-        memset(&L, 0, sizeof L);
-        sung_train_zero_grads(m);
-        for (int k = 0, at = 0; k < parts; k++) {
-            int cnt = nb / parts + (k < nb % parts);
-            double share = (double)cnt / nb;
-            sung_losses Lk;
-            if (sung_train_accumulate(m, bb + (size_t)at * img, gb + (size_t)at * img, cnt, o.patch, o.patch, &to,
-                                      share, &Lk, &err)) {
+        int here = cnt;
+        sung_batch next = sung_run_next(&run, &cur);
+        sung_shard(next.n, d.rank, d.size, &first, &cnt);
+        if (run.step + 1 < total) {
+            if (sung_run_samples(&run, &next, first, cnt, smp, &err)) {
                 rc = cli_fail("train", "%s", err.msg);
+                dist_abort(&d, rc);
                 goto done;
             }
-            for (int i = 0; i < o.iters; i++) {
-                L.pixel[i] += share * Lk.pixel[i];
-                L.edge_aux[i] += share * Lk.edge_aux[i];
-                L.edge_sup[i] += share * Lk.edge_sup[i];
-            }
-            L.total += share * Lk.total;
-            at += cnt;
+            prefetch_start(&pf, smp, cnt);
         }
-        if (p.step == 0 && dump && sung_model_save_grads(m, dump, &err)) {
+        sung_losses L;
+        double t0 = cli_now(), lr_now = sung_run_lr(&run, &cur);
+        t_data += t0 - t_data0;
+        d.step = run.step;
+        if (sung_train_step(m, bb, gb, here, cur.n, micro, P_, P_, &to, lr_now, dist_reduce, &d, &L, &err)) {
             rc = cli_fail("train", "%s", err.msg);
+            dist_abort(&d, rc);
             goto done;
         }
-        sung_train_apply(m, lr_now);
-        p.step++;
+        sung_run_advance(&run, &cur);
+        cur = next;
         double now = cli_now(), dt = now - t0;
-        p.elapsed = elapsed0 + (now - t_start);
+        run.elapsed = elapsed0 + (now - t_start);
         double pix = 0, aux = 0, sup = 0;
-        for (int i = 0; i < o.iters; i++) pix += L.pixel[i], aux += L.edge_aux[i], sup += L.edge_sup[i];
-        fprintf(log, "%ld,%d,%.6g,%.6f,%.6f,%.6f,%.6f,,%.1f\n", p.step, p.epoch + 1, lr_now, L.total, pix,
-                aux, sup, p.elapsed);
-        double rate = (now - t_start) / (p.step - step0), eta = rate * (total - p.step);
+        for (int i = 0; i < run.o.iters; i++) pix += L.pixel[i], aux += L.edge_aux[i], sup += L.edge_sup[i];
+        if (log)
+            fprintf(log, "%ld,%d,%.6g,%.6f,%.6f,%.6f,%.6f,,%.1f\n", run.step, run.epoch + 1, lr_now, L.total, pix,
+                    aux, sup, run.elapsed);
+        double rate = (now - t_start) / (run.step - step0), eta = rate * (total - run.step);
         printf("%sepoch %d  step %ld/%ld  loss %.5f (pixel %.5f  edge-aux %.5f  edge-sup %.5f)  %.1f img/s  "
                "data %.0f%%  ETA %dh%02dm%s",
-               tty ? "\r" : "", p.epoch + 1, p.step, total, L.total, pix, aux, sup, nb / dt,
+               tty ? "\r" : "", run.epoch + 1, run.step, total, L.total, pix, aux, sup, run.o.batch / dt,
                100.0 * t_data / (now - t_start), (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
         fflush(stdout);
-        int epoch_end = p.pos == npairs;
-        if (V.n && epoch_end && ((p.epoch + 1) % o.val_every == 0 || p.step == total)) {
+        int epoch_end = run.pos == npairs;
+        if (d.rank == 0 && V.n && epoch_end && ((run.epoch + 1) % c.val_every == 0 || run.step == total)) {
             double psnr;
-            if ((rc = validate(m, &V, o.val_iters, &psnr))) goto done;
-            fprintf(log, "%ld,%d,,,,,,%.4f,%.1f\n", p.step, p.epoch + 1, psnr, p.elapsed);
+            if (sung_validate(m, (const char *const *)V.blur, (const char *const *)V.sharp, V.n, c.val_iters, &psnr,
+                              &err)) {
+                rc = cli_fail("train", "validation: %s", err.msg);
+                dist_abort(&d, rc);
+                goto done;
+            }
+            fprintf(log, "%ld,%d,,,,,,%.4f,%.1f\n", run.step, run.epoch + 1, psnr, run.elapsed);
             printf("%svalidation after epoch %d: PSNR %.3f dB on %d images%s\n", tty ? "\n" : "",
-                   p.epoch + 1, psnr, V.n, psnr > p.best_psnr ? " (best)" : "");
-            if (psnr > p.best_psnr) {
-                p.best_psnr = psnr;
+                   run.epoch + 1, psnr, V.n, psnr > run.best_psnr ? " (best)" : "");
+            if (psnr > run.best_psnr) {
+                run.best_psnr = psnr;
                 if (sung_model_save(m, path_in(rundir, "best.safetensors"), 0, &err)) {
                     rc = cli_fail("train", "%s", err.msg);
+                    dist_abort(&d, rc);
                     goto done;
                 }
             }
         }
-        fflush(log);
-        if (now - t_ckpt >= o.ckpt_minutes * 60 || p.step == total) {
-            if ((rc = save_state(m, rundir, &o, &p, order, npairs))) goto done;
+        if (log) fflush(log);
+        if ((run.step % check_every == 0 || run.step == total) && (rc = dist_check_weights(&d, m, run.step)))
+            goto done;
+        if (now - t_ckpt >= c.ckpt_minutes * 60 || run.step == total) {
+            if ((rc = save_state(&d, m, &run, rundir, &c))) {
+                dist_abort(&d, rc);
+                goto done;
+            }
             t_ckpt = now;
         }
     }
     if (tty) printf("\n");
-    if (interrupted) {
-        if ((rc = save_state(m, rundir, &o, &p, order, npairs))) goto done;
-        printf("interrupted at step %ld: saved %s; continue with: sung train %s %s --resume %s\n", p.step,
-               path_in(rundir, "state.safetensors"), o.photos ? "--photos" : "--data", o.photos ? photos : data, rundir);
-        rc = 128 + interrupted; /* 130 for Ctrl-C, 143 for SIGTERM */
+    int stop = d.size > 1 ? d.agreed_stop : interrupted;
+    if (stop) {
+        if ((rc = save_state(&d, m, &run, rundir, &c))) goto done;
+        printf("interrupted at step %ld: saved %s; continue with: sung train %s %s --resume %s\n", run.step,
+               path_in(rundir, "state.safetensors"), c.photos ? "--photos" : "--data", c.photos ? photos : data, rundir);
+        rc = 128 + stop; /* 130 for Ctrl-C, 143 for SIGTERM */
     } else {
-        printf("done: %ld steps; wrote %s\n", p.step, path_in(rundir, "last.safetensors"));
+        printf("done: %ld steps; wrote %s\n", run.step, path_in(rundir, "last.safetensors"));
+        if (d.size > 1 && run.step > step0)
+            printf("reductions: %.3f s a step (%.1f%% of the time), and %.3f s a step waiting for the slowest process\n",
+                   d.reduce_seconds / (run.step - step0), 100 * d.reduce_seconds / (cli_now() - t_start),
+                   d.wait_seconds / (run.step - step0));
     }
-    sigaction(SIGINT, &old_sa, NULL);
+    /* every process waits for rank 0's checkpoint: mpirun ends a job whose process exits
+     * non-zero, and must not end rank 0 while it writes */
+    if (dist_agree(&d, rc > 128 ? 0 : rc)) rc = rc ? rc : 1;
+    sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
 done:
-    prefetch_wait(&pf);
+    prefetch_free(&pf);
     if (log) fclose(log);
     pairs_free(&P);
     pairs_free(&V);
     photos_free(&PS);
-    free(bb), free(gb), free(order);
-    free(pf.bb), free(pf.gb), free(pf.pos.order);
+    free(bb), free(gb), free(smp);
+    sung_run_free(&run);
     sung_model_free(m);
+    dist_finalize(&d);
     return rc;
 }

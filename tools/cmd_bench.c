@@ -290,7 +290,7 @@ int cmd_bench(int argc, char **argv)
         {"--iters", 'i', &iters, "scale iterations of inference (default 4)"},
         {"--batch", 'i', &batch, "training batch (default 4)"},
         {"--patch", 'i', &patch, "training crop side, a multiple of 32 (default 128)"},
-        {"--precision", 's', &prec_s, "fp32 (default) or bf16 (inference; training is always fp32)"},
+        {"--precision", 's', &prec_s, "fp32 (default) or bf16 (mixed-precision convolutions, inference and training)"},
         {"--variant", 's', &variant_s, "sung (default), base or siun"},
         {"--width", 'i', &width, "model width (default 32)"},
         {"--json", 's', &json_path, "also write the results as one JSON object to FILE; - = stdout (the table then goes to stderr)"},
@@ -364,10 +364,7 @@ int cmd_bench(int argc, char **argv)
         rc = bench_infer(&b, m, sizes[s][0], sizes[s][1], iters, todo & DO_LAYERS);
     if (!rc && (todo & DO_INFER) && b.json) json_num(&b, "infer_peak_rss_mb", "%.0f", (double)peak_rss_mb());
     if (!rc && (todo & DO_TRAIN)) {
-        /* training is fp32 whatever the precision; fp32 also names its layer rows right */
-        if (prec != SUNG_FP32) fprintf(b.txt, "(training is always fp32)\n");
-        rc = sung_model_set_precision(m, SUNG_FP32, &err) ? cli_fail("bench", "%s", err.msg) : 0;
-        if (!rc) rc = bench_train(&b, m, batch, patch, &o, todo & DO_LAYERS);
+        rc = bench_train(&b, m, batch, patch, &o, todo & DO_LAYERS);
     }
     if (!rc && b.json) {
         json_num(&b, "peak_rss_mb", "%.0f", (double)peak_rss_mb());

@@ -72,6 +72,7 @@ typedef struct {
     uint64_t seed;
     char blur_dir[32];
     char val[1024];     /* validation data ("" = none) */
+    char precision[8];  /* of the training convolutions: fp32 or bf16 */
 } run_opts;
 
 /* Where the run is. */
@@ -166,6 +167,7 @@ static int save_state(sung_model *m, const char *rundir, const run_opts *o, cons
     meta_add(&mo, "run.ckpt_minutes", "%.17g", o->ckpt_minutes);
     meta_add(&mo, "run.seed", "%" PRIu64, o->seed);
     meta_add(&mo, "run.blur_dir", "%s", o->blur_dir);
+    meta_add(&mo, "run.precision", "%s", o->precision);
     mo.m[mo.n++] = (sung_meta){"run.val", o->val};
     meta_add(&mo, "pos.step", "%ld", p->step);
     meta_add(&mo, "pos.epoch", "%d", p->epoch);
@@ -229,6 +231,7 @@ static int load_state(const char *rundir, sung_model **m, run_opts *o, run_pos *
         o->ckpt_minutes = strtod(GET("run.ckpt_minutes"), NULL);
         o->seed = strtoull(GET("run.seed"), NULL, 10);
         snprintf(o->blur_dir, sizeof o->blur_dir, "%s", GET("run.blur_dir"));
+        snprintf(o->precision, sizeof o->precision, "%s", GET("run.precision") ? GET("run.precision") : "fp32");
         snprintf(o->val, sizeof o->val, "%s", GET("run.val") ? GET("run.val") : "");
         p->step = atol(GET("pos.step")), p->epoch = atoi(GET("pos.epoch")), p->pos = atoi(GET("pos.pos"));
         p->rng = strtoull(GET("pos.rng"), NULL, 10);
@@ -281,7 +284,7 @@ static int trim_log(const char *rundir, long step)
 
 /* ---- validation -------------------------------------------------------------------- */
 
-static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
+static int validate_fp32(sung_model *m, const pairs *V, int iters, double *psnr)
 {
     double sum = 0;
     for (int i = 0; i < V->n; i++) {
@@ -308,6 +311,18 @@ static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
     }
     *psnr = sum / V->n;
     return 0;
+}
+
+/* In fp32 whatever the training precision: the model as it will be used by default,
+ * and PSNRs comparable between fp32 and bf16 runs. */
+static int validate(sung_model *m, const pairs *V, int iters, double *psnr)
+{
+    sung_precision train_prec = sung_model_precision(m);
+    sung_error err;
+    sung_model_set_precision(m, SUNG_FP32, &err);
+    int rc = validate_fp32(m, V, iters, psnr);
+    sung_model_set_precision(m, train_prec, &err); /* it ran before, so it runs again */
+    return rc;
 }
 
 /* ---- the input pipeline ------------------------------------------------------------- */
@@ -404,7 +419,7 @@ static void prefetch_wait(prefetch *f)
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
-               *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL;
+               *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL, *prec = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
     long steps = -1, warmup = -1, max_memory = -1;
@@ -440,6 +455,8 @@ int cmd_train(int argc, char **argv)
         {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
         {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
+        {"--precision", 's', &prec, "fp32 (default) or bf16: mixed-precision convolutions (avx512_bf16; fp32 weights, "
+                                    "Adam and losses; validation in fp32)"},
         {0},
     };
     int n = cli_parse("train", "--data DIR | --photos DIR  --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
@@ -460,9 +477,10 @@ int cmd_train(int argc, char **argv)
                    iters != -1 || w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --val, --val-every, "
-                                 "--val-iters and --checkpoint-minutes may change");
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
+                                 "--val-every, --val-iters and --checkpoint-minutes may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
+    if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
 
     const char *rundir = resume ? resume : out;
     run_opts o;
@@ -518,6 +536,7 @@ int cmd_train(int argc, char **argv)
         if (val_iters != -1) o.val_iters = val_iters;
         if (ckpt != -1) o.ckpt_minutes = ckpt;
         if (val) snprintf(o.val, sizeof o.val, "%s", val);
+        if (prec) snprintf(o.precision, sizeof o.precision, "%s", prec);
         if ((rc = trim_log(rundir, p.step))) goto done;
     } else {
         o = (run_opts){
@@ -531,6 +550,7 @@ int cmd_train(int argc, char **argv)
             .max_memory = max_memory != -1 ? max_memory : DEFAULT_MAX_MEMORY,
         };
         snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
+        snprintf(o.precision, sizeof o.precision, "%s", prec ? prec : "fp32");
         if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
             return cli_fail("train", "--val: path too long");
         if (strcmp(o.blur_dir, "blur") && strcmp(o.blur_dir, "blur_gamma"))
@@ -567,6 +587,9 @@ int cmd_train(int argc, char **argv)
     else if (o.val_iters < 1 || o.val_iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
     else if (!(o.ckpt_minutes > 0)) rc = cli_bad_value("train", "--checkpoint-minutes must be positive");
     else if (steps == 0 || steps < -1) rc = cli_bad_value("train", "--steps must be at least 1");
+    else if (sung_precision_parse(o.precision) < 0) rc = cli_bad_value("train", "the run's precision '%s' is not fp32 or bf16", o.precision);
+    else if (sung_model_set_precision(m, (sung_precision)sung_precision_parse(o.precision), &err))
+        rc = cli_bad_value("train", "--precision %s: %s", o.precision, err.msg);
     if (rc) goto done;
     if (*o.val && (rc = pairs_list("train", o.val, "blur", &V))) goto done;
     if (!resume && make_dirs(rundir)) {
@@ -614,10 +637,10 @@ int cmd_train(int argc, char **argv)
         if (k > 1 && model_mb + mb > o.max_memory) break;
         micro = k, micro_mb = mb;
     }
-    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s\n",
+    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%d steps each), %s, %s\n",
            sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
            o.photos ? "pairs made from photos per epoch" : "pairs", o.batch, o.patch, o.patch, o.iters, o.epochs,
-           per_epoch, sung_isa());
+           per_epoch, sung_isa(), o.precision);
     printf("micro-batches of %d (%d per step): about %.0f MB for the model and %.0f MB of working memory%s\n", micro,
            (o.batch + micro - 1) / micro, model_mb, micro_mb,
            model_mb + micro_mb > o.max_memory ? " -- more than --max-memory, even one image at a time" : "");

@@ -1169,6 +1169,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     }
     arena_reset(&m->act);
     m->ntape = 0;
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->nconvs; i++) {
         conv_layer *cl = &m->convs[i];
         conv_unpack_grad(&cl->s, m->gpacked + cl->g_off, m->g + m->params[cl->w_param].off);

@@ -129,16 +129,20 @@ void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
         }
 }
 
+/* In blocks of 16 output channels, so that both the rows of gpack read and the part of
+ * dw written (16 of its [A][k][k] or [k][k] runs) stay in cache: one side is always
+ * strided. */
 void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw)
 {
-    int Bp = conv_round(s->B);
-    for (int ky = 0; ky < s->k; ky++)
-        for (int kx = 0; kx < s->k; kx++) {
-            size_t t = (size_t)ky * s->k + kx;
-            for (int a = 0; a < s->A; a++)
-                for (int b = 0; b < s->B; b++)
-                    dw[w_index(s, a, b, ky, kx)] += gpack[(t * s->A + a) * Bp + b];
-        }
+    int Bp = conv_round(s->B), kk = s->k * s->k;
+    for (int b0 = 0; b0 < s->B; b0 += 16) {
+        int b1 = b0 + 16 < s->B ? b0 + 16 : s->B;
+        for (int t = 0; t < kk; t++)
+            for (int a = 0; a < s->A; a++) {
+                const float *g = gpack + ((size_t)t * s->A + a) * Bp;
+                for (int b = b0; b < b1; b++) dw[w_index(s, a, b, t / s->k, t % s->k)] += g[b];
+            }
+    }
 }
 
 static size_t shuffle_group_size(const conv_shape *s)

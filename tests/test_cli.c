@@ -273,16 +273,17 @@ int main(void)
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
     CHECK(run("%s --out rp --steps 1 --precision fp16", base) == 2 && file_has("err.txt", "--precision"),
           "train --precision fp16: a usage error");
-    /* bf16 training: its precision is part of the run (a resume goes on in bf16, bit for
-     * bit), and it is not the fp32 run */
+    /* precision: part of the run (a resume goes on in it, bit for bit); bf16 is the
+     * default where it runs, and it is not the fp32 run */
+    CHECK(run("%s --out f1 --steps 4 --precision fp32", base) == 0 && run("%s --out f2 --steps 2 --precision fp32", base) == 0 &&
+              run("train --data s1 --resume f2 --steps 4") == 0 && same_file("f1/last.safetensors", "f2/last.safetensors"),
+          "fp32 training: resumed weights differ from uninterrupted ones");
     if (strstr(sung_isa(), "bf16")) {
-        CHECK(run("%s --out b1 --steps 4 --width 4 --precision bf16", base) == 0 &&
-              run("%s --out b2 --steps 2 --width 4 --precision bf16", base) == 0 &&
-              run("train --data s1 --resume b2 --steps 4") == 0 &&
-              same_file("b1/last.safetensors", "b2/last.safetensors"),
-              "bf16 training: resumed weights differ from uninterrupted ones");
-        CHECK(!same_file("b1/last.safetensors", "r1/last.safetensors"), "bf16 training gave the fp32 weights");
+        CHECK(run("%s --out b1 --steps 4 --precision bf16", base) == 0 && same_file("b1/last.safetensors", "r1/last.safetensors"),
+              "bf16 training is not the default here");
+        CHECK(!same_file("b1/last.safetensors", "f1/last.safetensors"), "bf16 training gave the fp32 weights");
     } else {
+        CHECK(same_file("f1/last.safetensors", "r1/last.safetensors"), "fp32 training is not the default without bf16");
         CHECK(run("%s --out b1 --steps 1 --precision bf16", base) == 2, "bf16 training refused without avx512_bf16");
     }
     CHECK(run("plot r1 -o curves.svg") == 0 && file_has("curves.svg", "<svg"), "plot");

@@ -455,8 +455,8 @@ int cmd_train(int argc, char **argv)
         {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
         {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
-        {"--precision", 's', &prec, "fp32 (default) or bf16: mixed-precision convolutions (avx512_bf16; fp32 weights, "
-                                    "Adam and losses; validation in fp32)"},
+        {"--precision", 's', &prec, "bf16 (default where the CPU has avx512_bf16 and the width is even): mixed-precision "
+                                    "convolutions, fp32 weights, Adam, losses and validation; or fp32"},
         {0},
     };
     int n = cli_parse("train", "--data DIR | --photos DIR  --out RUNDIR [--model W.safetensors | --variant V --width C] [options]\n"
@@ -550,7 +550,6 @@ int cmd_train(int argc, char **argv)
             .max_memory = max_memory != -1 ? max_memory : DEFAULT_MAX_MEMORY,
         };
         snprintf(o.blur_dir, sizeof o.blur_dir, "%s", blur_dir ? blur_dir : "blur");
-        snprintf(o.precision, sizeof o.precision, "%s", prec ? prec : "fp32");
         if (val && snprintf(o.val, sizeof o.val, "%s", val) >= (int)sizeof o.val)
             return cli_fail("train", "--val: path too long");
         if (strcmp(o.blur_dir, "blur") && strcmp(o.blur_dir, "blur_gamma"))
@@ -563,6 +562,10 @@ int cmd_train(int argc, char **argv)
             if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
                 return cli_fail("train", "%s", err.msg);
         }
+        /* default: bf16 where it runs (avx512_bf16, an even width); its loss curve and
+         * validation PSNR match fp32 (docs/BENCHMARKS.md) at a fraction of the time */
+        snprintf(o.precision, sizeof o.precision, "%s",
+                 prec ? prec : sung_model_set_precision(m, SUNG_BF16, NULL) == SUNG_OK ? "bf16" : "fp32");
         sung_train_opts d = sung_train_defaults(m);
         o.w_aux = w_aux != -1 ? w_aux : d.w_edge_aux;
         o.w_sup = w_sup != -1 ? w_sup : d.w_edge_sup;

@@ -10,7 +10,8 @@ training step (batch 4, 128x128 crops, 3 iterations), and the time per layer typ
   C    sung bench --what all --size 512x512      inference, layers, training step
   C    sung bench --what infer --size 1280x720   alone, so that its peak RSS is that size's
   C    sung bench --what infer --precision bf16  when this build and CPU run bf16
-  ref  bench_ref.py --size 512x512 --layers, --size 720x1280, --train --no-infer
+  C    sung bench --what train --precision bf16  the mixed-precision training step (idem)
+  ref  bench_ref.py --size 512x512 --layers, --size 720x1280, --train --no-infer [--train-precision bf16]
 
 The reference runs under this interpreter (make passes PYTHON=/usr/bin/python3); without
 torch the C numbers are printed alone. Prints a table, then one JSON line (for
@@ -79,6 +80,8 @@ if err:
     sys.exit(f"sung bench failed: {err}")
 c.update({k: v for k, v in c1.items() if k.startswith(f"infer_{w1}x{h1}")})
 bf16, bf16_err = c_bench("--what", "infer", "--precision", "bf16", "--size", ",".join(f"{w}x{h}" for w, h in SIZES))
+# the training step in bf16 (mixed precision), next to PyTorch's own bf16 autocast step
+bf16_train = c_bench("--what", "train", "--precision", "bf16", *TRAIN)[0] if bf16 else None
 
 torch_found = have_torch()
 p = {}
@@ -88,6 +91,8 @@ if torch_found:
     p[f"infer_{w1}x{h1}"] = ref("--size", f"{h1}x{w1}", "--iters", str(c["iters"]))
     p["train"] = ref("--train", "--no-infer", "--batch", str(c["batch"]), "--patch", str(c["patch"]),
                      "--train-iters", str(c["train_iters"]))
+    p["train_bf16"] = ref("--train", "--no-infer", "--batch", str(c["batch"]), "--patch", str(c["patch"]),
+                          "--train-iters", str(c["train_iters"]), "--train-precision", "bf16")
 
 
 def pget(key, field):
@@ -107,6 +112,9 @@ if bf16:
         k = f"infer_{w}x{h}"
         # % of the fp32 FMA peak; PyTorch's reference is fp32 only
         rows.append((f"inference {w}x{h}, bf16", bf16[k + "_s"], None, bf16[k + "_gflops"], bf16[k + "_peak_pct"]))
+if bf16_train:  # PyTorch column: its bf16 autocast step
+    rows.append(("training step, bf16 (PyTorch: autocast bf16)", bf16_train["train_s"],
+                 pget("train_bf16", "train_step_s"), bf16_train["train_gflops"], bf16_train["train_peak_pct"]))
 
 # Per layer type, the first size's inference. Names match bench_ref.py's; "conv 3x3 + shuffle" is,
 # in PyTorch, the paths' `up` conv alone (its pixel_shuffle counts in "other").
@@ -141,6 +149,8 @@ def show(name, cs, ps, gf, pct):
 
 for row in rows:
     show(*row)
+if bf16_train and pget("train", "train_step_s"):
+    print(f"  (training step, C bf16 against PyTorch fp32: {pget('train', 'train_step_s') / bf16_train['train_s']:.2f}x)")
 if layers:
     print(f"per layer type, inference {w0}x{h0}:")
     for row in layers:
@@ -160,5 +170,5 @@ print(json.dumps({
     "table": [{"row": ("layer " if name.startswith("  ") else "") + name.strip(), "c_s": cs, "pytorch_s": ps, "speedup": round(ps / cs, 3) if ps and cs else None,
                "c_gflops": gf, "c_peak_pct": pct} for name, cs, ps, gf, pct in rows + layers],
     "bf16_error": bf16_err,
-    "c": c, "c_bf16": bf16, "pytorch": p if torch_found else None,
+    "c": c, "c_bf16": bf16, "c_bf16_train": bf16_train, "pytorch": p if torch_found else None,
 }))

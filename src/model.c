@@ -15,6 +15,10 @@
 #include "model.h"
 #include "rng.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 int sung_variant_parse(const char *name)
 {
     static const char *names[] = {"sung", "base", "siun"};
@@ -104,6 +108,8 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     m->ngpacked += conv_fwd_pack_size(&c->s);
     c->fwd16_off = m->npacked16;
     m->npacked16 += conv_bf16_pack_size(&c->s);
+    c->bwd16_off = m->npacked16_bwd;
+    m->npacked16_bwd += conv_bf16_bwd_pack_size(&c->s);
     /* Winograd F(2×2, 3×3) measurably wins from 64 input channels on (bench: ×1.4 at
      * 64, ×1.7 at 128); at 32 its transforms cost what it saves. */
     const char *wino = getenv("SUNG_WINOGRAD"); /* "0": direct convolutions only */
@@ -278,6 +284,7 @@ void sung_model_free(sung_model *m)
     free(m->mem);
     free(m->packed);
     free(m->packed16);
+    free(m->packed16_bwd);
     free(m->gpacked);
     free(m->zeros);
     free(m->scratch);
@@ -351,24 +358,40 @@ sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint6
 
 /* Packs the weights for what the next pass runs — fp32 inference: the forward layouts
  * (direct, Winograd or fused with the shuffle, whichever each layer uses); training:
- * those and the transposed ones; bf16 inference: the bf16 pairs alone — so that a
- * pass never touches the pages of layouts it does not use. The biases always.
- * Returns -1 when out of memory. */
+ * those and the transposed ones; bf16 inference: the bf16 pairs alone; bf16 training:
+ * the bf16 pairs of the direct forward and of the transposed layouts — so that a pass
+ * never touches the pages of layouts it does not use. The biases always. Returns -1
+ * when out of memory. */
 static int repack(sung_model *m, int want)
 {
     if ((m->packed_fresh & want) == want) return 0;
     float *tmp = NULL;
-    if (want & PACKED_BF16) {
-        size_t most = 0;
+    size_t most = 0;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    if (want & (PACKED_BF16 | PACKED_BF16_TRAIN)) {
         for (int i = 0; i < m->nconvs; i++) {
             const conv_shape *cs = &m->convs[i].s;
             if (conv_fwd_pack_size(cs) > most) most = conv_fwd_pack_size(cs);
+            if (conv_bwd_pack_size(cs) > most) most = conv_bwd_pack_size(cs);
             if (m->convs[i].shuffled && conv_shuffle_pack_size(cs) > most) most = conv_shuffle_pack_size(cs);
         }
         if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
-        if (!(tmp = malloc(most * sizeof *tmp))) return -1;
+        if (want & PACKED_BF16_TRAIN && !m->packed16_bwd &&
+            !(m->packed16_bwd = malloc(m->npacked16_bwd * sizeof *m->packed16_bwd)))
+            return -1;
+        if (!(tmp = malloc(most * nt * sizeof *tmp))) return -1;
     }
+    /* layer by layer on all threads: packing runs once per training step */
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->nconvs; i++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *mine = tmp ? tmp + (size_t)tid * most : NULL;
         conv_layer *c = &m->convs[i];
         const float *w = m->p + m->params[c->w_param].off;
         const float *b = c->b_param >= 0 ? m->p + m->params[c->b_param].off : NULL;
@@ -384,13 +407,17 @@ static int repack(sung_model *m, int want)
             if (c->wino) conv_wino_pack(&c->s, w, m->packed + c->wino_off);
             if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
         }
-        if (want & PACKED_BF16) {
-            conv_pack(&c->s, w, tmp, NULL);
-            conv_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
-            if (c->shuffled) {
-                conv_shuffle_pack(&c->s, w, b, tmp);
-                conv_bf16_shuffle_pack(&c->s, tmp, m->packed16 + c->shuf16_off);
-            }
+        if (want & (PACKED_BF16 | PACKED_BF16_TRAIN)) {
+            conv_pack(&c->s, w, mine, NULL);
+            conv_bf16_pack(&c->s, mine, m->packed16 + c->fwd16_off);
+        }
+        if (want & PACKED_BF16 && c->shuffled) {
+            conv_shuffle_pack(&c->s, w, b, mine);
+            conv_bf16_shuffle_pack(&c->s, mine, m->packed16 + c->shuf16_off);
+        }
+        if (want & PACKED_BF16_TRAIN) {
+            conv_pack(&c->s, w, NULL, mine);
+            conv_bf16_bwd_pack(&c->s, mine, m->packed16_bwd + c->bwd16_off);
         }
     }
     free(tmp);
@@ -463,8 +490,9 @@ typedef struct node {
 
 typedef struct {
     sung_model *m;
-    int train;  /* record the tape, give tensors gradients */
-    int failed; /* sticky: after a failure every op is a no-op */
+    int train;     /* record the tape, give tensors gradients */
+    int failed;    /* sticky: after a failure every op is a no-op */
+    size_t bwd16;  /* bf16 training: the most words a conv's backward converts (planning) */
 } ctx;
 
 /* No op runs: after a failure (sticky), and while planning memory (arena counting). */
@@ -501,8 +529,8 @@ static void record(ctx *c, node nd)
 }
 
 /* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
- * block by block) in the model's precision: fp32 always in training. In bf16 the input
- * is first converted to pairs, in a temporary freed at once. */
+ * block by block) in the model's precision, in training as in inference. In bf16 the
+ * input is first converted to pairs, in a temporary freed at once. */
 static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
                         int a0, const float *bias, int act, const tensor *res, int accumulate)
 {
@@ -510,7 +538,7 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
     if (c->failed) return;
     double t0 = m->prof_on ? wall() : 0;
     int Bp = conv_round(s->B);
-    if (!c->train && m->precision == SUNG_BF16) {
+    if (m->precision == SUNG_BF16) {
         assert(a0 % 2 == 0);
         arena_pos mk = arena_mark(&m->act);
         tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
@@ -528,8 +556,7 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
         conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
                      accumulate, m->zeros);
     }
-    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0,
-             !c->train && m->precision == SUNG_BF16);
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, m->precision == SUNG_BF16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -544,6 +571,10 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
     run_forward(c, L, &L->s, out, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
                 act, res, 0);
+    if (c->train && m->precision == SUNG_BF16) {
+        size_t need = conv_bf16_bwd_tmp_size(&L->s, in.n, in.h, in.w);
+        if (need > c->bwd16) c->bwd16 = need;
+    }
     node nd = {N_CONV, layer, act, in, out, {0}, 0};
     if (res) nd.res = *res;
     record(c, nd);
@@ -840,7 +871,8 @@ static void grad_add(tensor dst, tensor src)
     add_forward(d, d, s);
 }
 
-static void backward(sung_model *m)
+/* Replays the tape in reverse; -1 when out of memory (a bf16 temporary) */
+static int backward(sung_model *m)
 {
     for (int i = m->ntape - 1; i >= 0; i--) {
         node *nd = &m->tape[i];
@@ -850,10 +882,22 @@ static void backward(sung_model *m)
             act_backward(nd->out, nd->act);
             if (nd->res.g) grad_add(nd->res, nd->out);
             double t0 = m->prof_on ? wall() : 0;
-            conv_backward(&L->s, nd->in.g ? &nd->in : NULL, m->gpacked + L->g_off,
-                          L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL, nd->out,
-                          nd->in, m->packed + L->bwd_off, m->zeros, m->scratch);
-            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, 0);
+            const tensor *din = nd->in.g ? &nd->in : NULL;
+            float *dbias = L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL;
+            int bf16 = m->precision == SUNG_BF16;
+            if (bf16) { /* converted copies in a temporary, planned (ctx.bwd16) */
+                arena_pos mk = arena_mark(&m->act);
+                float *tmp = arena_alloc(&m->act, conv_bf16_bwd_tmp_size(&L->s, nd->in.n, nd->in.h, nd->in.w) *
+                                                      sizeof(float));
+                if (!tmp) return -1;
+                conv_backward_bf16(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
+                                   m->packed16_bwd + L->bwd16_off, m->zeros, m->scratch, tmp);
+                arena_release(&m->act, mk);
+            } else {
+                conv_backward(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
+                              m->packed + L->bwd_off, m->zeros, m->scratch);
+            }
+            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, din != NULL, bf16);
             break;
         }
         case N_ADD:
@@ -874,6 +918,7 @@ static void backward(sung_model *m)
             break;
         }
     }
+    return 0;
 }
 
 /* ---- pyramid, padding, the scale loop ------------------------------------------------------ */
@@ -917,7 +962,7 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
     /* the largest scale's pass, counted as sung_deblur plans it */
     tensor pyr[SUNG_MAX_ITERS + 1];
     for (int i = 0; i <= iters; i++) pyr[i] = (tensor){NULL, NULL, 1, H >> i, W >> i, 3, 3};
-    ctx c = {m, 0, 0};
+    ctx c = {m, 0, 0, 0};
     arena_plan_begin(&m->act);
     scale_step(&c, pyr[1], pyr[1], pyr[0]);
     size_t peak = m->act.peak;
@@ -969,7 +1014,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
         }
     if (build_pyramid(m, B0, iters, pyr)) goto nomem;
     S = pyr[iters];
-    ctx c = {m, 0, 0};
+    ctx c = {m, 0, 0, 0};
     /* plan the largest (last) scale, so that all scales run in one block */
     arena_plan_begin(&m->act);
     scale_step(&c, pyr[1], pyr[1], pyr[0]);
@@ -1047,11 +1092,12 @@ size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_op
     /* the largest scale's pass, counted, not run (as sung_train_accumulate plans it) */
     tensor B[SUNG_MAX_ITERS + 1];
     for (int i = 0; i <= iters; i++) B[i] = (tensor){NULL, NULL, n, h >> i, w >> i, 3, 3};
-    ctx c = {m, 1, 0};
+    ctx c = {m, 1, 0, 0};
     arena_plan_begin(&m->act);
     scale_step(&c, B[1], B[1], B[0]);
     new_tensor(&c, n, h, w, 3, 0);
     new_tensor(&c, n, h, w, 3, 1);
+    if (c.bwd16) arena_alloc(&m->act, c.bwd16 * sizeof(float)); /* bf16: the backward's conversions */
     size_t peak = m->act.peak;
     m->act.counting = 0;
     arena_reset(&m->act);
@@ -1072,7 +1118,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
         model_set_error(err, "the loss scale must be a positive number, got %g", scale);
         return SUNG_ERR_ARG;
     }
-    if (repack(m, PACKED_FWD | PACKED_BWD)) {
+    if (repack(m, m->precision == SUNG_BF16 ? PACKED_BF16_TRAIN : PACKED_FWD | PACKED_BWD)) {
         model_set_error(err, "out of memory packing the weights");
         return SUNG_ERR_NOMEM;
     }
@@ -1085,12 +1131,14 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     tensor B[SUNG_MAX_ITERS + 1], GT[SUNG_MAX_ITERS + 1], S;
     if (build_pyramid(m, Bt, iters, B) || build_pyramid(m, Gt, iters, GT)) goto nomem;
     S = B[iters];
-    ctx c = {m, 1, 0};
-    /* plan the largest (last) scale with its loss tensors (as in the loop below) */
+    ctx c = {m, 1, 0, 0};
+    /* plan the largest (last) scale with its loss tensors (as in the loop below) and,
+     * in bf16, the largest temporary of the backward pass */
     arena_plan_begin(&m->act);
     scale_step(&c, B[1], B[1], B[0]);
     new_tensor(&c, n, h, w, 3, 0);
     new_tensor(&c, n, h, w, 3, 1);
+    if (c.bwd16) arena_alloc(&m->act, c.bwd16 * sizeof(float));
     if (arena_plan_end(&m->act)) goto nomem;
     for (int i = iters - 1; i >= 0; i--) {
         arena_reset(&m->act);
@@ -1109,7 +1157,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
         if (so.G.d) L.edge_sup[i] = l1(&c, so.G, mgt, scale * o->w_edge_sup);
         if (c.failed) goto nomem;
         L.total += L.pixel[i] + o->w_edge_aux * L.edge_aux[i] + o->w_edge_sup * L.edge_sup[i];
-        backward(m);
+        if (backward(m)) goto nomem;
         /* S_i goes on to the next scale as a constant */
         tensor keep = so.S;
         keep.g = NULL;
@@ -1121,6 +1169,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     }
     arena_reset(&m->act);
     m->ntape = 0;
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->nconvs; i++) {
         conv_layer *cl = &m->convs[i];
         conv_unpack_grad(&cl->s, m->gpacked + cl->g_off, m->g + m->params[cl->w_param].off);

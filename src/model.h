@@ -13,7 +13,9 @@ typedef struct {
     size_t off, numel;  /* into the parameter buffer, in floats */
 } param_info;
 
-enum { PACKED_FWD = 1, PACKED_BWD = 2, PACKED_BF16 = 4 };
+/* PACKED_BF16: the bf16 inference layouts; PACKED_BF16_TRAIN: the bf16 forward and
+ * data-gradient layouts of bf16 training */
+enum { PACKED_FWD = 1, PACKED_BWD = 2, PACKED_BF16 = 4, PACKED_BF16_TRAIN = 8 };
 
 typedef struct {
     conv_shape s;
@@ -23,6 +25,7 @@ typedef struct {
     int shuffled;                  /* followed by pixel_shuffle: also packed for that */
     size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
     size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
+    size_t bwd16_off;              /* into the bf16 data-gradient pairs buffer */
     int wino;                      /* fp32 forward by Winograd (model_wino_worth) */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
 } conv_layer;
@@ -80,10 +83,13 @@ struct sung_model {
     arena act, keep;
     float *zeros, *scratch, *wscratch;
     size_t nzeros, nscratch;
-    /* precision of inference convolutions, and their bf16 weights (pairs, see ops.h) */
+    /* precision of the convolutions (inference and training), and their bf16 weights
+     * (pairs, see ops.h) */
     sung_precision precision;
     float *packed16;           /* bf16 weight pairs, allocated when bf16 is first used */
     size_t npacked16;
+    float *packed16_bwd;       /* bf16 pairs of the data-gradient layout, for training */
+    size_t npacked16_bwd;
     /* per-layer-type timing (sung_profile_reset) */
     int prof_on, nprof;
     sung_layer_time prof[32];

@@ -414,13 +414,9 @@ sung_status sung_run_load(sung_model **out, sung_run *r, const char *path, sung_
 
 /* ---- validation and agreement ------------------------------------------------------------------ */
 
-sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
-                          double *psnr, sung_error *err)
+static sung_status validate_images(sung_model *m, const char *const *blur, const char *const *sharp, int n,
+                                   int iters, double *psnr, sung_error *err)
 {
-    if (n < 1) {
-        model_set_error(err, "validation needs at least one pair");
-        return SUNG_ERR_ARG;
-    }
     double sum = 0;
     for (int i = 0; i < n; i++) {
         sung_image b = {0}, g = {0}, out = {0};
@@ -448,6 +444,26 @@ sung_status sung_validate(sung_model *m, const char *const *blur, const char *co
     }
     *psnr = sum / n;
     return SUNG_OK;
+}
+
+sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
+                          double *psnr, sung_error *err)
+{
+    if (n < 1) {
+        model_set_error(err, "validation needs at least one pair");
+        return SUNG_ERR_ARG;
+    }
+    /* in fp32 whatever the training precision: the model as it is used by default, and
+     * PSNRs comparable between fp32 and bf16 runs */
+    sung_precision train = sung_model_precision(m);
+    sung_status st = sung_model_set_precision(m, SUNG_FP32, err);
+    if (!st) st = validate_images(m, blur, sharp, n, iters, psnr, err);
+    sung_error e2;
+    if (train != SUNG_FP32 && sung_model_set_precision(m, train, &e2) && !st) {
+        *err = e2;
+        st = SUNG_ERR_ARG;
+    }
+    return st;
 }
 
 uint64_t sung_model_checksum(const sung_model *m)

@@ -374,6 +374,21 @@ int main(void)
     CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    CHECK(run("%s --out rp --steps 1 --precision fp16", base) == 2 && file_has("err.txt", "--precision"),
+          "train --precision fp16: a usage error");
+    /* precision: part of the run (a resume goes on in it, bit for bit); bf16 is the
+     * default where it runs, and it is not the fp32 run */
+    CHECK(run("%s --out f1 --steps 4 --precision fp32", base) == 0 && run("%s --out f2 --steps 2 --precision fp32", base) == 0 &&
+              run("train --data s1 --resume f2 --steps 4") == 0 && same_file("f1/last.safetensors", "f2/last.safetensors"),
+          "fp32 training: resumed weights differ from uninterrupted ones");
+    if (strstr(sung_isa(), "bf16")) {
+        CHECK(run("%s --out b1 --steps 4 --precision bf16", base) == 0 && same_file("b1/last.safetensors", "r1/last.safetensors"),
+              "bf16 training is not the default here");
+        CHECK(!same_file("b1/last.safetensors", "f1/last.safetensors"), "bf16 training gave the fp32 weights");
+    } else {
+        CHECK(same_file("f1/last.safetensors", "r1/last.safetensors"), "fp32 training is not the default without bf16");
+        CHECK(run("%s --out b1 --steps 1 --precision bf16", base) == 2, "bf16 training refused without avx512_bf16");
+    }
     CHECK(run("plot r1 -o curves.svg") == 0 && file_has("curves.svg", "<svg"), "plot");
     /* batches of 3 of 4 pairs (3 + 1 an epoch): resumed mid-epoch and after a short
      * batch, twice, still the uninterrupted run's weights */

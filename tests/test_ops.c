@@ -446,6 +446,99 @@ static void check_bf16(void)
     check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
 }
 
+/* Values of a tensor's channels, all images and pixels, through f (in place) */
+static void t_map(tensor t, float *base, float (*f)(float))
+{
+    for (int n = 0; n < t.n; n++)
+        for (int y = 0; y < t.h; y++)
+            for (int x = 0; x < t.w; x++)
+                for (int c = 0; c < t.c; c++) {
+                    float *v = base + t_off(&t, n, y, x) + c;
+                    *v = f(*v);
+                }
+}
+
+/* bf16 backward (training): against the fp32 conv_backward (checked above against
+ * float64) on the same dout, input and weights rounded to bf16, so that the products are
+ * exact in both and only the order of the fp32 sums differs. Input and din are channel
+ * slices (ld > A), din and gpack start non-zero (both must accumulate); batches 1, 2
+ * and 3 (an odd batch pairs its last image with zeros). dbias comes from the unrounded
+ * dout, as in the fp32 op. */
+static void check_conv_bwd_bf16(conv_shape s, int N, int h, int w)
+{
+    int oh, ow;
+    conv_out_size(&s, h, w, &oh, &ow);
+    size_t nw = (size_t)s.A * s.B * s.k * s.k, np = conv_fwd_pack_size(&s);
+    float *wt = malloc(nw * 4), *wr = malloc(nw * 4), zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wr[i] = bf16_round(wt[i] = test_randf(-0.3f, 0.3f));
+    tensor x = new_t(N, h, w, s.A, s.A + 3), xr = new_t(N, h, w, s.A, s.A + 1);
+    tensor dout = new_t(N, oh, ow, s.B, s.B + 1), doutr = new_t(N, oh, ow, s.B, s.B);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++)
+                for (int c = 0; c < s.A; c++) {
+                    float v = test_randf(-1, 1), g0 = q64();
+                    x.d[t_off(&x, n, y, xx) + c] = v;
+                    xr.d[t_off(&xr, n, y, xx) + c] = v;
+                    x.g[t_off(&x, n, y, xx) + c] = g0; /* din starts non-zero */
+                    xr.g[t_off(&xr, n, y, xx) + c] = g0;
+                }
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < oh; y++)
+            for (int xx = 0; xx < ow; xx++)
+                for (int c = 0; c < s.B; c++) {
+                    float v = test_randf(-1, 1);
+                    dout.g[t_off(&dout, n, y, xx) + c] = doutr.g[t_off(&doutr, n, y, xx) + c] = v;
+                }
+    t_map(xr, xr.d, bf16_round);
+    t_map(doutr, doutr.g, bf16_round);
+    float *bwd = malloc(conv_bwd_pack_size(&s) * 4), *bwd16 = malloc(conv_bf16_bwd_pack_size(&s) * 4);
+    float *gp32 = malloc(np * 4), *gp16 = malloc(np * 4), *scratch = malloc(conv_scratch_size(&s) * 4);
+    float *tmp = malloc(conv_bf16_bwd_tmp_size(&s, N, h, w) * 4);
+    float db16[512] = {0};
+    double db_want[512] = {0};
+    for (size_t i = 0; i < np; i++) gp32[i] = gp16[i] = 0.5f;
+    conv_pack(&s, wr, NULL, bwd);
+    conv_backward(&s, &xr, gp32, NULL, doutr, xr, bwd, zeros, scratch);
+    conv_pack(&s, wt, NULL, bwd);
+    conv_bf16_bwd_pack(&s, bwd, bwd16);
+    conv_backward_bf16(&s, &x, gp16, db16, dout, x, bwd16, zeros, scratch, tmp);
+    tensor dxw = xr, dxg = x;
+    dxw.d = xr.g, dxg.d = x.g;
+    double ex = rel_l2(dxw, dxg);
+    /* the packed gradients as tensors: [k·k][A][Bp], the padding columns included */
+    tensor gw = {gp32, NULL, 1, s.k * s.k, s.A, s.B, conv_round(s.B)}, gg = gw;
+    gg.d = gp16;
+    double ew = rel_l2(gw, gg), eb = 0, nb = 0;
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < oh; y++)
+            for (int xx = 0; xx < ow; xx++)
+                for (int c = 0; c < s.B; c++) db_want[c] += dout.g[t_off(&dout, n, y, xx) + c];
+    for (int c = 0; c < s.B; c++) eb += (db16[c] - db_want[c]) * (db16[c] - db_want[c]), nb += db_want[c] * db_want[c];
+    CHECK(ex < 2e-6 && ew < 2e-6 && sqrt(eb / nb) < 1e-6,
+          "bf16 backward k%d s%d T%d A%d B%d batch %d %dx%d: relative error din %.3g, dw %.3g, dbias %.3g", s.k,
+          s.stride, s.transposed, s.A, s.B, N, h, w, ex, ew, sqrt(eb / nb));
+    free(wt), free(wr), free(bwd), free(bwd16), free(gp32), free(gp16), free(scratch), free(tmp);
+    free_t(x), free_t(xr), free_t(dout), free_t(doutr);
+}
+
+static void check_bwd_bf16(void)
+{
+    if (!ops_has_bf16()) {
+        SKIP("bf16 backward: the kernels in use (%s) have no bf16", ops_isa());
+        return;
+    }
+    check_conv_bwd_bf16((conv_shape){3, 1, 32, 32, 0}, 2, 7, 13);
+    check_conv_bwd_bf16((conv_shape){3, 1, 32, 32, 0}, 3, 5, 6);   /* odd batch */
+    check_conv_bwd_bf16((conv_shape){3, 1, 9, 17, 0}, 1, 5, 6);    /* odd A, B; one image */
+    check_conv_bwd_bf16((conv_shape){3, 1, 6, 3, 0}, 4, 6, 10);    /* the heads and tails */
+    check_conv_bwd_bf16((conv_shape){5, 2, 8, 40, 0}, 2, 9, 11);   /* stride 2 */
+    check_conv_bwd_bf16((conv_shape){5, 2, 16, 8, 1}, 3, 5, 7);    /* transposed */
+    check_conv_bwd_bf16((conv_shape){1, 1, 21, 8, 0}, 2, 6, 5);    /* 1×1 */
+    check_conv_bwd_bf16((conv_shape){5, 1, 9, 16, 0}, 4, 8, 8);
+    check_conv_bwd_bf16((conv_shape){3, 1, 96, 32, 0}, 2, 4, 17);  /* the wide RDB layers */
+}
+
 /* Winograd F(2×2, 3×3) against the direct convolution (itself checked against float64):
  * the transforms add a few roundings, so a relative error of ~1e-6 is expected. */
 static void check_wino(int A, int B, int h, int w, int act, int with_res)
@@ -624,6 +717,7 @@ int main(void)
     check_conv_shuffle(5, 3, 1, 1);
     check_arena_plan();
     check_bf16();
+    check_bwd_bf16();
     check_wino(16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
     check_wino(32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
     check_wino(64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */

@@ -40,6 +40,7 @@ typedef struct {
     double ckpt_minutes;
     char blur_dir[32];
     char val[1024];      /* validation data ("" = none) */
+    char precision[8];   /* of the training convolutions: fp32 or bf16 */
 } cmd_opts;
 
 static char *path_in(const char *dir, const char *name)
@@ -55,8 +56,8 @@ static char *path_in(const char *dir, const char *name)
 static int save_state(const dist *d, sung_model *m, const sung_run *r, const char *rundir, const cmd_opts *c)
 {
     if (d->rank) return 0;
-    char v[8][64];
-    sung_meta extra[9];
+    char v[9][64];
+    sung_meta extra[10];
     int n = 0;
 #define PUT(key, ...) (snprintf(v[n], sizeof v[n], __VA_ARGS__), extra[n] = (sung_meta){key, v[n]}, n++)
     PUT("run.photos", "%d", c->photos);
@@ -66,6 +67,7 @@ static int save_state(const dist *d, sung_model *m, const sung_run *r, const cha
     PUT("run.val_iters", "%d", c->val_iters);
     PUT("run.ckpt_minutes", "%.17g", c->ckpt_minutes);
     PUT("run.blur_dir", "%s", c->blur_dir);
+    PUT("run.precision", "%s", c->precision);
 #undef PUT
     extra[n++] = (sung_meta){"run.val", c->val};
     sung_error err;
@@ -89,6 +91,7 @@ static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
     c->ckpt_minutes = (v = GET("run.ckpt_minutes")) ? strtod(v, NULL) : 10;
     snprintf(c->blur_dir, sizeof c->blur_dir, "%s", (v = GET("run.blur_dir")) ? v : "blur");
     snprintf(c->val, sizeof c->val, "%s", (v = GET("run.val")) ? v : "");
+    snprintf(c->precision, sizeof c->precision, "%s", (v = GET("run.precision")) ? v : "fp32");
 #undef GET
 }
 
@@ -133,7 +136,7 @@ static int load_data(const char *data, const char *photos, const cmd_opts *c, pa
 int cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
-               *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL;
+               *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL, *prec = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
     long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
@@ -169,6 +172,8 @@ int cmd_train(int argc, char **argv)
         {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
         {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
+        {"--precision", 's', &prec, "bf16 (default where the CPU has avx512_bf16 and the width is even): mixed-precision "
+                                    "convolutions, fp32 weights, Adam, losses and validation; or fp32"},
         {"--check-every", 'l', &check_every, "under MPI: check that the processes' weights agree every N steps "
                                              "(default 10)"},
         {0},
@@ -193,10 +198,11 @@ int cmd_train(int argc, char **argv)
                    iters != -1 || w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --val, --val-every, "
-                                 "--val-iters and --checkpoint-minutes may change");
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
+                                 "--val-every, --val-iters and --checkpoint-minutes may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
+    if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
 
     dist d;
     if (dist_init(&d, NULL, NULL)) return 1;
@@ -246,6 +252,7 @@ int cmd_train(int argc, char **argv)
         if (val_iters != -1) c.val_iters = val_iters;
         if (ckpt != -1) c.ckpt_minutes = ckpt;
         if (val) snprintf(c.val, sizeof c.val, "%s", val);
+        if (prec) snprintf(c.precision, sizeof c.precision, "%s", prec);
         sung_run check; /* the changed options checked as a new run's */
         if (sung_run_init(&check, &run.o, npairs, m, &err)) {
             rc = cli_bad_value("train", "%s", err.msg);
@@ -277,6 +284,10 @@ int cmd_train(int argc, char **argv)
                 rc = cli_fail("train", "%s", err.msg);
         }
         if (rc) goto setup_done;
+        /* default: bf16 where it runs (avx512_bf16, an even width); its loss curve and
+         * validation PSNR match fp32 (docs/BENCHMARKS.md) at a fraction of the time */
+        snprintf(c.precision, sizeof c.precision, "%s",
+                 prec ? prec : sung_model_set_precision(m, SUNG_BF16, NULL) == SUNG_OK ? "bf16" : "fp32");
         sung_run_opts ro = sung_run_defaults(m);
         if (patch != -1) ro.patch = patch;
         if (batch != -1) ro.batch = batch;
@@ -304,6 +315,10 @@ int cmd_train(int argc, char **argv)
     if (c.val_every < 1) rc = cli_bad_value("train", "--val-every must be at least 1");
     else if (c.val_iters < 1 || c.val_iters > SUNG_MAX_ITERS) rc = cli_bad_value("train", "--val-iters must be 1..%d", SUNG_MAX_ITERS);
     else if (!(c.ckpt_minutes > 0)) rc = cli_bad_value("train", "--checkpoint-minutes must be positive");
+    else if (sung_precision_parse(c.precision) < 0)
+        rc = cli_bad_value("train", "the run's precision '%s' is not fp32 or bf16", c.precision);
+    else if (sung_model_set_precision(m, (sung_precision)sung_precision_parse(c.precision), &err))
+        rc = cli_bad_value("train", "--precision %s: %s", c.precision, err.msg);
     if (rc) goto setup_done;
     if (*c.val && (rc = pairs_list("train", c.val, "blur", &V))) goto setup_done;
     if (d.rank == 0 && !resume && make_dirs(rundir)) {
@@ -342,10 +357,10 @@ setup_done:
     size_t work;
     int micro = sung_train_micro(m, shard_max, P_, P_, &to, (size_t)c.max_memory << 20, &work);
     double model_mb = 8.0 * sizeof(float) * sung_model_param_count(m) / 1048576.0, micro_mb = work / 1048576.0;
-    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%ld steps each), %s\n",
+    printf("training %s (width %d) on %d %s, batch %d, %dx%d crops, %d iterations, %d epochs (%ld steps each), %s, %s\n",
            sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
            c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
-           per_epoch, sung_isa());
+           per_epoch, sung_isa(), c.precision);
     if (d.size > 1)
         printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
                d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);

@@ -129,16 +129,20 @@ void conv_pack(const conv_shape *s, const float *w, float *fwd, float *bwd)
         }
 }
 
+/* In blocks of 16 output channels, so that both the rows of gpack read and the part of
+ * dw written (16 of its [A][k][k] or [k][k] runs) stay in cache: one side is always
+ * strided. */
 void conv_unpack_grad(const conv_shape *s, const float *gpack, float *dw)
 {
-    int Bp = conv_round(s->B);
-    for (int ky = 0; ky < s->k; ky++)
-        for (int kx = 0; kx < s->k; kx++) {
-            size_t t = (size_t)ky * s->k + kx;
-            for (int a = 0; a < s->A; a++)
-                for (int b = 0; b < s->B; b++)
-                    dw[w_index(s, a, b, ky, kx)] += gpack[(t * s->A + a) * Bp + b];
-        }
+    int Bp = conv_round(s->B), kk = s->k * s->k;
+    for (int b0 = 0; b0 < s->B; b0 += 16) {
+        int b1 = b0 + 16 < s->B ? b0 + 16 : s->B;
+        for (int t = 0; t < kk; t++)
+            for (int a = 0; a < s->A; a++) {
+                const float *g = gpack + ((size_t)t * s->A + a) * Bp;
+                for (int b = b0; b < b1; b++) dw[w_index(s, a, b, t / s->k, t % s->k)] += g[b];
+            }
+    }
 }
 
 static size_t shuffle_group_size(const conv_shape *s)
@@ -507,11 +511,13 @@ size_t conv_scratch_size(const conv_shape *s)
     return (size_t)nt * conv_fwd_pack_size(s);
 }
 
-static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, float *scratch)
+static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, float *scratch, int bf16)
 {
     long rows = (long)n * j->qh;
     if (rows <= 0) return;
     const kernel_set *k = kern();
+    void (*wrows)(const wgrad_job *, int, int) = bf16 ? k->wgrad_rows_bf16 : k->wgrad_rows;
+    assert(wrows);
 #pragma omp parallel
     {
         int tid = 0, nt = 1;
@@ -529,7 +535,7 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
         wgrad_job jj = *j;
         jj.taps = taps;
         long r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
-        if (r0 < r1) k->wgrad_rows(&jj, (int)r0, (int)r1);
+        if (r0 < r1) wrows(&jj, (int)r0, (int)r1);
 #pragma omp barrier
         /* reduce: thread tid sums its share of the elements over all threads */
         size_t e0 = gsize * tid / nt, e1 = gsize * (tid + 1) / nt;
@@ -540,29 +546,25 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
     }
 }
 
-void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
-                   tensor dout, tensor in, const float *wbwd, const float *zeros,
-                   float *scratch)
+/* dbias += Σ over images and pixels of g (fp32) */
+static void bias_grad(tensor g, float *dbias)
 {
-    int p = pad_of(s), Ap = conv_round(s->A), Bp = conv_round(s->B);
-    tensor g = dout;
-    g.d = dout.g; /* the gradient, viewed as data */
-    g.g = NULL;
+    for (int n = 0; n < g.n; n++)
+        for (int y = 0; y < g.h; y++)
+            for (int x = 0; x < g.w; x++) {
+                const float *src = g.d + t_off(&g, n, y, x);
+                for (int b = 0; b < g.c; b++) dbias[b] += src[b];
+            }
+}
+
+/* gpack += in ⊗ g over the taps of s. In fp32 in and g are the tensors (g: the
+ * gradient viewed as data); in bf16 their image pairs (n = pairs, c = channels). */
+static void weight_grad(const conv_shape *s, float *gpack, tensor g, tensor in, float *scratch, int bf16)
+{
+    int p = pad_of(s), Bp = conv_round(s->B);
     size_t kk = (size_t)s->k * s->k;
-
-    /* bias: Σ over images and pixels */
-    if (dbias) {
-        for (int n = 0; n < g.n; n++)
-            for (int y = 0; y < g.h; y++)
-                for (int x = 0; x < g.w; x++) {
-                    const float *src = g.d + t_off(&g, n, y, x);
-                    for (int b = 0; b < g.c; b++) dbias[b] += src[b];
-                }
-    }
-
-    /* weights */
     wgrad_tap wt[64];
-    assert(kk <= 64);
+    assert(kk <= 64 && in.c == s->A && g.c == s->B && in.n == g.n);
     wgrad_job wj = {
         .a = in.d, .ah = in.h, .aw = in.w, .ald = in.ld, .A = s->A, .a_n = t_img(&in),
         .g = g.d, .gh = g.h, .gw = g.w, .gld = g.ld, .B = s->B, .Bp = Bp, .g_n = t_img(&g),
@@ -581,39 +583,122 @@ void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *
     } else {
         wj.sa = s->stride, wj.sg = 1, wj.qh = g.h, wj.qw = g.w;
     }
-    run_wgrad(&wj, in.n, gpack, conv_fwd_pack_size(s), scratch);
+    run_wgrad(&wj, in.n, gpack, conv_fwd_pack_size(s), scratch, bf16);
+}
 
+/* di (data) += conv^T(g). wbwd: the bwd pack [k][k][g.c][Ap]; in bf16 g holds channel
+ * pairs (g.c = bf16_pairs(B)) and wbwd the matching pairs. */
+static void data_grad(const conv_shape *s, tensor di, tensor g, const float *wbwd, const float *zeros, int bf16)
+{
+    int p = pad_of(s), Ap = conv_round(s->A);
+    size_t kk = (size_t)s->k * s->k, tstride = (size_t)g.c * Ap;
+    conv_tap taps[64];
+    if (s->transposed || s->stride == 1) {
+        /* transposed: the adjoint of the sub-pixel conv, a stride-2 gather from dout;
+         * stride 1: correlation with the flipped kernel */
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++) {
+                int dy = s->transposed ? ky - p : p - ky, dx = s->transposed ? kx - p : p - kx;
+                taps[ky * s->k + kx] = (conv_tap){dy, dx, wbwd + ((size_t)ky * s->k + kx) * tstride};
+            }
+        conv_job j = job_base(di, g, s->A, Ap, zeros);
+        j.s = s->transposed ? 2 : 1;
+        j.taps = taps;
+        j.ntaps = (int)kk;
+        j.accumulate = 1;
+        j.bf16 = bf16;
+        run_conv(&j, di.n);
+    } else { /* stride 2: the four parity classes of din, as the transposed conv */
+        assert(s->stride == 2);
+        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, di.n, bf16);
+    }
+}
+
+void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
+                   tensor dout, tensor in, const float *wbwd, const float *zeros,
+                   float *scratch)
+{
+    tensor g = dout;
+    g.d = dout.g; /* the gradient, viewed as data */
+    g.g = NULL;
+    if (dbias) bias_grad(g, dbias);
+    weight_grad(s, gpack, g, in, scratch, 0);
     if (!din) return;
     tensor di = *din;
     di.d = din->g;
     di.g = NULL;
-    if (s->transposed) { /* adjoint of the sub-pixel conv: a stride-2 gather from dout */
-        conv_tap taps[64];
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++)
-                taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
-                                                  wbwd + ((size_t)ky * s->k + kx) * s->B * Ap};
-        conv_job j = job_base(di, g, s->A, Ap, zeros);
-        j.s = 2;
-        j.taps = taps;
-        j.ntaps = (int)kk;
-        j.accumulate = 1;
-        run_conv(&j, in.n);
-    } else if (s->stride == 1) { /* correlation with the flipped kernel */
-        conv_tap taps[64];
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++)
-                taps[ky * s->k + kx] = (conv_tap){p - ky, p - kx,
-                                                  wbwd + ((size_t)ky * s->k + kx) * s->B * Ap};
-        conv_job j = job_base(di, g, s->A, Ap, zeros);
-        j.taps = taps;
-        j.ntaps = (int)kk;
-        j.accumulate = 1;
-        run_conv(&j, in.n);
-    } else { /* stride 2: the four parity classes of din, as the transposed conv */
-        assert(s->stride == 2);
-        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, in.n, 0);
+    data_grad(s, di, g, wbwd, zeros, 0);
+}
+
+/* ---- bf16 backward --------------------------------------------------------------- */
+
+size_t conv_bf16_bwd_pack_size(const conv_shape *s)
+{
+    return (size_t)s->k * s->k * bf16_pairs(s->B) * conv_round(s->A);
+}
+
+void conv_bf16_bwd_pack(const conv_shape *s, const float *bwd, float *pairs)
+{
+    to_pairs(bwd, (size_t)s->k * s->k, s->B, conv_round(s->A), pairs);
+}
+
+#define BF16_SLACK 64 /* words after each temporary: the kernels read up to 2 vectors past a pixel's channels */
+
+size_t conv_bf16_bwd_tmp_size(const conv_shape *s, int n, int ih, int iw)
+{
+    int oh, ow;
+    conv_out_size(s, ih, iw, &oh, &ow);
+    size_t n2 = (size_t)(n + 1) / 2, opix = (size_t)oh * ow;
+    return n2 * ih * iw * s->A + n2 * opix * s->B + (size_t)n * opix * bf16_pairs(s->B) + 3 * BF16_SLACK;
+}
+
+/* dst (n = ⌈src.n/2⌉, compact) ← image pairs of src: word = bf16(image 2i) | bf16(image 2i+1) << 16 */
+static void image_pairs(tensor dst, tensor src)
+{
+    assert(dst.n == (src.n + 1) / 2 && dst.c == src.c && dst.h == src.h && dst.w == src.w && dst.ld == dst.c);
+    long rows = (long)dst.n * src.h;
+    const kernel_set *k = kern();
+#pragma omp parallel for
+    for (long r = 0; r < rows; r++) {
+        int i = (int)(r / src.h), y = (int)(r % src.h);
+        int hi_n = 2 * i + 1 < src.n;
+        if (k->image_pairs_row) {
+            k->image_pairs_row(src.d + t_off(&src, 2 * i, y, 0), hi_n ? src.d + t_off(&src, 2 * i + 1, y, 0) : NULL,
+                               src.ld, src.c, dst.d + t_off(&dst, i, y, 0), src.w);
+            continue;
+        }
+        for (int x = 0; x < src.w; x++) {
+            const float *lo = src.d + t_off(&src, 2 * i, y, x);
+            const float *hi = hi_n ? src.d + t_off(&src, 2 * i + 1, y, x) : NULL;
+            uint32_t *o = (uint32_t *)(dst.d + t_off(&dst, i, y, x));
+            for (int c = 0; c < src.c; c++) o[c] = bf16_bits(lo[c]) | (hi ? bf16_bits(hi[c]) << 16 : 0);
+        }
     }
+}
+
+void conv_backward_bf16(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
+                        tensor dout, tensor in, const float *wbwd16, const float *zeros,
+                        float *scratch, float *tmp)
+{
+    assert(ops_has_bf16());
+    tensor g = dout;
+    g.d = dout.g;
+    g.g = NULL;
+    if (dbias) bias_grad(g, dbias);
+    int n2 = (in.n + 1) / 2;
+    tensor a2 = {tmp, NULL, n2, in.h, in.w, in.c, in.c};
+    tensor g2 = {a2.d + n2 * t_img(&a2) + BF16_SLACK, NULL, n2, g.h, g.w, g.c, g.c};
+    image_pairs(a2, in);
+    image_pairs(g2, g);
+    memset(g2.d + n2 * t_img(&g2), 0, BF16_SLACK * sizeof(float));
+    weight_grad(s, gpack, g2, a2, scratch, 1);
+    if (!din) return;
+    tensor di = *din;
+    di.d = din->g;
+    di.g = NULL;
+    tensor gc = {g2.d + n2 * t_img(&g2) + BF16_SLACK, NULL, g.n, g.h, g.w, bf16_pairs(g.c), bf16_pairs(g.c)};
+    bf16_convert(gc, g);
+    data_grad(s, di, gc, wbwd16, zeros, 1);
 }
 
 void act_backward(tensor t, int act)

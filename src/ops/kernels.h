@@ -86,6 +86,12 @@ typedef struct {
     void (*to_pairs_row)(const float *src, int ld, int c, float *dst, int dld, int npix);
     /* Rows r0..r1 of the flattened (n, qy) grid, all taps, all of A and B. */
     void (*wgrad_rows)(const wgrad_job *j, int r0, int r1);
+    /* The same on bf16 pairs of images (a and g words hold images 2i, 2i+1; n counts
+     * pairs), or NULL where the CPU lacks avx512_bf16 */
+    void (*wgrad_rows_bf16)(const wgrad_job *j, int r0, int r1);
+    /* npix pixels of images lo and hi (NULL: zeros), c floats ld apart → bf16 image
+     * pairs, c words per pixel (with bf16) */
+    void (*image_pairs_row)(const float *lo, const float *hi, int ld, int c, float *dst, int npix);
     /* scratch: 16·(tx1 − tx0)·(A + Bp) floats */
     void (*wino_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */

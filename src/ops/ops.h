@@ -55,7 +55,7 @@ void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);
 
-/* bf16 (inference, ops_has_bf16()): convolution inputs and weights are rounded to
+/* bf16 (ops_has_bf16()): convolution inputs and weights are rounded to
  * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words
  * (channel 2i in the low half, a missing last channel zero), so that a tensor of pairs
  * is an ordinary tensor whose c is the number of pairs; products are summed in fp32 and
@@ -95,6 +95,20 @@ void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *
                    tensor dout, tensor in, const float *wbwd, const float *zeros,
                    float *scratch);
 size_t conv_scratch_size(const conv_shape *s);
+
+/* bf16 training (ops_has_bf16()): conv_backward with dout, in and the weights rounded
+ * to bfloat16 and the products summed in fp32; the results are fp32 and accumulate as
+ * in conv_backward (dbias from the fp32 dout). The data gradient runs the bf16 conv
+ * kernels on channel pairs of dout; the weight gradient pairs *images* (2i, 2i+1 in one
+ * word: the reduction runs over images and pixels), so any batch works and odd ones
+ * pair their last image with zeros. wbwd16: conv_bf16_bwd_pack of the fp32 bwd pack.
+ * tmp: conv_bf16_bwd_tmp_size(s, in.n, in.h, in.w) words for the converted tensors. */
+size_t conv_bf16_bwd_pack_size(const conv_shape *s);   /* words */
+void conv_bf16_bwd_pack(const conv_shape *s, const float *bwd, float *pairs);
+size_t conv_bf16_bwd_tmp_size(const conv_shape *s, int n, int ih, int iw);
+void conv_backward_bf16(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
+                        tensor dout, tensor in, const float *wbwd16, const float *zeros,
+                        float *scratch, float *tmp);
 
 /* Multiplies g by act'(y) in place (y is the activated output). */
 void act_backward(tensor y_and_g, int act);

@@ -6,7 +6,8 @@
 Inference: sung_ref.infer (reflect pad, pyramid, scale loop, crop) on one H×W image under
 torch.no_grad(); the median of --runs runs after one warm-up. Training (--train): one
 step = forward and backward over the scales of a batch, then one Adam step; the median of
---runs steps after one warm-up. Prints one JSON line.
+--runs steps after one warm-up; --train-precision bf16 runs its forward under CPU autocast
+to bfloat16 (PyTorch's mixed precision, for reference). Prints one JSON line.
 
 --layers: the time of every nn.Conv2d / nn.ConvTranspose2d call of those inference runs
 (forward pre/post hooks, time.perf_counter; on the CPU torch runs synchronously), summed
@@ -126,6 +127,9 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--train-iters", type=int, default=3)
+    ap.add_argument("--train-precision", default="fp32", choices=("fp32", "bf16"),
+                    help="bf16: the training step's forward under torch.autocast('cpu', torch.bfloat16) "
+                         "(PyTorch's own mixed precision; fp32 weights and Adam)")
     ap.add_argument("--no-infer", action="store_true", help="time training only")
     ap.add_argument("--layers", action="store_true",
                     help="also the time per layer type (conv KxK, /2, tconv, + shuffle) of the inference runs")
@@ -159,12 +163,14 @@ def main():
 
         def train_step():
             opt.zero_grad()
-            loss = R.train_loss(model, blur, sharp, a.train_iters)[0]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.train_precision == "bf16"):
+                loss = R.train_loss(model, blur, sharp, a.train_iters)[0]
             loss.backward()
             opt.step()
 
         med, ts = timed(train_step, a.runs)
         res.update({"batch": a.batch, "patch": a.patch, "train_iters": a.train_iters,
+                    "train_precision": a.train_precision,
                     "train_step_s": round(med, 4), "train_runs_s": [round(v, 4) for v in ts]})
     print(json.dumps(res))
 

@@ -393,10 +393,10 @@ int main(void)
     /* batches of 3 of 4 pairs (3 + 1 an epoch): resumed mid-epoch and after a short
      * batch, twice, still the uninterrupted run's weights */
     const char *base3 = "train --data s1 --variant sung --width 4 --patch 32 --batch 3 --iters 1";
-    CHECK(run("%s --out r6 --steps 5", base3) == 0 && run("%s --out r7 --steps 1", base3) == 0 &&
-              run("train --data s1 --resume r7 --steps 2") == 0 && run("train --data s1 --resume r7 --steps 5") == 0,
+    CHECK(run("%s --out q6 --steps 5", base3) == 0 && run("%s --out q7 --steps 1", base3) == 0 &&
+              run("train --data s1 --resume q7 --steps 2") == 0 && run("train --data s1 --resume q7 --steps 5") == 0,
           "batch 3: 5 steps, and 1 + 1 + 3 resumed");
-    CHECK(same_file("r6/last.safetensors", "r7/last.safetensors") && file_has("r7/log.csv", "\n5,3,"),
+    CHECK(same_file("q6/last.safetensors", "q7/last.safetensors") && file_has("q7/log.csv", "\n5,3,"),
           "batch 3: resumed mid-epoch, the weights differ (or step 5 is not in epoch 3)");
 
     /* train --photos: pairs made on the fly; also resumes bit for bit, and refuses to mix
@@ -434,6 +434,7 @@ int main(void)
      * uninterrupted one */
     const char *base2 = "train --data s1 --variant base --width 4 --patch 32 --batch 2 --iters 1 --steps 200";
     CHECK(run("%s --out r4", base2) == 0, "train 200 steps");
+    CHECK(!exists("r3"), "r3 is taken: the interrupted run below would not start");
     snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --out r3 >int.txt 2>&1", dir,
              getenv("PWD"), SUNG_BIN, base2);
     pid_t pid = fork();
@@ -453,6 +454,7 @@ int main(void)
     CHECK(same_file("r3/last.safetensors", "r4/last.safetensors"), "interrupted + resumed weights differ");
 
     /* SIGTERM (schedulers, docker stop) saves the same way and exits 143 */
+    CHECK(!exists("r5"), "r5 is taken: the interrupted run below would not start");
     snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --out r5 >term.txt 2>&1", dir,
              getenv("PWD"), SUNG_BIN, base2);
     pid = fork();
@@ -473,6 +475,7 @@ int main(void)
     /* SIGKILL (the OOM killer, a power cut) in the middle of checkpointing every step: the
      * state on disk is a whole checkpoint, the resumed run ends with the uninterrupted
      * run's weights, and a temporary file the kill left is gone after the next write */
+    CHECK(!exists("r6"), "r6 is taken: the interrupted run below would not start");
     snprintf(cmd, sizeof cmd, "cd %s && exec env OMP_NUM_THREADS=2 %s/%s %s --checkpoint-minutes 1e-9 --out r6 "
              ">kill.txt 2>&1", dir, getenv("PWD"), SUNG_BIN, base2);
     pid = fork();

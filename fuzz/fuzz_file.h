@@ -9,13 +9,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+static char fuzz_file[256];
+static void fuzz_remove(void) { remove(fuzz_file); }
+
 static const char *fuzz_path(const char *ext)
 {
-    static char p[256];
-    if (!p[0])
-        snprintf(p, sizeof p, "%s/sung-fuzz-%ld%s", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-                 (long)getpid(), ext);
-    return p;
+    if (!fuzz_file[0]) {
+        snprintf(fuzz_file, sizeof fuzz_file, "%s/sung-fuzz-%ld%s",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid(), ext);
+        atexit(fuzz_remove); /* libFuzzer ends with exit(): no file left behind */
+    }
+    return fuzz_file;
 }
 
 /* writes data to the harness's file; aborts (a harness bug, not a finding) if it cannot */

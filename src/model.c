@@ -224,7 +224,7 @@ static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c
     leave(b, s);
 }
 
-sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err)
+sung_status model_layout(sung_model **out, sung_variant v, int width, sung_error *err)
 {
     *out = NULL;
     if ((int)v < 0 || v > SUNG_SIUN) {
@@ -247,6 +247,16 @@ sung_status model_build(sung_model **out, sung_variant v, int width, sung_error 
     build_unet(&b, &m->restore, v == SUNG_SIUN ? 6 : 9, width, 1);
     leave(&b, s);
     if (b.failed) goto nomem;
+    *out = m;
+    return SUNG_OK;
+nomem:
+    sung_model_free(m);
+    model_set_error(err, "out of memory building a width-%d model", width);
+    return SUNG_ERR_NOMEM;
+}
+
+sung_status model_alloc(sung_model *m, sung_error *err)
+{
     m->mem = calloc(4 * m->nfloats, sizeof *m->mem);
     m->packed = malloc(m->npacked * sizeof *m->packed);
     m->gpacked = calloc(m->ngpacked, sizeof *m->gpacked);
@@ -268,12 +278,21 @@ sung_status model_build(sung_model **out, sung_variant v, int width, sung_error 
     m->nscratch = scratch;
     m->scratch = malloc(scratch * sizeof *m->scratch);
     if (!m->zeros || !m->scratch) goto nomem;
-    *out = m;
     return SUNG_OK;
 nomem:
-    sung_model_free(m);
-    model_set_error(err, "out of memory building a width-%d model", width);
+    model_set_error(err, "out of memory for a width-%d model (%.0f MB of parameters and optimizer state)",
+                    m->width, 16.0 * m->nfloats / 1048576.0);
     return SUNG_ERR_NOMEM;
+}
+
+sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err)
+{
+    sung_status st = model_layout(out, v, width, err);
+    if (!st && (st = model_alloc(*out, err))) {
+        sung_model_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 void sung_model_free(sung_model *m)

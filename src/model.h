@@ -102,6 +102,11 @@ struct sung_model {
 void model_init_weights(sung_model *m, uint64_t seed);
 /* Builds the structure and allocates parameters (zero). */
 sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
+/* model_build in two halves: the layout (params, convs: a few KB whatever the width),
+ * then the buffers (parameters, gradients, Adam moments, packed weights). A reader checks
+ * a file's tensors against the layout before it commits memory to them. */
+sung_status model_layout(sung_model **out, sung_variant v, int width, sung_error *err);
+sung_status model_alloc(sung_model *m, sung_error *err);
 int model_find_param(const sung_model *m, const char *name);
 
 /* The arguments of sung_deblur (and sung_deblur_tiled): SUNG_OK, or SUNG_ERR_ARG with

@@ -141,10 +141,17 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
                         ws ? "'" : "", ws ? ws : "missing", ws ? "'" : "");
         goto done;
     }
-    if ((st = model_build(&m, (sung_variant)variant, (int)width, err)) != SUNG_OK) goto done;
+    /* every tensor's name, dtype and shape checked against the layout before memory is
+     * committed to the width the metadata claims (a 58-byte file saying width 1024 would
+     * otherwise reserve 150 GB before its first missing tensor is noticed) */
+    if ((st = model_layout(&m, (sung_variant)variant, (int)width, err)) != SUNG_OK) goto done;
     st = SUNG_ERR_FORMAT;
     static const char *const prefixes[3] = {"", "adam.m.", "adam.v."};
-    float *dst[3] = {m->p, m->adam_m, m->adam_v};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) { /* pass 0 checked, pass 1 reads */
+            if ((st = model_alloc(m, err)) != SUNG_OK) goto done;
+            st = SUNG_ERR_FORMAT;
+        }
     for (int k = 0; k < (state ? 3 : 1); k++)
         for (int i = 0; i < m->nparams; i++) {
             const param_info *p = &m->params[i];
@@ -175,12 +182,15 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
                                 got, want);
                 goto done;
             }
-            if (st_read_f32(&f, t, dst[k] + p->off, p->numel, why, sizeof why)) {
+            if (pass == 0) continue;
+            float *dst = (k == 0 ? m->p : k == 1 ? m->adam_m : m->adam_v) + p->off;
+            if (st_read_f32(&f, t, dst, p->numel, why, sizeof why)) {
                 model_set_error(err, "%s: %s", path, why);
                 goto done;
             }
-            if (bad_value(path, name, dst[k] + p->off, p->numel, k == 0, err)) goto done;
+            if (bad_value(path, name, dst, p->numel, k == 0, err)) goto done;
         }
+    }
     if (state) {
         const char *s = st_meta_get(&f, "adam_step");
         char *e = NULL;

@@ -228,6 +228,17 @@ int main(void)
     expect_reject(tmp("x.safetensors"), "shape", "width 8 metadata on width-4 tensors");
     write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "siun", "4");
     expect_reject(tmp("x.safetensors"), "restore.e1.conv.weight", "sung tensors in a siun file");
+    /* a width bomb: metadata claiming width 1024 (150 GB of buffers) on a file holding
+     * width-4 tensors, or none; rejected for the tensors before any buffer is allocated
+     * (before the layout check, the first said "out of memory" or reserved tens of GB) */
+    write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "1024");
+    expect_reject(tmp("x.safetensors"), "shape", "width 1024 metadata on width-4 tensors");
+    {
+        st_meta meta[2] = {{"variant", "sung"}, {"width", "1024"}};
+        char err[256];
+        CHECK(st_write(tmp("x.safetensors"), NULL, 0, meta, 2, err, sizeof err) == 0, "%s", err);
+        expect_reject(tmp("x.safetensors"), "'deblur.head.weight' is missing", "width 1024, no tensors");
+    }
     write_edited(m, tmp("x.safetensors"), NULL, NULL, NULL, ST_F32, "sung", "four");
     expect_reject(tmp("x.safetensors"), "width", "bad width");
 

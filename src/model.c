@@ -103,15 +103,20 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     c->g_off = m->ngpacked;
     m->ngpacked += conv_fwd_pack_size(&c->s);
     c->fwd16_off = m->npacked16;
-    m->npacked16 += conv_bf16_pack_size(&c->s);
-    /* Winograd F(2×2, 3×3) measurably wins from 64 input channels on (bench: ×1.4 at
-     * 64, ×1.7 at 128); at 32 its transforms cost what it saves. */
-    const char *wino = getenv("SUNG_WINOGRAD"); /* "0": direct convolutions only */
-    c->wino = conv_wino_ok(&c->s) && c->s.A >= 64 && !(wino && !strcmp(wino, "0"));
+    /* Winograd F(4×4, 3×3) for every 3×3 stride-1 conv with A a multiple of 16 (at
+     * width 32: 32 to 192 input channels). SUNG_WINOGRAD=0: direct convolutions only;
+     * =2: the older F(2×2, 3×3), from 64 input channels on, where it won. */
+    const char *wino = getenv("SUNG_WINOGRAD");
+    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : 4;
+    c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
     if (c->wino) {
         c->wino_off = m->npacked;
-        m->npacked += conv_wino_pack_size(&c->s);
+        m->npacked += conv_wino_pack_size(&c->s, c->wino);
     }
+    /* bf16: the same F(4×4) with its products in bf16, unless SUNG_WINOGRAD_BF16=0 */
+    const char *w16 = getenv("SUNG_WINOGRAD_BF16");
+    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && !(w16 && !strcmp(w16, "0"));
+    m->npacked16 += c->wino16 ? conv_wino_bf16_pack_size(&c->s) : conv_bf16_pack_size(&c->s);
     return m->nconvs++;
 }
 
@@ -255,7 +260,8 @@ sung_status model_build(sung_model **out, sung_variant v, int width, sung_error 
         if ((size_t)cs->A > maxc) maxc = cs->A;
         if ((size_t)cs->B > maxc) maxc = cs->B;
         if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
-        if (m->convs[i].wino && conv_wino_scratch_size(cs) > scratch) scratch = conv_wino_scratch_size(cs);
+        if (m->convs[i].wino && conv_wino_scratch_size(cs, m->convs[i].wino) > scratch)
+            scratch = conv_wino_scratch_size(cs, m->convs[i].wino);
     }
     m->nzeros = maxc + 64;
     m->zeros = calloc(m->nzeros, sizeof *m->zeros);
@@ -364,6 +370,7 @@ static int repack(sung_model *m, int want)
             const conv_shape *cs = &m->convs[i].s;
             if (conv_fwd_pack_size(cs) > most) most = conv_fwd_pack_size(cs);
             if (m->convs[i].shuffled && conv_shuffle_pack_size(cs) > most) most = conv_shuffle_pack_size(cs);
+            if (m->convs[i].wino16 && conv_wino_pack_size(cs, 4) > most) most = conv_wino_pack_size(cs, 4);
         }
         if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
         if (!(tmp = malloc(most * sizeof *tmp))) return -1;
@@ -381,10 +388,13 @@ static int repack(sung_model *m, int want)
             conv_pack(&c->s, w, fwd, want & PACKED_BWD ? m->packed + c->bwd_off : NULL);
         }
         if (want & PACKED_FWD) {
-            if (c->wino) conv_wino_pack(&c->s, w, m->packed + c->wino_off);
+            if (c->wino) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
             if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
         }
-        if (want & PACKED_BF16) {
+        if (want & PACKED_BF16 && c->wino16) {
+            conv_wino_pack(&c->s, 4, w, tmp);
+            conv_wino_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
+        } else if (want & PACKED_BF16) {
             conv_pack(&c->s, w, tmp, NULL);
             conv_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
             if (c->shuffled) {
@@ -510,7 +520,11 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
     if (c->failed) return;
     double t0 = m->prof_on ? wall() : 0;
     int Bp = conv_round(s->B);
-    if (!c->train && m->precision == SUNG_BF16) {
+    if (!c->train && m->precision == SUNG_BF16 && L->wino16 && s == &L->s) {
+        if (!idle(c))
+            conv_forward_wino_bf16(s, out, in, m->packed16 + L->fwd16_off, bias, act, res, accumulate,
+                                   m->zeros, m->scratch);
+    } else if (!c->train && m->precision == SUNG_BF16) {
         assert(a0 % 2 == 0);
         arena_pos mk = arena_mark(&m->act);
         tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
@@ -522,7 +536,7 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
         }
         arena_release(&m->act, mk);
     } else if (!idle(c) && L->wino && s == &L->s) {
-        conv_forward_wino(s, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
+        conv_forward_wino(s, L->wino, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
                           m->scratch);
     } else if (!idle(c)) {
         conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
@@ -909,6 +923,24 @@ int reflect101(int i, int n)
     return i < n ? i : period - i;
 }
 
+/* The weight layouts an inference in m's precision touches (repack): the raw weights,
+ * the biases, and per layer its direct, Winograd or shuffle pack (fp32) or its bf16 one. */
+static size_t infer_packed_bytes(const sung_model *m)
+{
+    size_t f = m->nfloats;
+    for (int i = 0; i < m->nconvs; i++) {
+        const conv_layer *c = &m->convs[i];
+        f += conv_round(c->s.B);
+        if (m->precision == SUNG_BF16)
+            f += (c->wino16 ? conv_wino_bf16_pack_size(&c->s) : conv_bf16_pack_size(&c->s)) +
+                 (c->shuffled ? conv_bf16_shuffle_pack_size(&c->s) : 0);
+        else
+            f += (c->wino ? conv_wino_pack_size(&c->s, c->wino) : conv_fwd_pack_size(&c->s)) +
+                 (c->shuffled ? conv_shuffle_pack_size(&c->s) : 0);
+    }
+    return f * sizeof(float);
+}
+
 size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
 {
     if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) return 0;
@@ -927,8 +959,7 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
      * output image */
     double px = (double)H * W * 3 * sizeof(float), keep = 2 * px;
     for (int i = 0; i <= iters; i++) keep += 2 * px / (double)(1 << (2 * i));
-    size_t packed = (m->npacked + (m->precision == SUNG_BF16 ? m->npacked16 / 2 : 0)) * sizeof(float);
-    return peak + (size_t)keep + packed;
+    return peak + (size_t)keep + infer_packed_bytes(m);
 }
 
 sung_status deblur_check(const sung_image *in, int iters, sung_error *err)

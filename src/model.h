@@ -23,8 +23,10 @@ typedef struct {
     int shuffled;                  /* followed by pixel_shuffle: also packed for that */
     size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
     size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
-    int wino;                      /* fp32 forward by Winograd (model_wino_worth) */
+    int wino;                      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
+    int wino16;                    /* bf16 forward by Winograd F(4×4): fwd16_off is then the
+                                      conv_wino_bf16_pack, else the conv_bf16_pack */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the

@@ -103,20 +103,28 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     c->g_off = m->ngpacked;
     m->ngpacked += conv_fwd_pack_size(&c->s);
     c->fwd16_off = m->npacked16;
-    /* Winograd F(4×4, 3×3) for every 3×3 stride-1 conv with A a multiple of 16 (at
-     * width 32: 32 to 192 input channels). SUNG_WINOGRAD=0: direct convolutions only;
-     * =2: the older F(2×2, 3×3), from 64 input channels on, where it won. */
+    /* Winograd for every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
+     * 192 input channels): F(4×4, 3×3), except F(2×2) where the weights are large next
+     * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
+     * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
+     * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
+     * SUNG_WINOGRAD=0: direct convolutions only; =2: F(2×2) from 64 input channels on
+     * (before F(4×4)); =4: F(4×4) everywhere. */
     const char *wino = getenv("SUNG_WINOGRAD");
-    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : 4;
+    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : wino && !strcmp(wino, "4") ? 4 : -1;
+    if (wm == -1) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
     c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
     if (c->wino) {
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s, c->wino);
     }
-    /* bf16: the same F(4×4) with its products in bf16, unless SUNG_WINOGRAD_BF16=0 */
+    /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
+     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (SUNG_WINOGRAD_BF16=1,
+     * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
+     * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
     const char *w16 = getenv("SUNG_WINOGRAD_BF16");
-    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && !(w16 && !strcmp(w16, "0"));
-    m->npacked16 += c->wino16 ? conv_wino_bf16_pack_size(&c->s) : conv_bf16_pack_size(&c->s);
+    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && w16 && !strcmp(w16, "1");
+    m->npacked16 += c->wino16 ? conv_wino_bf16_pack_size(&c->s) : c->wino ? 0 : conv_bf16_pack_size(&c->s);
     return m->nconvs++;
 }
 
@@ -391,13 +399,17 @@ static int repack(sung_model *m, int want)
             if (c->wino) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
             if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
         }
-        if (want & PACKED_BF16 && c->wino16) {
-            conv_wino_pack(&c->s, 4, w, tmp);
-            conv_wino_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
-        } else if (want & PACKED_BF16) {
-            conv_pack(&c->s, w, tmp, NULL);
-            conv_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
-            if (c->shuffled) {
+        if (want & PACKED_BF16) {
+            if (c->wino16) {
+                conv_wino_pack(&c->s, 4, w, tmp);
+                conv_wino_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
+            } else if (c->wino) { /* runs fp32 Winograd */
+                if (!(want & PACKED_FWD)) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
+            } else {
+                conv_pack(&c->s, w, tmp, NULL);
+                conv_bf16_pack(&c->s, tmp, m->packed16 + c->fwd16_off);
+            }
+            if (c->shuffled) { /* a Winograd layer's too: the up conv runs fused with its shuffle */
                 conv_shuffle_pack(&c->s, w, b, tmp);
                 conv_bf16_shuffle_pack(&c->s, tmp, m->packed16 + c->shuf16_off);
             }
@@ -511,8 +523,9 @@ static void record(ctx *c, node nd)
 }
 
 /* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
- * block by block) in the model's precision: fp32 always in training. In bf16 the input
- * is first converted to pairs, in a temporary freed at once. */
+ * block by block) in the model's precision: fp32 always in training, and for the
+ * Winograd layers (see add_conv). In bf16 the input is first converted to pairs, in a
+ * temporary freed at once. */
 static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
                         int a0, const float *bias, int act, const tensor *res, int accumulate)
 {
@@ -520,11 +533,12 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
     if (c->failed) return;
     double t0 = m->prof_on ? wall() : 0;
     int Bp = conv_round(s->B);
-    if (!c->train && m->precision == SUNG_BF16 && L->wino16 && s == &L->s) {
+    int bf16 = !c->train && m->precision == SUNG_BF16 && !(L->wino && !L->wino16 && s == &L->s);
+    if (bf16 && L->wino16 && s == &L->s) {
         if (!idle(c))
             conv_forward_wino_bf16(s, out, in, m->packed16 + L->fwd16_off, bias, act, res, accumulate,
                                    m->zeros, m->scratch);
-    } else if (!c->train && m->precision == SUNG_BF16) {
+    } else if (bf16) {
         assert(a0 % 2 == 0);
         arena_pos mk = arena_mark(&m->act);
         tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
@@ -542,8 +556,7 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
         conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
                      accumulate, m->zeros);
     }
-    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0,
-             !c->train && m->precision == SUNG_BF16);
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -932,7 +945,8 @@ static size_t infer_packed_bytes(const sung_model *m)
         const conv_layer *c = &m->convs[i];
         f += conv_round(c->s.B);
         if (m->precision == SUNG_BF16)
-            f += (c->wino16 ? conv_wino_bf16_pack_size(&c->s) : conv_bf16_pack_size(&c->s)) +
+            f += (c->wino16 ? conv_wino_bf16_pack_size(&c->s)
+                  : c->wino ? conv_wino_pack_size(&c->s, c->wino) : conv_bf16_pack_size(&c->s)) +
                  (c->shuffled ? conv_bf16_shuffle_pack_size(&c->s) : 0);
         else
             f += (c->wino ? conv_wino_pack_size(&c->s, c->wino) : conv_fwd_pack_size(&c->s)) +

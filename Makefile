@@ -163,7 +163,9 @@ demo:
 # of RUNS (bench/compare.py; docs/BENCHMARKS.md). build/bench is `sung bench` on its own.
 $(BUILD)/bench: bench/bench.c $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itools -o $@ $< $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a $(LDLIBS)
-bench: all $(BUILD)/bench
+$(BUILD)/conv_layers: bench/conv_layers.c $(BUILD)/libsung.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
+bench: all $(BUILD)/bench $(BUILD)/conv_layers
 	$(PYTHON) bench/compare.py $(BUILD)/sung $(RUNS)
 
 # Installs the binary, the library and its header, sung.pc, the man page and, when

@@ -12,15 +12,29 @@ training step (batch 4, 128x128 crops, 3 iterations), and the time per layer typ
   C    sung bench --what infer --precision bf16  when this build and CPU run bf16
   C    sung bench --what train --precision bf16  the mixed-precision training step (idem)
   ref  bench_ref.py --size 512x512 --layers, --size 720x1280, --train --no-infer [--train-precision bf16]
+  ORT  tests/ref/onnx_export.py, then node bench/ort_bench.js, each inference size
 
 The reference runs under this interpreter (make passes PYTHON=/usr/bin/python3); without
 torch the C numbers are printed alone. Prints a table, then one JSON line (for
-docs/BENCHMARKS.md). Threads: OMP_NUM_THREADS (default: all cores), the same for both.
+docs/BENCHMARKS.md). Threads: OMP_NUM_THREADS (default: all cores), the same for all.
+BENCH_WRAP="CMD": each timed process runs as CMD PROCESS (e.g. a script that pauses other
+work on a shared machine for that long).
+
+ONNX Runtime: the reference model exported with torch.onnx.export at each inference size
+(opset 17, the 4 scales unrolled; build/onnx/, re-exported when the exporter or sung_ref.py
+changes) and run by onnxruntime-node (all graph optimisations, the same thread count). npm
+installs onnxruntime-node into bench/ort/ (git-ignored) the first time; without node, npm
+or torch the ORT column says why it is empty. Weights: the training snapshot
+models/snapshots/sung-w32.safetensors where it exists (speed does not depend on them; the
+output check does): ORT's output is compared with PyTorch's (float) and with `sung deblur`'s
+on the same 8-bit check image (PSNR between the two 8-bit results, C fp32 and bf16).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 if len(sys.argv) < 2:
@@ -29,6 +43,9 @@ sung = sys.argv[1]
 runs = sys.argv[2] if len(sys.argv) > 2 else "3"
 threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 env = dict(os.environ, OMP_NUM_THREADS=threads)
+# BENCH_WRAP="CMD ARGS": run each timed process as CMD ARGS PROCESS… (e.g. a script that
+# pauses other work on a shared machine while it runs)
+WRAP = os.environ.get("BENCH_WRAP", "").split()
 SIZES = ((512, 512), (1280, 720))  # (W, H); layers are compared at the first
 TRAIN = ()                          # extra `sung bench` options for the step (defaults: issue 4's)
 
@@ -41,7 +58,7 @@ def c_bench(*args):
     """`sung bench ARGS --runs RUNS --json -`: (results, None), or (None, its message)."""
     cmd = [sung, "bench", *args, "--runs", runs, "--json", "-"]
     log("running: " + " ".join(cmd))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(WRAP + cmd, capture_output=True, text=True, env=env)
     if r.returncode:
         lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("sung bench: ")]
         msg = lines[-1][len("sung bench: "):] if lines else r.stderr.strip()[-300:]
@@ -59,7 +76,7 @@ def ref(*args):
     cmd = [sys.executable, os.path.join(here, "..", "tests", "ref", "bench_ref.py"), "--variant", "sung",
            "--width", "32", "--threads", threads, "--runs", runs, *args]
     log("running: bench_ref.py " + " ".join(args))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(WRAP + cmd, capture_output=True, text=True, env=env)
     if r.returncode:
         log("PyTorch reference failed: " + r.stderr.strip()[-300:])
         return None
@@ -95,36 +112,132 @@ if torch_found:
                           "--train-iters", str(c["train_iters"]), "--train-precision", "bf16")
 
 
+ROOT = os.path.join(here, "..")
+SNAPSHOT = os.path.join(ROOT, "models", "snapshots", "sung-w32.safetensors")
+ORT_DIR = os.path.join(here, "ort")
+
+
+def ort_ready():
+    """None when node can load onnxruntime-node (installing it with npm into bench/ort the
+    first time), else why not."""
+    if not shutil.which("node"):
+        return "node not found (apt-get install nodejs npm)"
+    probe = ["node", "-e", f"require({json.dumps(os.path.join(ORT_DIR, 'node_modules', 'onnxruntime-node'))})"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return None
+    if not shutil.which("npm"):
+        return "onnxruntime-node is not installed and npm was not found (apt-get install npm)"
+    log(f"installing onnxruntime-node into {os.path.relpath(ORT_DIR)} (npm, once)")
+    os.makedirs(ORT_DIR, exist_ok=True)
+    r = subprocess.run(["npm", "install", "--prefix", ORT_DIR, "--no-audit", "--no-fund", "onnxruntime-node"],
+                       capture_output=True, text=True, env=dict(os.environ, ONNXRUNTIME_NODE_INSTALL_CUDA="skip"))
+    if r.returncode or subprocess.run(probe, capture_output=True).returncode:
+        return "npm install onnxruntime-node failed: " + (r.stderr.strip()[-300:] or "?")
+    return None
+
+
+def ort_run(w, h, iters):
+    """Exports (when stale) and runs ONNX Runtime at w×h: its JSON with the output checks
+    added, or a string saying why not."""
+    out = os.path.join(ROOT, "build", "onnx")
+    tag = f"{h}x{w}"
+    model = os.path.join(out, f"sung_{tag}.onnx")
+    deps = [os.path.join(ROOT, "tests", "ref", f) for f in ("onnx_export.py", "sung_ref.py")]
+    weights = SNAPSHOT if os.path.exists(SNAPSHOT) else None
+    if not os.path.exists(model) or any(os.path.getmtime(d) > os.path.getmtime(model) for d in deps):
+        log(f"running: onnx_export.py --size {tag} (once per size)")
+        cmd = [sys.executable, deps[0], "--size", tag, "--iters", str(iters), "--out", out]
+        r = subprocess.run(cmd + (["--weights", weights] if weights else []), capture_output=True, text=True)
+        if r.returncode:
+            return "ONNX export failed: " + r.stderr.strip()[-300:]
+    log(f"running: ort_bench.js {tag}")
+    ort_out = os.path.join(out, f"ort_{tag}.f32")
+    r = subprocess.run(WRAP + ["node", os.path.join(here, "ort_bench.js"), model, os.path.join(out, f"in_{tag}.f32"),
+                        str(h), str(w), threads, runs, ort_out], capture_output=True, text=True, env=env)
+    if r.returncode:
+        return "ort_bench.js failed: " + r.stderr.strip()[-300:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res["weights"] = os.path.relpath(weights, ROOT) if weights else "fresh (seed 0)"
+    try:
+        res.update(ort_check(out, tag, ort_out, weights))
+    except Exception as e:  # the timing stands without the check
+        res["check_error"] = str(e)[-300:]
+    return res
+
+
+def ort_check(out, tag, ort_out, weights):
+    """ORT against PyTorch (max |difference| of the floats) and against `sung deblur`
+    (fp32 and bf16) on the check image: PSNR between the 8-bit results."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
+    from onnx_export import write_png
+    a = np.fromfile(ort_out, np.float32)
+    t = np.fromfile(os.path.join(out, f"torch_{tag}.f32"), np.float32)
+    h, w = (int(v) for v in tag.split("x"))
+    res = {"max_diff_vs_pytorch": float(np.abs(a - t).max())}
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "ort"))
+        u8 = np.rint(np.float32(255) * np.clip(a, 0, 1)).astype(np.uint8).reshape(3, h, w)
+        write_png(os.path.join(d, "ort", "x.png"), u8)
+        for prec in ("fp32", "bf16"):
+            os.makedirs(os.path.join(d, prec))
+            cmd = [sung, "deblur", "--quiet", "--precision", prec, os.path.join(out, f"in_{tag}.png"),
+                   "-o", os.path.join(d, prec, "x.png")]
+            if weights:
+                cmd[2:2] = ["--model", weights]
+            if subprocess.run(cmd, capture_output=True, env=env).returncode:
+                continue  # bf16 where the CPU lacks it
+            r = subprocess.run([sung, "eval", "--pred", os.path.join(d, prec), "--gt", os.path.join(d, "ort"),
+                                "--quiet"], capture_output=True, text=True)
+            words = r.stdout.split()
+            if "PSNR" in words:
+                res[f"psnr_c_{prec}_vs_ort_db"] = float(words[words.index("PSNR") + 1])
+    return res
+
+
+ort_err = ort_ready() if torch_found else "needs torch to export the model"
+o = {}
+if not ort_err:
+    for w, h in SIZES:
+        o[f"infer_{w}x{h}"] = ort_run(w, h, c["iters"])
+
+
+def oget(key, field):
+    v = o.get(key)
+    return v.get(field) if isinstance(v, dict) else None
+
+
 def pget(key, field):
     return (p.get(key) or {}).get(field)
 
 
-# (label, C s, PyTorch s, C GFLOP/s, C % peak)
+# (label, C s, PyTorch s, ONNX Runtime s, C GFLOP/s, C % peak)
 rows = []
 for w, h in SIZES:
     k = f"infer_{w}x{h}"
-    rows.append((f"inference {w}x{h}, {c['iters']} iterations", c[k + "_s"], pget(k, "infer_s"), c[k + "_gflops"],
-                 c[k + "_peak_pct"]))
+    rows.append((f"inference {w}x{h}, {c['iters']} iterations", c[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
+                 c[k + "_gflops"], c[k + "_peak_pct"]))
 rows.append((f"training step, batch {c['batch']}, {c['patch']}x{c['patch']}, {c['train_iters']} iterations",
-             c["train_s"], pget("train", "train_step_s"), c["train_gflops"], c["train_peak_pct"]))
+             c["train_s"], pget("train", "train_step_s"), None, c["train_gflops"], c["train_peak_pct"]))
 if bf16:
     for w, h in SIZES:
         k = f"infer_{w}x{h}"
-        # % of the fp32 FMA peak; PyTorch's reference is fp32 only
-        rows.append((f"inference {w}x{h}, bf16", bf16[k + "_s"], None, bf16[k + "_gflops"], bf16[k + "_peak_pct"]))
+        # % of the fp32 FMA peak; the references are fp32 (against them: the same pictures' times)
+        rows.append((f"inference {w}x{h}, bf16", bf16[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
+                     bf16[k + "_gflops"], bf16[k + "_peak_pct"]))
 if bf16_train:  # PyTorch column: its bf16 autocast step
     rows.append(("training step, bf16 (PyTorch: autocast bf16)", bf16_train["train_s"],
-                 pget("train_bf16", "train_step_s"), bf16_train["train_gflops"], bf16_train["train_peak_pct"]))
+                 pget("train_bf16", "train_step_s"), None, bf16_train["train_gflops"], bf16_train["train_peak_pct"]))
 
 # Per layer type, the first size's inference. Names match bench_ref.py's; "conv 3x3 + shuffle" is,
 # in PyTorch, the paths' `up` conv alone (its pixel_shuffle counts in "other").
 layers = []
 pl = {r["name"]: r for r in (pget(f"infer_{w0}x{h0}", "layers") or [])}
 for r in c.get(f"layers_infer_{w0}x{h0}", []):
-    layers.append(("  " + r["name"], r["s"], (pl.pop(r["name"], None) or {}).get("s"), r.get("gflops"),
+    layers.append(("  " + r["name"], r["s"], (pl.pop(r["name"], None) or {}).get("s"), None, r.get("gflops"),
                    r.get("peak_pct")))
 for name, r in pl.items():  # types only PyTorch has (none expected)
-    layers.append(("  " + name, None, r["s"], None, None))
+    layers.append(("  " + name, None, r["s"], None, None, None))
 
 
 def fmt(v, spec, width):
@@ -138,13 +251,25 @@ if torch_found:
     print(f"PyTorch reference: torch {ver}, float32, {threads} thread(s)")
 else:
     print(f"PyTorch was not found ({sys.executable} cannot import torch): C numbers only")
+if ort_err:
+    print(f"ONNX Runtime: skipped, {ort_err}")
+else:
+    ov = next((v for v in o.values() if isinstance(v, dict)), None)
+    if ov:
+        print(f"ONNX Runtime: onnxruntime-node {ov['ort']}, float32, {ov['threads']} thread(s), all graph "
+              f"optimisations (model: tests/ref/onnx_export.py, opset 17, weights {ov['weights']})")
+    for k, v in o.items():
+        if not isinstance(v, dict):
+            print(f"ONNX Runtime {k}: {v}")
 print(f"median of {runs} runs after one warm-up each, all in this run\n")
-print(f"{'':50} {'C (s)':>8} {'PyTorch (s)':>12} {'speed-up':>9} {'C GFLOP/s':>10} {'% peak':>7}")
+print(f"{'':46} {'C (s)':>7} {'PyTorch (s)':>11} {'x PyT':>6} {'ORT (s)':>8} {'x ORT':>6} {'GFLOP/s':>8} {'% peak':>6}")
 
 
-def show(name, cs, ps, gf, pct):
+def show(name, cs, ps, os_, gf, pct):
     ratio = f"{ps / cs:.2f}x" if ps and cs else "-"
-    print(f"{name:50} {fmt(cs, '.3f', 8)} {fmt(ps, '.3f', 12)} {ratio:>9} {fmt(gf, '.1f', 10)} {fmt(pct, '.1f', 7)}")
+    oratio = f"{os_ / cs:.2f}x" if os_ and cs else "-"
+    print(f"{name:46} {fmt(cs, '.3f', 7)} {fmt(ps, '.3f', 11)} {ratio:>6} {fmt(os_, '.3f', 8)} {oratio:>6} "
+          f"{fmt(gf, '.1f', 8)} {fmt(pct, '.1f', 6)}")
 
 
 for row in rows:
@@ -164,11 +289,19 @@ if layers:
           "   PyTorch's \"conv 3x3 + shuffle\" is the up conv without its pixel shuffle)")
 print(f"C peak resident memory: {w0}x{h0} inference {c[f'infer_{w0}x{h0}_rss_mb']} MB, "
       f"{w1}x{h1} inference {c[f'infer_{w1}x{h1}_rss_mb']} MB (each in a process that had run only that size)")
+for k, v in o.items():
+    if isinstance(v, dict):
+        checks = ", ".join(f"{name} {v[key]:.2f} dB" for key, name in (("psnr_c_fp32_vs_ort_db", "C fp32"),
+                                                                          ("psnr_c_bf16_vs_ort_db", "C bf16")) if key in v)
+        print(f"ONNX Runtime output, {k}: max |ORT - PyTorch| {v.get('max_diff_vs_pytorch', float('nan')):.2g}; "
+              f"8-bit PSNR against ORT: {checks or v.get('check_error', '?')}")
 
 print(json.dumps({
     "runs": int(runs), "threads": int(threads),
-    "table": [{"row": ("layer " if name.startswith("  ") else "") + name.strip(), "c_s": cs, "pytorch_s": ps, "speedup": round(ps / cs, 3) if ps and cs else None,
-               "c_gflops": gf, "c_peak_pct": pct} for name, cs, ps, gf, pct in rows + layers],
-    "bf16_error": bf16_err,
-    "c": c, "c_bf16": bf16, "c_bf16_train": bf16_train, "pytorch": p if torch_found else None,
+    "table": [{"row": ("layer " if name.startswith("  ") else "") + name.strip(), "c_s": cs, "pytorch_s": ps,
+               "speedup": round(ps / cs, 3) if ps and cs else None, "ort_s": os_,
+               "speedup_vs_ort": round(os_ / cs, 3) if os_ and cs else None,
+               "c_gflops": gf, "c_peak_pct": pct} for name, cs, ps, os_, gf, pct in rows + layers],
+    "bf16_error": bf16_err, "ort_error": ort_err,
+    "c": c, "c_bf16": bf16, "c_bf16_train": bf16_train, "pytorch": p if torch_found else None, "ort": o or None,
 }))

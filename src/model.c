@@ -110,13 +110,30 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     m->npacked16 += conv_bf16_pack_size(&c->s);
     c->bwd16_off = m->npacked16_bwd;
     m->npacked16_bwd += conv_bf16_bwd_pack_size(&c->s);
-    /* Winograd F(2×2, 3×3) measurably wins from 64 input channels on (bench: ×1.4 at
-     * 64, ×1.7 at 128); at 32 its transforms cost what it saves. */
-    const char *wino = getenv("SUNG_WINOGRAD"); /* "0": direct convolutions only */
-    c->wino = conv_wino_ok(&c->s) && c->s.A >= 64 && !(wino && !strcmp(wino, "0"));
+    /* Winograd for every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
+     * 192 input channels): F(4×4, 3×3), except F(2×2) where the weights are large next
+     * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
+     * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
+     * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
+     * SUNG_WINOGRAD=0: direct convolutions only; =2: F(2×2) from 64 input channels on
+     * (before F(4×4)); =4: F(4×4) everywhere. */
+    const char *wino = getenv("SUNG_WINOGRAD");
+    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : wino && !strcmp(wino, "4") ? 4 : -1;
+    if (wm == -1) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
+    c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
     if (c->wino) {
         c->wino_off = m->npacked;
-        m->npacked += conv_wino_pack_size(&c->s);
+        m->npacked += conv_wino_pack_size(&c->s, c->wino);
+    }
+    /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
+     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (SUNG_WINOGRAD_BF16=1,
+     * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
+     * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
+    const char *w16 = getenv("SUNG_WINOGRAD_BF16");
+    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && w16 && !strcmp(w16, "1");
+    if (c->wino16) {
+        c->wino16_off = m->npacked16;
+        m->npacked16 += conv_wino_bf16_pack_size(&c->s);
     }
     return m->nconvs++;
 }
@@ -271,7 +288,8 @@ sung_status model_alloc(sung_model *m, sung_error *err)
         if ((size_t)cs->A > maxc) maxc = cs->A;
         if ((size_t)cs->B > maxc) maxc = cs->B;
         if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
-        if (m->convs[i].wino && conv_wino_scratch_size(cs) > scratch) scratch = conv_wino_scratch_size(cs);
+        if (m->convs[i].wino && conv_wino_scratch_size(cs, m->convs[i].wino) > scratch)
+            scratch = conv_wino_scratch_size(cs, m->convs[i].wino);
     }
     m->nzeros = maxc + 64;
     m->zeros = calloc(m->nzeros, sizeof *m->zeros);
@@ -396,6 +414,7 @@ static int repack(sung_model *m, int want)
             if (conv_fwd_pack_size(cs) > most) most = conv_fwd_pack_size(cs);
             if (conv_bwd_pack_size(cs) > most) most = conv_bwd_pack_size(cs);
             if (m->convs[i].shuffled && conv_shuffle_pack_size(cs) > most) most = conv_shuffle_pack_size(cs);
+            if (m->convs[i].wino16 && conv_wino_pack_size(cs, 4) > most) most = conv_wino_pack_size(cs, 4);
         }
         if (!m->packed16 && !(m->packed16 = malloc(m->npacked16 * sizeof *m->packed16))) return -1;
         if (want & PACKED_BF16_TRAIN && !m->packed16_bwd &&
@@ -423,16 +442,26 @@ static int repack(sung_model *m, int want)
             conv_pack(&c->s, w, fwd, want & PACKED_BWD ? m->packed + c->bwd_off : NULL);
         }
         if (want & PACKED_FWD) {
-            if (c->wino) conv_wino_pack(&c->s, w, m->packed + c->wino_off);
+            if (c->wino) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
             if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
         }
-        if (want & (PACKED_BF16 | PACKED_BF16_TRAIN)) {
+        if (want & PACKED_BF16) { /* inference */
+            if (c->wino16) {
+                conv_wino_pack(&c->s, 4, w, mine);
+                conv_wino_bf16_pack(&c->s, mine, m->packed16 + c->wino16_off);
+            } else if (c->wino) { /* runs fp32 Winograd */
+                if (!(want & PACKED_FWD)) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
+            }
+            if (c->shuffled) { /* a Winograd layer's too: the up conv runs fused with its shuffle */
+                conv_shuffle_pack(&c->s, w, b, mine);
+                conv_bf16_shuffle_pack(&c->s, mine, m->packed16 + c->shuf16_off);
+            }
+        }
+        /* the direct bf16 forward: inference's non-Winograd layers, and every layer in
+         * bf16 training */
+        if (want & PACKED_BF16_TRAIN || (want & PACKED_BF16 && !c->wino)) {
             conv_pack(&c->s, w, mine, NULL);
             conv_bf16_pack(&c->s, mine, m->packed16 + c->fwd16_off);
-        }
-        if (want & PACKED_BF16 && c->shuffled) {
-            conv_shuffle_pack(&c->s, w, b, mine);
-            conv_bf16_shuffle_pack(&c->s, mine, m->packed16 + c->shuf16_off);
         }
         if (want & PACKED_BF16_TRAIN) {
             conv_pack(&c->s, w, NULL, mine);
@@ -548,8 +577,9 @@ static void record(ctx *c, node nd)
 }
 
 /* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
- * block by block) in the model's precision, in training as in inference. In bf16 the
- * input is first converted to pairs, in a temporary freed at once. */
+ * block by block) in the model's precision, in training as in inference; in bf16
+ * inference the Winograd layers stay fp32 (see add_conv). In bf16 the input is first
+ * converted to pairs, in a temporary freed at once. */
 static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
                         int a0, const float *bias, int act, const tensor *res, int accumulate)
 {
@@ -557,7 +587,12 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
     if (c->failed) return;
     double t0 = m->prof_on ? wall() : 0;
     int Bp = conv_round(s->B);
-    if (m->precision == SUNG_BF16) {
+    int bf16 = m->precision == SUNG_BF16 && (c->train || !(L->wino && !L->wino16 && s == &L->s));
+    if (bf16 && !c->train && L->wino16 && s == &L->s) {
+        if (!idle(c))
+            conv_forward_wino_bf16(s, out, in, m->packed16 + L->wino16_off, bias, act, res, accumulate,
+                                   m->zeros, m->scratch);
+    } else if (bf16) {
         assert(a0 % 2 == 0);
         arena_pos mk = arena_mark(&m->act);
         tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
@@ -569,13 +604,13 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
         }
         arena_release(&m->act, mk);
     } else if (!idle(c) && L->wino && s == &L->s) {
-        conv_forward_wino(s, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
+        conv_forward_wino(s, L->wino, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
                           m->scratch);
     } else if (!idle(c)) {
         conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
                      accumulate, m->zeros);
     }
-    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, m->precision == SUNG_BF16);
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -973,6 +1008,25 @@ int reflect101(int i, int n)
     return i < n ? i : period - i;
 }
 
+/* The weight layouts an inference in m's precision touches (repack): the raw weights,
+ * the biases, and per layer its direct, Winograd or shuffle pack (fp32) or its bf16 one. */
+static size_t infer_packed_bytes(const sung_model *m)
+{
+    size_t f = m->nfloats;
+    for (int i = 0; i < m->nconvs; i++) {
+        const conv_layer *c = &m->convs[i];
+        f += conv_round(c->s.B);
+        if (m->precision == SUNG_BF16)
+            f += (c->wino16 ? conv_wino_bf16_pack_size(&c->s)
+                  : c->wino ? conv_wino_pack_size(&c->s, c->wino) : conv_bf16_pack_size(&c->s)) +
+                 (c->shuffled ? conv_bf16_shuffle_pack_size(&c->s) : 0);
+        else
+            f += (c->wino ? conv_wino_pack_size(&c->s, c->wino) : conv_fwd_pack_size(&c->s)) +
+                 (c->shuffled ? conv_shuffle_pack_size(&c->s) : 0);
+    }
+    return f * sizeof(float);
+}
+
 size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
 {
     if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) return 0;
@@ -991,8 +1045,7 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
      * output image */
     double px = (double)H * W * 3 * sizeof(float), keep = 2 * px;
     for (int i = 0; i <= iters; i++) keep += 2 * px / (double)(1 << (2 * i));
-    size_t packed = (m->npacked + (m->precision == SUNG_BF16 ? m->npacked16 / 2 : 0)) * sizeof(float);
-    return peak + (size_t)keep + packed;
+    return peak + (size_t)keep + infer_packed_bytes(m);
 }
 
 sung_status deblur_check(const sung_image *in, int iters, sung_error *err)

@@ -26,8 +26,11 @@ typedef struct {
     size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
     size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
     size_t bwd16_off;              /* into the bf16 data-gradient pairs buffer */
-    int wino;                      /* fp32 forward by Winograd (model_wino_worth) */
+    int wino;                      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
+    int wino16;                    /* bf16 inference forward by Winograd F(4×4) products in
+                                      bf16 (SUNG_WINOGRAD_BF16=1 only) */
+    size_t wino16_off;             /* into the bf16 pairs buffer (conv_wino_bf16_pack) */
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the

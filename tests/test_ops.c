@@ -539,10 +539,18 @@ static void check_bwd_bf16(void)
     check_conv_bwd_bf16((conv_shape){3, 1, 96, 32, 0}, 2, 4, 17);  /* the wide RDB layers */
 }
 
-/* Winograd F(2×2, 3×3) against the direct convolution (itself checked against float64):
- * the transforms add a few roundings, so a relative error of ~1e-6 is expected. */
-static void check_wino(int A, int B, int h, int w, int act, int with_res)
+/* Winograd F(m×m, 3×3) against the direct convolution (itself checked against float64).
+ * The transforms add roundings, more of them and with larger coefficients for m = 4
+ * (Bᵀ up to 5, Aᵀ up to 8): relative L2 error ~1e-7 for F(2×2) and ~1e-6 for F(4×4) in
+ * the measurements, so the bounds are 2e-6 and 1e-5. With bf16 (m = 4) the Winograd-domain
+ * products round V and U to 8 bits and the output transform (Aᵀ up to 8) amplifies that:
+ * against the fp32 direct conv, on these uniform inputs and weights, a float64 simulation
+ * of exactly this rounding gives a relative L2 error of 2.6 % (bf16 direct: 0.24 %), and
+ * the kernel measures 2.2–2.5 %. The bound 4e-2 says it is that rounding and not a wrong
+ * index or a lost tile (O(1)); what it does to pictures is in docs/BENCHMARKS.md. */
+static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int with_res)
 {
+    if (bf16 && !ops_has_bf16()) return;
     conv_shape s = {3, 1, A, B, 0};
     size_t nw = (size_t)A * B * 9;
     float *wt = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
@@ -554,14 +562,24 @@ static void check_wino(int A, int B, int h, int w, int act, int with_res)
         for (int y = 0; y < h; y++)
             for (int xx = 0; xx < w; xx++)
                 for (int c = 0; c < B; c++) got.d[t_off(&got, n, y, xx) + c] = want.d[t_off(&want, n, y, xx) + c];
-    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *U = malloc(conv_wino_pack_size(&s) * 4);
-    float *scratch = malloc(conv_wino_scratch_size(&s) * 4);
+    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *U = malloc(conv_wino_pack_size(&s, m) * 4);
+    float *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
     conv_pack(&s, wt, f32, NULL);
-    conv_wino_pack(&s, wt, U);
+    conv_wino_pack(&s, m, wt, U);
     conv_forward(&s, want, x, f32, bias, act, with_res ? &r : NULL, with_res, zeros);
-    conv_forward_wino(&s, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
-    double e = rel_l2(want, got);
-    CHECK(e < 2e-6, "winograd A%d B%d %dx%d act%d res%d: relative error %.3g", A, B, h, w, act, with_res, e);
+    if (bf16) {
+        float *U16 = malloc(conv_wino_bf16_pack_size(&s) * 4);
+        conv_wino_bf16_pack(&s, U, U16);
+        conv_forward_wino_bf16(&s, got, x, U16, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+        free(U16);
+    } else {
+        conv_forward_wino(&s, m, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+    }
+    double e = rel_l2(want, got), tol = bf16 ? 4e-2 : m == 2 ? 2e-6 : 1e-5;
+    CHECK(e < tol, "winograd F(%d) %s A%d B%d %dx%d act%d res%d: relative error %.3g", m,
+          bf16 ? "bf16" : "fp32", A, B, h, w, act, with_res, e);
+    if (getenv("SUNG_TEST_VERBOSE"))
+        printf("winograd F(%d) %s A%d B%d %dx%d: relative error %.3g\n", m, bf16 ? "bf16" : "fp32", A, B, h, w, e);
     free(wt), free(f32), free(U), free(scratch);
     free_t(x), free_t(r), free_t(want), free_t(got);
 }
@@ -718,10 +736,16 @@ int main(void)
     check_arena_plan();
     check_bf16();
     check_bwd_bf16();
-    check_wino(16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
-    check_wino(32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
-    check_wino(64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */
-    check_wino(96, 32, 5, 3, ACT_RELU, 0);
+    for (int m = 2; m <= 4; m += 2) {
+        check_wino(m, 0, 16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
+        check_wino(m, 0, 32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
+        check_wino(m, 0, 64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */
+        check_wino(m, 0, 96, 32, 5, 3, ACT_RELU, 0);
+        check_wino(m, 0, 192, 32, 9, 30, ACT_RELU, 0);   /* the widest RDB dense layer */
+    }
+    check_wino(4, 1, 32, 32, 8, 70, ACT_NONE, 1);
+    check_wino(4, 1, 64, 40, 7, 9, ACT_RELU, 0);
+    check_wino(4, 1, 192, 32, 5, 30, ACT_NONE, 0);
     check_add_copy();
     check_l1();
     check_reduce();

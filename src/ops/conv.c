@@ -331,67 +331,95 @@ void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const floa
     shuffle_forward_(s, out, in, packed, act, zeros, 0);
 }
 
-/* ---- Winograd F(2×2, 3×3) ---------------------------------------------------------- */
-
-#define WINO_TILES 32 /* tiles per call: its V and M stay in L2 */
+/* ---- Winograd F(m×m, 3×3) ---------------------------------------------------------- */
 
 int conv_wino_ok(const conv_shape *s)
 {
     return s->k == 3 && s->stride == 1 && !s->transposed && s->A % 16 == 0 && s->B >= 16;
 }
 
-size_t conv_wino_pack_size(const conv_shape *s) { return (size_t)16 * s->A * conv_round(s->B); }
+int conv_wino_bf16_ok(const conv_shape *s) { return conv_wino_ok(s) && s->A % 32 == 0; }
 
-size_t conv_wino_scratch_size(const conv_shape *s)
+/* Tiles per kernel call: their V and M, (m+2)²·tiles·(A + Bp) floats, stay in L2. A
+ * multiple of the conv kernel's 12-pixel register tile for F(4×4). */
+static int wino_tiles(const conv_shape *s, int m)
+{
+    if (m == 2) return 32;
+    return s->A + conv_round(s->B) <= 128 ? 24 : 12;
+}
+
+static size_t wino_T(int m) { return (size_t)(m + 2) * (m + 2); }
+
+size_t conv_wino_pack_size(const conv_shape *s, int m)
+{
+    return wino_T(m) * s->A * conv_round(s->B);
+}
+
+static size_t wino_per_thread(const conv_shape *s, int m)
+{
+    return wino_T(m) * ((size_t)wino_tiles(s, m) * (s->A + conv_round(s->B)) + 2 * WINO_PAD);
+}
+
+size_t conv_wino_scratch_size(const conv_shape *s, int m)
 {
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    return (size_t)nt * 16 * WINO_TILES * (s->A + conv_round(s->B));
+    return (size_t)nt * wino_per_thread(s, m);
 }
 
-/* U = G g Gᵀ per (a, b), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], in double */
-void conv_wino_pack(const conv_shape *s, const float *w, float *U)
+/* U = G g Gᵀ per (a, b), in double:
+ *   F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+ *   F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] */
+void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U)
 {
-    static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
-    int Bp = conv_round(s->B);
-    memset(U, 0, conv_wino_pack_size(s) * sizeof *U);
+    static const double G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+    static const double G4[6][3] = {{1 / 4., 0, 0},         {-1 / 6., -1 / 6., -1 / 6.},
+                                    {-1 / 6., 1 / 6., -1 / 6.}, {1 / 24., 1 / 12., 1 / 6.},
+                                    {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
+    assert(m == 2 || m == 4);
+    const double(*G)[3] = m == 2 ? G2 : G4;
+    int Bp = conv_round(s->B), n = m + 2;
+    memset(U, 0, conv_wino_pack_size(s, m) * sizeof *U);
     for (int a = 0; a < s->A; a++)
         for (int b = 0; b < s->B; b++) {
-            double g[3][3], t[4][3];
+            double g[3][3], t[6][3];
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++) g[ky][kx] = w[w_index(s, a, b, ky, kx)];
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < n; i++)
                 for (int kx = 0; kx < 3; kx++)
                     t[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
-            for (int i = 0; i < 4; i++)
-                for (int k = 0; k < 4; k++)
-                    U[((size_t)(4 * i + k) * s->A + a) * Bp + b] =
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < n; k++)
+                    U[((size_t)(n * i + k) * s->A + a) * Bp + b] =
                         (float)(t[i][0] * G[k][0] + t[i][1] * G[k][1] + t[i][2] * G[k][2]);
         }
 }
 
-void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
-                       const float *bias, int act, const tensor *res, int accumulate,
-                       const float *zeros, float *scratch)
+static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                     const float *bias, int act, const tensor *res, int accumulate,
+                     const float *zeros, float *scratch, int bf16)
 {
     assert(conv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == in.h && out.w == in.w);
     assert(!res || act == ACT_NONE);
+    assert(m == 4 || (m == 2 && !bf16));
     const kernel_set *k = kern();
     wino_job j = {
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
         .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
-        .U = U, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
+        .U = U, .bf16 = bf16, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
     };
     if (res) {
         j.res = res->d;
         j.rld = res->ld;
         j.res_n = t_img(res);
     }
-    int th = (in.h + 1) / 2, tw = (in.w + 1) / 2, chunks = (tw + WINO_TILES - 1) / WINO_TILES;
-    size_t per = (size_t)16 * WINO_TILES * (s->A + j.Bp);
+    int tiles = wino_tiles(s, m);
+    int th = (in.h + m - 1) / m, tw = (in.w + m - 1) / m, chunks = (tw + tiles - 1) / tiles;
+    size_t per = wino_per_thread(s, m);
     long items = (long)in.n * th * chunks;
+    void (*row)(const wino_job *, int, int, int, int, float *) = m == 2 ? k->wino_row : k->wino4_row;
 #pragma omp parallel for schedule(dynamic, 1)
     for (long it = 0; it < items; it++) {
         int tid = 0;
@@ -399,9 +427,16 @@ void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *
         tid = omp_get_thread_num();
 #endif
         int c = (int)(it % chunks), ty = (int)(it / chunks % th), n = (int)(it / chunks / th);
-        int tx0 = c * WINO_TILES, tx1 = tx0 + WINO_TILES < tw ? tx0 + WINO_TILES : tw;
-        k->wino_row(&j, n, ty, tx0, tx1, scratch + (size_t)tid * per);
+        int tx0 = c * tiles, tx1 = tx0 + tiles < tw ? tx0 + tiles : tw;
+        row(&j, n, ty, tx0, tx1, scratch + (size_t)tid * per);
     }
+}
+
+void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                       const float *bias, int act, const tensor *res, int accumulate,
+                       const float *zeros, float *scratch)
+{
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0);
 }
 
 /* ---- bf16 ---------------------------------------------------------------------- */
@@ -498,6 +533,24 @@ void conv_shuffle_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs,
 {
     assert(ops_has_bf16());
     shuffle_forward_(s, out, in_pairs, pairs, act, zeros, 1);
+}
+
+size_t conv_wino_bf16_pack_size(const conv_shape *s)
+{
+    return wino_T(4) * bf16_pairs(s->A) * conv_round(s->B);
+}
+
+void conv_wino_bf16_pack(const conv_shape *s, const float *U, float *pairs)
+{
+    to_pairs(U, wino_T(4), s->A, conv_round(s->B), pairs);
+}
+
+void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const float *pairs,
+                            const float *bias, int act, const tensor *res, int accumulate,
+                            const float *zeros, float *scratch)
+{
+    assert(ops_has_bf16() && conv_wino_bf16_ok(s));
+    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1);
 }
 
 /* ---- backward ------------------------------------------------------------------ */

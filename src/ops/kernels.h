@@ -54,11 +54,15 @@ typedef struct {
     int ntaps;
 } wgrad_job;
 
-/* Winograd F(2×2, 3×3), stride 1, padding 1: out (same size as in) = act(conv + bias)
- * [+ out][+ res]. A is a multiple of 16. One call does tiles tx0 ≤ tx < tx1 of tile row
- * ty (output rows 2ty, 2ty+1) of image n: input transform V = BᵀdB of each 4×4 tile
- * into scratch, then per ξ < 16 the product V[ξ]·U[ξ] with the conv kernel, then the
- * output transform AᵀMA. */
+/* Winograd F(m×m, 3×3), m = 2 or 4, stride 1, padding 1: out (same size as in) =
+ * act(conv + bias) [+ out][+ res]. A is a multiple of 16 (of 32 with bf16). One call
+ * does tiles tx0 ≤ tx < tx1 of tile row ty (output rows m·ty … m·ty+m−1) of image n:
+ * input transform V = BᵀdB of each (m+2)² tile into scratch, then per ξ < (m+2)² the
+ * product V[ξ]·U[ξ] with the conv kernel, then the output transform AᵀMA. With bf16
+ * (m = 4 only) V is rounded to bf16 pairs as it is stored and U holds pairs: the
+ * products run on vdpbf16ps, the transforms stay fp32. */
+#define WINO_PAD 16
+
 typedef struct {
     const float *in;
     int h, w, ild, A;
@@ -66,7 +70,8 @@ typedef struct {
     float *out;
     int old, B, Bp;
     size_t out_n;
-    const float *U;     /* [16][A][Bp] transformed weights */
+    const float *U;     /* [(m+2)²][A][Bp] transformed weights (A/2 pairs with bf16) */
+    int bf16;
     const float *bias;
     int act, accumulate;
     const float *res;
@@ -94,6 +99,9 @@ typedef struct {
     void (*image_pairs_row)(const float *lo, const float *hi, int ld, int c, float *dst, int npix);
     /* scratch: 16·(tx1 − tx0)·(A + Bp) floats */
     void (*wino_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
+    /* F(4×4, 3×3); scratch: 36·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats; bf16 jobs only where
+     * conv_row_bf16 exists */
+    void (*wino4_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
     int probe_flops;
 } kernel_set;

@@ -43,15 +43,16 @@ void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, f
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
                           int act, const float *zeros);
 
-/* Winograd F(2×2, 3×3) for the 3×3 stride-1 convolutions with A a multiple of 16 and
- * B ≥ 16 (conv_wino_ok): 16 multiplies per 2×2 outputs instead of 36; the weights
- * transformed once (conv_wino_pack, [16][A][Bp]); same arguments and epilogue as
- * conv_forward, plus scratch of conv_wino_scratch_size() floats. */
+/* Winograd F(m×m, 3×3), m = 2 or 4, for the 3×3 stride-1 convolutions with A a multiple
+ * of 16 and B ≥ 16 (conv_wino_ok): (m+2)² multiplies per m×m outputs instead of 9m²
+ * (16 for 4 with m = 2, 36 for 16 with m = 4); the weights transformed once
+ * (conv_wino_pack, [(m+2)²][A][Bp]); same arguments and epilogue as conv_forward, plus
+ * scratch of conv_wino_scratch_size() floats. */
 int conv_wino_ok(const conv_shape *s);
-size_t conv_wino_pack_size(const conv_shape *s);
-size_t conv_wino_scratch_size(const conv_shape *s);
-void conv_wino_pack(const conv_shape *s, const float *w, float *U);
-void conv_forward_wino(const conv_shape *s, tensor out, tensor in, const float *U,
+size_t conv_wino_pack_size(const conv_shape *s, int m);
+size_t conv_wino_scratch_size(const conv_shape *s, int m);
+void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
+void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);
 
@@ -75,6 +76,16 @@ void conv_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs, const f
                        const float *zeros);
 void conv_shuffle_forward_bf16(const conv_shape *s, tensor out, tensor in_pairs,
                                const float *pairs, int act, const float *zeros);
+/* Winograd F(4×4, 3×3) with the products in bf16 (A a multiple of 32: conv_wino_bf16_ok):
+ * the input is fp32 (not pairs) and the transforms are fp32; V is rounded to bf16 pairs as
+ * the input transform stores it, U is the m = 4 conv_wino_pack rounded to pairs. Scratch:
+ * conv_wino_scratch_size(s, 4). */
+int conv_wino_bf16_ok(const conv_shape *s);
+size_t conv_wino_bf16_pack_size(const conv_shape *s);       /* words */
+void conv_wino_bf16_pack(const conv_shape *s, const float *U, float *pairs);
+void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const float *pairs,
+                            const float *bias, int act, const tensor *res, int accumulate,
+                            const float *zeros, float *scratch);
 
 /* Output size of a conv (padding k/2) or of the transposed conv. */
 void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow);

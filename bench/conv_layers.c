@@ -1,0 +1,83 @@
+/* build/conv_layers: one convolution layer at a time, each algorithm the engine has for
+ * it (direct, Winograd F(2×2) and F(4×4), bf16 direct and bf16 Winograd), at the shapes
+ * of a width-32 sung model. Reports the *minimum* of RUNS calls (default 9) in ms and
+ * GFLOP/s (direct-conv FLOPs), interleaving the algorithms, so that a noisy shared
+ * machine still gives comparable numbers:
+ *
+ *   build/conv_layers [RUNS] [H W]      (default 9 runs, 128×128 pixels)
+ *
+ * For choosing kernels (src/model.c add_conv); `make bench` measures the whole model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+enum { ALG_DIRECT, ALG_W2, ALG_W4, ALG_BF16, ALG_W4BF16, NALG };
+static const char *names[NALG] = {"direct", "F(2x2)", "F(4x4)", "bf16", "F(4x4) bf16"};
+
+int main(int argc, char **argv)
+{
+    int runs = argc > 1 ? atoi(argv[1]) : 9, H = argc > 3 ? atoi(argv[2]) : 128, W = argc > 3 ? atoi(argv[3]) : 128;
+    static const int shapes[][2] = {{32, 32}, {64, 64}, {128, 128}, {64, 32}, {128, 32}, {192, 32}};
+    printf("kernels %s, %dx%d pixels, minimum of %d runs: ms (GFLOP/s)\n", ops_isa(), W, H, runs);
+    printf("%-10s", "A>B");
+    for (int a = 0; a < NALG; a++) printf("  %18s", names[a]);
+    printf("\n");
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        conv_shape s = {3, 1, shapes[si][0], shapes[si][1], 0};
+        size_t nw = (size_t)s.A * s.B * 9;
+        float *w = malloc(nw * 4), *bias = calloc(conv_round(s.B), 4), *zeros = calloc(1024, 4);
+        for (size_t i = 0; i < nw; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
+        tensor in = {malloc((size_t)H * W * s.A * 4), NULL, 1, H, W, s.A, s.A};
+        tensor out = {malloc((size_t)H * W * s.B * 4), NULL, 1, H, W, s.B, s.B};
+        tensor pairs = {malloc((size_t)H * W * bf16_pairs(s.A) * 4), NULL, 1, H, W, bf16_pairs(s.A), bf16_pairs(s.A)};
+        for (size_t i = 0; i < (size_t)H * W * s.A; i++) in.d[i] = (float)rand() / RAND_MAX;
+        float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *U2 = malloc(conv_wino_pack_size(&s, 2) * 4);
+        float *U4 = malloc(conv_wino_pack_size(&s, 4) * 4), *p16 = malloc(conv_bf16_pack_size(&s) * 4);
+        float *U16 = malloc(conv_wino_bf16_pack_size(&s) * 4);
+        size_t sc = conv_wino_scratch_size(&s, 4) > conv_wino_scratch_size(&s, 2) ? conv_wino_scratch_size(&s, 4) : conv_wino_scratch_size(&s, 2);
+        float *scratch = malloc(sc * 4);
+        conv_pack(&s, w, fwd, NULL);
+        conv_wino_pack(&s, 2, w, U2);
+        conv_wino_pack(&s, 4, w, U4);
+        int bf = ops_has_bf16();
+        if (bf) conv_bf16_pack(&s, fwd, p16), conv_wino_bf16_pack(&s, U4, U16);
+        double best[NALG];
+        for (int a = 0; a < NALG; a++) best[a] = 1e30;
+        for (int r = 0; r < runs + 1; r++)
+            for (int a = 0; a < NALG; a++) {
+                if (!bf && (a == ALG_BF16 || a == ALG_W4BF16)) continue;
+                double t0 = now();
+                switch (a) {
+                case ALG_DIRECT: conv_forward(&s, out, in, fwd, bias, ACT_RELU, NULL, 0, zeros); break;
+                case ALG_W2: conv_forward_wino(&s, 2, out, in, U2, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
+                case ALG_W4: conv_forward_wino(&s, 4, out, in, U4, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
+                case ALG_BF16:
+                    bf16_convert(pairs, in);
+                    conv_forward_bf16(&s, out, pairs, p16, bias, ACT_RELU, NULL, 0, zeros);
+                    break;
+                case ALG_W4BF16: conv_forward_wino_bf16(&s, out, in, U16, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
+                }
+                double t = now() - t0;
+                if (r && t < best[a]) best[a] = t;
+            }
+        double flops = 2.0 * 9 * s.A * s.B * H * W;
+        printf("%4d>%-5d", s.A, s.B);
+        for (int a = 0; a < NALG; a++)
+            if (best[a] < 1e30) printf("  %8.3f (%6.1f)", best[a] * 1e3, flops / best[a] * 1e-9);
+            else printf("  %18s", "-");
+        printf("\n");
+        free(w), free(bias), free(zeros), free(in.d), free(out.d), free(pairs.d), free(fwd), free(U2), free(U4);
+        free(p16), free(U16), free(scratch);
+    }
+    return 0;
+}

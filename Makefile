@@ -113,13 +113,16 @@ test: all $(TESTS)
 # same code again, only slower). A report stops the program: status 86 (ASan) or 87 (UBSan)
 # with halt_on_error; test_cli also fails on a report in a child's stderr.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0 \
+# Leak checking is off for test_mpi alone: Open MPI (4.1) leaks in its own libraries and in
+# the plugins it unloads at MPI_Finalize (stacks that end in "<unknown module>", which no
+# suppression can name); ASan's memory-error checks and UBSan still run there.
+SAN_ENV   = ASAN_OPTIONS=halt_on_error=1:exitcode=86:detect_leaks=$(if $(findstring test_mpi,$(1)),0,1):abort_on_error=0 \
              UBSAN_OPTIONS=halt_on_error=1:exitcode=87:print_stacktrace=1
 ASAN_TESTS := $(patsubst tests/%.c,build-asan/tests/%,$(wildcard tests/test_*.c))
 .PHONY: asan
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build-asan/sung $(ASAN_TESTS)
-	@set -e; for t in $(ASAN_TESTS); do echo "== asan $$t"; $(SAN_ENV) $$t; done
+	@set -e; $(foreach t,$(ASAN_TESTS),echo "== asan $(t)"; $(call SAN_ENV,$(t)) $(t);)
 	@echo "all tests passed under ASan and UBSan"
 
 # make fuzz: libFuzzer harnesses (fuzz/fuzz_*.c, built with clang, ASan and UBSan in

@@ -56,7 +56,12 @@ static void choose_wait_policy(char **argv)
     int niced = getpriority(PRIO_PROCESS, 0) > 0;
     if (!niced && !(cpus > 0 && load >= cpus)) return;
     if (setenv("OMP_WAIT_POLICY", "passive", 1)) return;
-    execv("/proc/self/exe", argv); /* on failure, go on as we are */
+    /* the binary's own path, not /proc/self/exe itself, so that ps and top show "sung"
+     * rather than "exe" */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) self[n] = 0;
+    execv(n > 0 ? self : "/proc/self/exe", argv); /* on failure, go on as we are */
     unsetenv("OMP_WAIT_POLICY");
 }
 

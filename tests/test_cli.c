@@ -67,17 +67,7 @@ static int same_file(const char *a, const char *b)
     return system(cmd) == 0;
 }
 
-static int file_has(const char *rel, const char *needle)
-{
-    char p[4096], buf[65536];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    FILE *f = fopen(p, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strstr(buf, needle) != NULL;
-}
+static int file_has(const char *rel, const char *needle) { return test_file_has(dir, rel, needle); }
 
 /* Under make asan: a sanitizer's report in a child's stderr, or its exit status (86 ASan,
  * 87 UBSan, as the Makefile sets them), fails the test whatever the status the check

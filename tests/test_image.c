@@ -26,14 +26,7 @@
 
 static char dir[] = "/tmp/sung-test-image-XXXXXX";
 
-static const char *tmp_path(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static const char *tmp_path(const char *name) { return test_path(dir, name); }
 
 static int exists(const char *path)
 {

@@ -21,14 +21,7 @@
 
 static char dir[] = "/tmp/sung-test-meta-XXXXXX";
 
-static const char *tmp_path(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static const char *tmp_path(const char *name) { return test_path(dir, name); }
 
 static void put16(uint8_t *p, unsigned v, int be)
 {

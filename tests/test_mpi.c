@@ -57,17 +57,7 @@ static int sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
 }
 
-static int file_has(const char *rel, const char *needle)
-{
-    char p[4096], buf[65536];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    FILE *f = fopen(p, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strstr(buf, needle) != NULL;
-}
+static int file_has(const char *rel, const char *needle) { return test_file_has(dir, rel, needle); }
 
 /* ||a − b|| / ||a|| over all weights of two files; -1 if one cannot be read. */
 static double weights_diff(const char *ra, const char *rb)

@@ -39,14 +39,7 @@
 
 static char dir[] = "/tmp/sung-test-synth-XXXXXX";
 
-static const char *tmp_path(const char *name)
-{
-    static char p[4][4096];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
+static const char *tmp_path(const char *name) { return test_path(dir, name); }
 
 /* A w×h "photo" of 8-bit values: fine random texture, a few flat rectangles and discs
  * with sharp edges, so that every crop position is unique and motion shows. */

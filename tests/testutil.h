@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_failures, test_checks;
 
@@ -53,5 +54,27 @@ static inline double test_uniform(void)
     return (double)((test_rng_state * 2685821657736338717ull) >> 11) * 0x1.0p-53;
 }
 static inline float test_randf(float lo, float hi) { return lo + (hi - lo) * (float)test_uniform(); }
+
+/* dir/name, in one of 8 rotating buffers (so a few can be in use at once). */
+static inline const char *test_path(const char *dir, const char *name)
+{
+    static char p[8][4096];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+/* Whether the first 64 KB of dir/rel contain needle (0 when the file cannot be read). */
+static inline int test_file_has(const char *dir, const char *rel, const char *needle)
+{
+    char buf[65536];
+    FILE *f = fopen(test_path(dir, rel), "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
 
 #endif

@@ -462,8 +462,9 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters);
  * of (tile + 2·margin)². */
 sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, int tile, int margin,
                               sung_image *out, sung_error *err);
-/* The largest tile whose pass fits in `budget` bytes with the output (0: the whole
- * image fits untiled; -1: not even the smallest tile, or bad arguments). */
+/* The largest tile whose pass fits in `budget` bytes of the whole process: with the
+ * caller's w×h input image, the model's weights, the output and the blend weights (0: the
+ * whole image fits untiled; -1: not even the smallest tile, or bad arguments). */
 int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, size_t budget);
 
 /* Arithmetic of the convolutions of sung_deblur and of training: SUNG_FP32 (default), or

@@ -114,9 +114,13 @@ int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, siz
 {
     int mult = 1 << (iters + 2);
     if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || margin < 0 || margin % mult) return -1;
-    /* the output and the blend weights stay for the whole image */
-    size_t fixed = (size_t)w * h * 4 * sizeof(float);
-    if (sung_deblur_memory(m, w, h, iters) + (size_t)w * h * 3 * sizeof(float) <= budget) return 0;
+    /* held for the whole run: the caller's input image, the model's weights and the
+     * program itself (code, libraries, thread stacks: 16 MB covers what an 8000×6000
+     * run measured beyond the rest); tiled, also the output and a blend weight per pixel */
+    size_t img = (size_t)w * h * 3 * sizeof(float);
+    size_t held = img + sung_model_param_count(m) * sizeof(float) + ((size_t)16 << 20);
+    if (held + sung_deblur_memory(m, w, h, iters) <= budget) return 0;
+    size_t fixed = held + img + (size_t)w * h * sizeof(float);
     int best = -1;
     for (int t = mult; t <= SUNG_MAX_SIDE; t += mult) {
         int rw = t + 2 * margin, rh = t + 2 * margin;

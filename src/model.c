@@ -115,22 +115,20 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
      * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
      * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
      * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
-     * SUNG_WINOGRAD=0: direct convolutions only; =2: F(2×2) from 64 input channels on
-     * (before F(4×4)); =4: F(4×4) everywhere. */
-    const char *wino = getenv("SUNG_WINOGRAD");
-    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : wino && !strcmp(wino, "4") ? 4 : -1;
-    if (wm == -1) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
+     * sung_options.winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels
+     * on (before F(4×4)); 4: F(4×4) everywhere. */
+    int wm = sung_get_options().winograd;
+    if (wm == SUNG_WINOGRAD_AUTO) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
     c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
     if (c->wino) {
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s, c->wino);
     }
     /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
-     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (SUNG_WINOGRAD_BF16=1,
+     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (sung_options.winograd_bf16,
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
      * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
-    const char *w16 = getenv("SUNG_WINOGRAD_BF16");
-    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && w16 && !strcmp(w16, "1");
+    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && sung_get_options().winograd_bf16;
     if (c->wino16) {
         c->wino16_off = m->npacked16;
         m->npacked16 += conv_wino_bf16_pack_size(&c->s);
@@ -1336,7 +1334,7 @@ sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error
         return SUNG_ERR_ARG;
     }
     if (!ops_has_bf16()) {
-        model_set_error(err, "bf16 needs the avx512_bf16 kernels, and those in use are %s (a CPU without avx512_bf16, or SUNG_ISA)", ops_isa());
+        model_set_error(err, "bf16 needs the avx512_bf16 kernels, and those in use are %s (a CPU without avx512_bf16, or a kernel set chosen in sung_options: SUNG_ISA for sung)", ops_isa());
         return SUNG_ERR_ARG;
     }
     if (m->width % 2) {

@@ -494,6 +494,14 @@ int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max)
 
 enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
 
+/* FLOPs (2 per multiply-add) of a forward convolution of shape s whose input has `pix`
+ * pixels: the one formula of sung_model_flops and of the profile. */
+static double shape_flops(const conv_shape *s, double pix)
+{
+    double out_pix = s->transposed ? pix : pix / ((double)s->stride * s->stride);
+    return 2.0 * s->k * s->k * s->A * s->B * out_pix;
+}
+
 /* Adds one call of a convolution of shape s whose input has n×in_pix pixels. */
 static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
                      int with_din, int bf16)
@@ -508,8 +516,7 @@ static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, do
         snprintf(name, sizeof name, "conv %dx%d%s%s%s", s->k, s->k, s->stride == 2 ? " /2" : "",
                  kind == PROF_SHUFFLE ? " + shuffle" : "", prec);
     if (kind == PROF_BWD) strncat(name, " (backward)", sizeof name - strlen(name) - 1);
-    double out_pix = s->transposed ? n_in_pix : n_in_pix / ((double)s->stride * s->stride);
-    double flops = 2.0 * s->k * s->k * s->A * s->B * out_pix;
+    double flops = shape_flops(s, n_in_pix);
     if (kind == PROF_BWD) flops *= with_din ? 2 : 1;
     int i = 0;
     while (i < m->nprof && strcmp(m->prof[i].name, name)) i++;
@@ -1143,8 +1150,8 @@ static sung_status train_check(const sung_model *m, int n, int h, int w, const s
         return SUNG_ERR_ARG;
     }
     if (n < 1 || h < mult || w < mult || h % mult || w % mult || h > SUNG_MAX_SIDE || w > SUNG_MAX_SIDE) {
-        model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most 32768, got %dx%d",
-                        mult, w, h);
+        model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most %d, got %dx%d",
+                        mult, SUNG_MAX_SIDE, w, h);
         return SUNG_ERR_ARG;
     }
     if (m->variant == SUNG_SIUN && o->w_edge_sup != 0) {
@@ -1263,12 +1270,7 @@ void sung_train_apply(sung_model *m, double lr)
 /* ---- cost ------------------------------------------------------------------------------------ */
 
 /* FLOPs (2 per multiply-add) of conv layer L whose input has `pix` pixels per image. */
-static double conv_flops(const sung_model *m, int layer, double pix)
-{
-    const conv_shape *s = &m->convs[layer].s;
-    double out_pix = s->transposed ? pix : pix / ((double)s->stride * s->stride);
-    return 2.0 * s->k * s->k * s->A * s->B * (s->transposed ? pix : out_pix);
-}
+static double conv_flops(const sung_model *m, int layer, double pix) { return shape_flops(&m->convs[layer].s, pix); }
 
 static double res3_flops(const sung_model *m, const m_resblock *r, double pix)
 {

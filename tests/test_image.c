@@ -20,6 +20,7 @@
 #include <malloc.h>
 #endif
 
+#include "image_common.h"
 #include "jpeg.h"
 #include "sung.h"
 #include "testutil.h"

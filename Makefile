@@ -65,7 +65,7 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 all: $(BUILD)/libsung.a $(BUILD)/libsung.so $(BUILD)/sung
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/ops/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/ops/*.h tools/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -89,7 +89,7 @@ $(BUILD)/libsung.so: $(LIB_OBJ)
 $(BUILD)/sung: $(TOOL_OBJ) $(BUILD)/libsung.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsung.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tools/env.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 

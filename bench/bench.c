@@ -9,9 +9,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "env.h"
 
 int main(int argc, char **argv)
 {
+    char why[256];
+    if (sung_env_options(why, sizeof why)) {
+        fprintf(stderr, "bench: %s\n", why);
+        return 2;
+    }
     if (argc == 2 && argv[1][0] >= '0' && argv[1][0] <= '9') {
         char *args[] = {"bench", "--runs", argv[1], "--json", "-", NULL};
         return cmd_bench(5, args);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../tools/env.h"
 #include "ops.h"
 
 static double now(void)
@@ -26,6 +27,11 @@ static const char *names[NALG] = {"direct", "F(2x2)", "F(4x4)", "bf16", "F(4x4) 
 
 int main(int argc, char **argv)
 {
+    char why[256];
+    if (sung_env_options(why, sizeof why)) { /* SUNG_ISA chooses the kernels here too */
+        fprintf(stderr, "conv_layers: %s\n", why);
+        return 2;
+    }
     int runs = argc > 1 ? atoi(argv[1]) : 9, H = argc > 3 ? atoi(argv[2]) : 128, W = argc > 3 ? atoi(argv[3]) : 128;
     static const int shapes[][2] = {{32, 32}, {64, 64}, {128, 128}, {64, 32}, {128, 32}, {192, 32}};
     printf("kernels %s, %dx%d pixels, minimum of %d runs: ms (GFLOP/s)\n", ops_isa(), W, H, runs);

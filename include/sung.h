@@ -445,8 +445,36 @@ sung_status sung_synth_pair(const sung_image *photo, const sung_image *other,
                             const sung_synth_opts *o, uint64_t seed, sung_image *blur,
                             sung_image *sharp, sung_synth_info *info, sung_error *err);
 
-/* "avx512+bf16", "avx512", "avx2" or "generic": the convolution kernels this CPU runs
- * (or SUNG_ISA chose). */
+/* ---- options ------------------------------------------------------------------------ */
+
+/* Engine choices for the whole process, for tests and comparisons; the defaults are the
+ * fastest exact ones. The library reads no environment variable: the `sung` command maps
+ * SUNG_ISA, SUNG_WINOGRAD and SUNG_WINOGRAD_BF16 onto these fields. */
+#define SUNG_WINOGRAD_AUTO (-1)
+typedef struct {
+    const char *isa;   /* the convolution kernels: NULL or "" the fastest set this CPU runs;
+                        * "avx512+bf16", "avx512" (without bf16), "avx2" or "generic": at most
+                        * that set, the fastest the CPU runs at or below it (never one it lacks) */
+    int winograd;      /* 3×3 stride-1 convolutions with a multiple of 16 input channels:
+                        * SUNG_WINOGRAD_AUTO F(4×4, 3×3), F(2×2) where in·out channels ≥ 128²;
+                        * 0 direct convolutions only; 2 F(2×2) from 64 input channels on;
+                        * 4 F(4×4) everywhere */
+    int winograd_bf16; /* 1 (an experiment): in bf16 inference the F(4×4) layers multiply in
+                        * bf16 too, faster but −3.5 dB on the training snapshot
+                        * (docs/BENCHMARKS.md); 0 (default): they stay fp32 */
+} sung_options;
+/* {NULL, SUNG_WINOGRAD_AUTO, 0}. */
+sung_options sung_options_default(void);
+/* Sets all three. SUNG_ERR_ARG (nothing changed) for an unknown kernel set or value, or
+ * for a kernel set that would change the kernels once they are chosen (by the first
+ * model, convolution or sung_isa()): set it first. The Winograd fields apply to the
+ * models created or loaded afterwards. Not thread-safe: call before other threads use
+ * the library. */
+sung_status sung_set_options(const sung_options *o, sung_error *err);
+/* The options as last set (isa as requested: NULL for the default). */
+sung_options sung_get_options(void);
+/* "avx512+bf16", "avx512", "avx2" or "generic": the convolution kernels in use (the
+ * fastest this CPU runs, at most sung_options.isa); choosing them on the first call. */
 const char *sung_isa(void);
 
 /* ---- precision and profiling -------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include <jerror.h> /* after jpeglib.h: the message codes */
 
 #include "error.h"
+#include "image_common.h"
 
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg sees a struct jpeg_error_mgr * */

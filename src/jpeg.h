@@ -1,25 +1,12 @@
-/* Image files, internal to the library: JPEG in and out through libjpeg(-turbo), and what
- * the PNG code in src/image.c shares with it. sung_image_load and sung_image_save call
- * these. */
+/* Image files, internal to the library: JPEG in and out through libjpeg(-turbo).
+ * sung_image_load and sung_image_save (src/image.c) call these; what both share is in
+ * image_common.h. */
 #ifndef SUNG_JPEG_H
 #define SUNG_JPEG_H
 
 #include <stdio.h>
 
 #include "sung.h"
-
-/* Opens path for reading if it is a regular file: a FIFO, device, socket or folder is
- * SUNG_ERR_IO ("not a regular file"), found without blocking on it (O_NONBLOCK, then
- * fstat). NULL with the reason in err. */
-FILE *image_open_read(const char *path, sung_error *err);
-
-/* SUNG_OK if a w×h image may be decoded: w·h at most SUNG_MAX_PIXELS and both sides at
- * most SUNG_MAX_SIDE; otherwise SUNG_ERR_FORMAT and a message naming path, the size and
- * the limit. Called with the header's size, before anything is allocated. */
-sung_status image_check_size(const char *path, unsigned long w, unsigned long h, sung_error *err);
-
-/* A copy of p[0..n) in new memory (NULL when n is 0 or out of memory). */
-uint8_t *image_dup_bytes(const void *p, size_t n);
 
 /* Reads a baseline or progressive JPEG, gray or YCbCr/RGB, into im (allocated here) as
  * RGB floats k/255, gray replicated, as stored (no orientation applied). CMYK/YCCK, sizes

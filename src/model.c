@@ -115,22 +115,20 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
      * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
      * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
      * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
-     * SUNG_WINOGRAD=0: direct convolutions only; =2: F(2×2) from 64 input channels on
-     * (before F(4×4)); =4: F(4×4) everywhere. */
-    const char *wino = getenv("SUNG_WINOGRAD");
-    int wm = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "2") ? 2 : wino && !strcmp(wino, "4") ? 4 : -1;
-    if (wm == -1) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
+     * sung_options.winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels
+     * on (before F(4×4)); 4: F(4×4) everywhere. */
+    int wm = sung_get_options().winograd;
+    if (wm == SUNG_WINOGRAD_AUTO) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
     c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
     if (c->wino) {
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s, c->wino);
     }
     /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
-     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (SUNG_WINOGRAD_BF16=1,
+     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (sung_options.winograd_bf16,
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
      * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
-    const char *w16 = getenv("SUNG_WINOGRAD_BF16");
-    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && w16 && !strcmp(w16, "1");
+    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && sung_get_options().winograd_bf16;
     if (c->wino16) {
         c->wino16_off = m->npacked16;
         m->npacked16 += conv_wino_bf16_pack_size(&c->s);
@@ -496,6 +494,14 @@ int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max)
 
 enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
 
+/* FLOPs (2 per multiply-add) of a forward convolution of shape s whose input has `pix`
+ * pixels: the one formula of sung_model_flops and of the profile. */
+static double shape_flops(const conv_shape *s, double pix)
+{
+    double out_pix = s->transposed ? pix : pix / ((double)s->stride * s->stride);
+    return 2.0 * s->k * s->k * s->A * s->B * out_pix;
+}
+
 /* Adds one call of a convolution of shape s whose input has n×in_pix pixels. */
 static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
                      int with_din, int bf16)
@@ -510,8 +516,7 @@ static void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, do
         snprintf(name, sizeof name, "conv %dx%d%s%s%s", s->k, s->k, s->stride == 2 ? " /2" : "",
                  kind == PROF_SHUFFLE ? " + shuffle" : "", prec);
     if (kind == PROF_BWD) strncat(name, " (backward)", sizeof name - strlen(name) - 1);
-    double out_pix = s->transposed ? n_in_pix : n_in_pix / ((double)s->stride * s->stride);
-    double flops = 2.0 * s->k * s->k * s->A * s->B * out_pix;
+    double flops = shape_flops(s, n_in_pix);
     if (kind == PROF_BWD) flops *= with_din ? 2 : 1;
     int i = 0;
     while (i < m->nprof && strcmp(m->prof[i].name, name)) i++;
@@ -1145,8 +1150,8 @@ static sung_status train_check(const sung_model *m, int n, int h, int w, const s
         return SUNG_ERR_ARG;
     }
     if (n < 1 || h < mult || w < mult || h % mult || w % mult || h > SUNG_MAX_SIDE || w > SUNG_MAX_SIDE) {
-        model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most 32768, got %dx%d",
-                        mult, w, h);
+        model_set_error(err, "training crops must be multiples of %d (2^(iters+2)) and at most %d, got %dx%d",
+                        mult, SUNG_MAX_SIDE, w, h);
         return SUNG_ERR_ARG;
     }
     if (m->variant == SUNG_SIUN && o->w_edge_sup != 0) {
@@ -1265,12 +1270,7 @@ void sung_train_apply(sung_model *m, double lr)
 /* ---- cost ------------------------------------------------------------------------------------ */
 
 /* FLOPs (2 per multiply-add) of conv layer L whose input has `pix` pixels per image. */
-static double conv_flops(const sung_model *m, int layer, double pix)
-{
-    const conv_shape *s = &m->convs[layer].s;
-    double out_pix = s->transposed ? pix : pix / ((double)s->stride * s->stride);
-    return 2.0 * s->k * s->k * s->A * s->B * (s->transposed ? pix : out_pix);
-}
+static double conv_flops(const sung_model *m, int layer, double pix) { return shape_flops(&m->convs[layer].s, pix); }
 
 static double res3_flops(const sung_model *m, const m_resblock *r, double pix)
 {
@@ -1336,7 +1336,7 @@ sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error
         return SUNG_ERR_ARG;
     }
     if (!ops_has_bf16()) {
-        model_set_error(err, "bf16 needs the avx512_bf16 kernels, and those in use are %s (a CPU without avx512_bf16, or SUNG_ISA)", ops_isa());
+        model_set_error(err, "bf16 needs the avx512_bf16 kernels, and those in use are %s (a CPU without avx512_bf16, or a kernel set chosen in sung_options: SUNG_ISA for sung)", ops_isa());
         return SUNG_ERR_ARG;
     }
     if (m->width % 2) {

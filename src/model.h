@@ -29,7 +29,7 @@ typedef struct {
     int wino;                      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
     int wino16;                    /* bf16 inference forward by Winograd F(4×4) products in
-                                      bf16 (SUNG_WINOGRAD_BF16=1 only) */
+                                      bf16 (sung_options.winograd_bf16 only) */
     size_t wino16_off;             /* into the bf16 pairs buffer (conv_wino_bf16_pack) */
 } conv_layer;
 

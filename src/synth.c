@@ -439,11 +439,12 @@ static sung_status check_opts(const sung_image *photo, const sung_synth_opts *o,
         return SUNG_ERR_ARG;
     }
     if (w < 1 || h < 1 || w > SUNG_MAX_SIDE || h > SUNG_MAX_SIDE) {
-        model_set_error(err, "synth: output size %dx%d out of range (1..32768)", w, h);
+        model_set_error(err, "synth: output size %dx%d out of range (1..%d)", w, h, SUNG_MAX_SIDE);
         return SUNG_ERR_ARG;
     }
     if (fw < w || fh < h || fw > SUNG_MAX_SIDE || fh > SUNG_MAX_SIDE) {
-        model_set_error(err, "synth: the frame %dx%d must hold the output %dx%d (and be at most 32768)", fw, fh, w, h);
+        model_set_error(err, "synth: the frame %dx%d must hold the output %dx%d (and be at most %d)", fw, fh, w, h,
+                        SUNG_MAX_SIDE);
         return SUNG_ERR_ARG;
     }
     if (o->kind != SUNG_SYNTH_SHAKE && o->kind != SUNG_SYNTH_TRAJECTORY) {

@@ -44,6 +44,18 @@ static int run(const char *fmt, ...)
     return rc;
 }
 
+/* the same with environment variables set (env: "NAME=VALUE ...") */
+static int run_env(const char *env, const char *fmt, ...)
+{
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "env %s ", env);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun(prefix, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* the same, killed after 60 s (exit status 124): for what used to hang */
 static int run_limited(const char *fmt, ...)
 {
@@ -179,6 +191,19 @@ int main(void)
           "bad --precision");
     CHECK(run("eval --model m.safetensors --precision half --data s1") == 2, "eval: bad --precision");
     CHECK(run("bench --bogus") == 2 && file_has("err.txt", "--bogus"), "bench: unknown option");
+    /* the engine options: read from the environment by the command (the library reads
+     * none) and given to sung_set_options; a value that cannot be is a usage error */
+    CHECK(run_env("SUNG_ISA=generic", "deblur --model m.safetensors imgs/x.png -o g.png") == 0 &&
+              file_has("out.txt", "(generic"),
+          "SUNG_ISA=generic did not reach the kernels");
+    CHECK(run_env("SUNG_ISA=avx1024", "info m.safetensors") == 2 && file_has("err.txt", "SUNG_ISA=avx1024"),
+          "SUNG_ISA=avx1024: not a usage error naming it");
+    CHECK(run_env("SUNG_WINOGRAD=3", "info m.safetensors") == 2 && file_has("err.txt", "SUNG_WINOGRAD must"),
+          "SUNG_WINOGRAD=3: not a usage error naming it");
+    CHECK(run_env("SUNG_WINOGRAD_BF16=yes", "info m.safetensors") == 2 && file_has("err.txt", "SUNG_WINOGRAD_BF16"),
+          "SUNG_WINOGRAD_BF16=yes: not a usage error naming it");
+    CHECK(run_env("SUNG_ISA= SUNG_WINOGRAD=0 SUNG_WINOGRAD_BF16=1", "info m.safetensors") == 0,
+          "empty SUNG_ISA, SUNG_WINOGRAD=0, SUNG_WINOGRAD_BF16=1 refused");
     CHECK(run("bench --what layers --size 12") == 2, "bench: bad size");
     /* width 4 is even: bf16 runs where the kernels have it, and is refused clearly where not */
     {

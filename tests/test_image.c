@@ -8,8 +8,12 @@
  *    full disk's ENOSPC looks like to the writer), names the output, not its temporary
  *    file, with the system's reason, and leaves neither;
  *  - temporary files of the same output left by a killed writer are removed by the next
- *    write; those of running processes and of other outputs are kept. */
+ *    write; those of running processes and of other outputs are kept;
+ *  - every kind of PNG the README promises reads as RGB k/(2^depth − 1): gray (1, 4, 8
+ *    and 16 bits, replicated), gray + alpha and RGBA (alpha dropped, not composited),
+ *    palette (2 and 8 bits, the palette's colours), 16-bit RGB. */
 #include <errno.h>
+#include <png.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -20,6 +24,7 @@
 #include <malloc.h>
 #endif
 
+#include "image_common.h"
 #include "jpeg.h"
 #include "sung.h"
 #include "testutil.h"
@@ -295,6 +300,95 @@ static void test_edge_map(void)
     CHECK(sung_edge_map(&empty, &m, &e) == SUNG_ERR_ARG && !m.data, "edge map of an empty image");
 }
 
+/* A w×h PNG written with libpng: colour type ct at `depth` bits, sample (x, y, channel
+ * c of the file's channels) = v(x, y, c) (a palette index for a palette image). */
+static int kind_sample(int kind, int x, int y, int c) { return (x * 7 + y * 13 + c * 29 + kind * 3) & 0xffff; }
+
+static void write_png_kind(const char *path, int w, int h, int ct, int depth, int kind, const png_color *pal,
+                           int npal)
+{
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (!f || !png || !info || setjmp(png_jmpbuf(png))) {
+        CHECK(0, "writing %s", path);
+        if (png) png_destroy_write_struct(&png, &info);
+        if (f) fclose(f);
+        return;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, depth, ct, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (pal) png_set_PLTE(png, info, pal, npal);
+    png_write_info(png, info);
+    int nc = ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_PALETTE ? 1 : ct == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+             : ct == PNG_COLOR_TYPE_RGB ? 3 : 4;
+    int maxv = pal ? npal - 1 : (1 << depth) - 1;
+    unsigned char row[4 * 2 * 64];
+    for (int y = 0; y < h; y++) {
+        memset(row, 0, sizeof row);
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < nc; c++) {
+                int v = kind_sample(kind, x, y, c) % (maxv + 1), i = x * nc + c;
+                if (depth == 16) row[2 * i] = (unsigned char)(v >> 8), row[2 * i + 1] = (unsigned char)v;
+                else if (depth == 8) row[i] = (unsigned char)v;
+                else row[i * depth / 8] |= (unsigned char)(v << (8 - depth - (i * depth) % 8));
+            }
+        png_write_row(png, row);
+    }
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+static void test_png_kinds(void)
+{
+    static const png_color pal[5] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}, {200, 100, 50}};
+    static const struct {
+        const char *what;
+        int ct, depth, npal;
+    } kinds[] = {
+        {"gray 1-bit", PNG_COLOR_TYPE_GRAY, 1, 0},        {"gray 4-bit", PNG_COLOR_TYPE_GRAY, 4, 0},
+        {"gray 8-bit", PNG_COLOR_TYPE_GRAY, 8, 0},        {"gray 16-bit", PNG_COLOR_TYPE_GRAY, 16, 0},
+        {"gray+alpha 8-bit", PNG_COLOR_TYPE_GRAY_ALPHA, 8, 0}, {"RGBA 8-bit", PNG_COLOR_TYPE_RGB_ALPHA, 8, 0},
+        {"RGBA 16-bit", PNG_COLOR_TYPE_RGB_ALPHA, 16, 0}, {"RGB 16-bit", PNG_COLOR_TYPE_RGB, 16, 0},
+        {"palette 2-bit", PNG_COLOR_TYPE_PALETTE, 2, 4},  {"palette 8-bit", PNG_COLOR_TYPE_PALETTE, 8, 5},
+    };
+    const int w = 13, h = 7; /* odd: partial bytes at the end of packed rows */
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        const char *p = tmp_path("kind.png");
+        int pl = kinds[k].ct == PNG_COLOR_TYPE_PALETTE;
+        write_png_kind(p, w, h, kinds[k].ct, kinds[k].depth, (int)k, pl ? pal : NULL, kinds[k].npal);
+        sung_image im;
+        sung_image_meta meta;
+        sung_error e;
+        if (sung_image_load_ex(&im, &meta, p, &e)) {
+            CHECK(0, "%s PNG: %s", kinds[k].what, e.msg);
+            continue;
+        }
+        CHECK(im.w == w && im.h == h && meta.depth == (kinds[k].depth == 16 ? 16 : 8), "%s PNG: %dx%d, depth %d",
+              kinds[k].what, im.w, im.h, meta.depth);
+        int gray = kinds[k].ct == PNG_COLOR_TYPE_GRAY || kinds[k].ct == PNG_COLOR_TYPE_GRAY_ALPHA;
+        double maxv = pl ? 1 : (1 << kinds[k].depth) - 1, worst = 0;
+        for (int y = 0; y < h && im.w == w && im.h == h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++) {
+                    double want;
+                    if (pl) {
+                        int i = kind_sample((int)k, x, y, 0) % kinds[k].npal;
+                        want = (c == 0 ? pal[i].red : c == 1 ? pal[i].green : pal[i].blue) / 255.0;
+                    } else {
+                        want = kind_sample((int)k, x, y, gray ? 0 : c) % ((int)maxv + 1) / maxv;
+                    }
+                    worst = fmax(worst, fabs(im.data[((size_t)y * w + x) * 3 + c] - want));
+                }
+        CHECK(worst < 1e-6, "%s PNG: a sample is %g from k/(2^depth - 1) (gray replicated, alpha dropped, "
+              "palette colours)", kinds[k].what, worst);
+        sung_image_free(&im);
+        sung_image_meta_free(&meta);
+    }
+}
+
 int main(void)
 {
     alarm(120); /* a hang (the FIFO) is a failure, not a stuck `make test` */
@@ -305,6 +399,7 @@ int main(void)
     test_corrupt_png_leaks_nothing();
     test_write_errors();
     test_stale_temporaries();
+    test_png_kinds();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!test_failures) CHECK(system(cmd) == 0, "cleanup");

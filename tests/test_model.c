@@ -553,9 +553,81 @@ static void check_bf16_train(void)
     free(bl), free(sh), free(g32);
 }
 
+/* sung_options: bad values refused with nothing changed; a kernel set that would change
+ * the kernels in use refused once they are chosen, the same set accepted; the kernel set
+ * in use never above the one asked for (so the SUNG_ISA runs of make test run what they
+ * say); the Winograd mode reaching the models made after it (memory with the Winograd
+ * packs: F(4×4) > F(2×2) > none) and giving the direct convolutions' result within the
+ * inference tolerance. */
+static int isa_rank(const char *name)
+{
+    static const char *const names[] = {"generic", "avx2", "avx512", "avx512+bf16"};
+    for (int r = 0; r < 4; r++)
+        if (name && !strcmp(name, names[r])) return r;
+    return 4;
+}
+
+static void check_options(void)
+{
+    sung_error e;
+    const sung_options env = sung_get_options();
+    sung_options o = env;
+    o.winograd = 3;
+    CHECK(sung_set_options(&o, &e) == SUNG_ERR_ARG && strstr(e.msg, "winograd"), "winograd 3 accepted: %s", e.msg);
+    o = env, o.winograd_bf16 = 2;
+    CHECK(sung_set_options(&o, &e) == SUNG_ERR_ARG && strstr(e.msg, "winograd_bf16"), "winograd_bf16 2 accepted");
+    o = env, o.isa = "avx1024", o.winograd = 0;
+    CHECK(sung_set_options(&o, &e) == SUNG_ERR_ARG && strstr(e.msg, "avx1024"), "kernel set avx1024 accepted");
+    CHECK(sung_get_options().winograd == env.winograd && sung_get_options().isa == env.isa,
+          "a refused sung_set_options changed the options");
+    const char *isa = sung_isa(); /* the kernels are chosen from here on */
+    CHECK(isa_rank(isa) < 4 && isa_rank(isa) <= (env.isa ? isa_rank(env.isa) : 3),
+          "kernels %s in use, at most %s asked for", isa, env.isa ? env.isa : "(any)");
+    if (isa_rank(isa) > 0) {
+        o = env, o.isa = "generic";
+        CHECK(sung_set_options(&o, &e) == SUNG_ERR_ARG && !strcmp(sung_isa(), isa),
+              "the kernel set changed after the kernels were chosen (%s -> generic)", isa);
+    }
+    o = env, o.isa = isa;
+    CHECK(sung_set_options(&o, &e) == SUNG_OK && !strcmp(sung_isa(), isa), "the set in use refused: %s", e.msg);
+
+    static const int modes[3] = {0, 2, 4};
+    sung_model *m[3] = {NULL, NULL, NULL};
+    size_t mem[3] = {0, 0, 0};
+    sung_image in, out[3];
+    memset(out, 0, sizeof out);
+    CHECK(sung_image_alloc(&in, 40, 36, &e) == SUNG_OK, "alloc: %s", e.msg);
+    for (int y = 0; y < 36; y++)
+        for (int x = 0; x < 40; x++)
+            for (int c = 0; c < 3; c++) in.data[(y * 40 + x) * 3 + c] = 0.5f + 0.4f * sinf(0.3f * x + 0.2f * y + c);
+    for (int k = 0; k < 3; k++) {
+        o = env, o.winograd = modes[k];
+        CHECK(sung_set_options(&o, &e) == SUNG_OK, "winograd %d: %s", modes[k], e.msg);
+        CHECK(sung_model_create(&m[k], SUNG_SUNG, 16, 5, &e) == SUNG_OK, "create: %s", e.msg);
+        if (!m[k]) continue;
+        mem[k] = sung_deblur_memory(m[k], 64, 64, 2);
+        CHECK(sung_deblur(m[k], &in, 2, &out[k], &e) == SUNG_OK, "deblur with winograd %d: %s", modes[k], e.msg);
+    }
+    CHECK(sung_set_options(&env, &e) == SUNG_OK, "options of the environment back: %s", e.msg);
+    CHECK(mem[0] && mem[0] < mem[1] && mem[1] < mem[2], "memory with winograd 0, 2, 4: %zu %zu %zu (the mode "
+          "did not reach the model)", mem[0], mem[1], mem[2]);
+    for (int k = 1; k < 3; k++)
+        if (out[0].data && out[k].data) {
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)40 * 36 * 3; i++) worst = fmax(worst, fabs(out[k].data[i] - out[0].data[i]));
+            printf("winograd %d against direct convolutions (width 16, 40x36): max difference %.2g; memory %zu "
+                   "against %zu bytes\n", modes[k], worst, mem[k], mem[0]);
+            CHECK(worst < 1e-4, "winograd %d against direct convolutions: max difference %g", modes[k], worst);
+        }
+    for (int k = 0; k < 3; k++) sung_model_free(m[k]), sung_image_free(&out[k]);
+    sung_image_free(&in);
+}
+
 int main(void)
 {
+    test_env_options();
     printf("kernels: %s\n", sung_isa());
+    check_options();
     check_pyramid();
     check_adam();
     check_variant("sung");

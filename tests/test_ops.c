@@ -711,6 +711,7 @@ static void check_adam(void)
 
 int main(void)
 {
+    test_env_options();
     printf("kernels: %s\n", ops_isa());
     /* k, stride, A, B, transposed; odd sizes; B = 3 / 17 / 40 exercise partial vectors */
     static const struct { int k, s, A, B, T, H, W, act, bias; } cases[] = {

@@ -249,7 +249,7 @@ int main(void)
     long size = ftell(f);
     fclose(f);
     CHECK(truncate(tmp("t.safetensors"), size - 100) == 0, "truncate");
-    expect_reject(tmp("t.safetensors"), "", "truncated data");
+    expect_reject(tmp("t.safetensors"), "beyond the data area", "truncated data");
     f = fopen(tmp("o.safetensors"), "wb");
     unsigned char hdr[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, '{', '}'};
     fwrite(hdr, 1, sizeof hdr, f);
@@ -257,7 +257,8 @@ int main(void)
     expect_reject(tmp("o.safetensors"), "byte", "oversized header length");
     expect_reject(tmp("does-not-exist.safetensors"), "does-not-exist", "missing file");
 
-    /* saving over an existing file into a missing directory fails and leaves nothing */
+    /* saving into a missing directory fails, naming the output, not its temporary file
+     * (that nothing is left behind by a failed write is test_image's and test_cli's) */
     CHECK(sung_model_save(m, "/nonexistent-dir/w.safetensors", 0, &e) != SUNG_OK &&
               strstr(e.msg, "/nonexistent-dir/w.safetensors: ") && !strstr(e.msg, ".tmp."),
           "saved into a missing directory, or the message names the temporary file: '%s'", e.msg);

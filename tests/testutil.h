@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/env.h"
+
 static int test_failures, test_checks;
 
 #define CHECK(cond, ...)                                                              \
@@ -42,6 +44,18 @@ static inline int test_summary(const char *name)
     else
         printf("%s: %d checks, %d failed\n", name, test_checks, test_failures);
     return test_failures != 0;
+}
+
+/* The engine options of the environment (SUNG_ISA, SUNG_WINOGRAD, SUNG_WINOGRAD_BF16),
+ * read as `sung` reads them, since the library reads none: `make test` runs test_ops
+ * and test_model on each kernel set with SUNG_ISA. A bad value stops the test. */
+static inline void test_env_options(void)
+{
+    char why[256];
+    if (sung_env_options(why, sizeof why)) {
+        fprintf(stderr, "FAIL: %s\n", why);
+        exit(2);
+    }
 }
 
 /* xorshift64*: test data only (the model's init uses its own documented PRNG) */

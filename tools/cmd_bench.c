@@ -69,7 +69,7 @@ static long peak_rss_mb(void)
     return ru.ru_maxrss / 1024; /* Linux: kB */
 }
 
-/* "WxH[,WxH...]" appended to sz (1 ≤ W, H ≤ 32768). */
+/* "WxH[,WxH...]" appended to sz (1 ≤ W, H ≤ SUNG_MAX_SIDE). */
 static int parse_sizes(const char *s, int sz[][2], int *n)
 {
     const char *p = s;
@@ -83,7 +83,8 @@ static int parse_sizes(const char *s, int sz[][2], int *n)
             h = strtol(q, &end, 10);
             ok = end != q && !errno && (*end == ',' || !*end) && w >= 1 && w <= SUNG_MAX_SIDE && h >= 1 && h <= SUNG_MAX_SIDE;
         }
-        if (!ok) return bad("--size: '%s' is not WxH or a comma list of them (e.g. 512x512,1280x720; 1 to 32768 a side)", s);
+        if (!ok) return bad("--size: '%s' is not WxH or a comma list of them (e.g. 512x512,1280x720; 1 to %d a side)", s,
+                          SUNG_MAX_SIDE);
         if (*n == MAX_SIZES) return bad("--size: at most %d sizes", MAX_SIZES);
         sz[*n][0] = (int)w, sz[*n][1] = (int)h, (*n)++;
         if (!*end) return 0;

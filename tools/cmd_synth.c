@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "data.h"
+#include "photos.h"
 
 #define SEED_STRIDE 1000003ull
 
@@ -45,23 +46,7 @@ static char *stem_of(const char *name)
     return s;
 }
 
-/* All pairs of one photo: k = p, p + P, … < count. */
 /* All pairs of one photo: k = p, p + P, … < count; their blurred PSNR into psnr[k]. */
-/* Loads path, shrunk to max_side (0: as it is). */
-static int load_photo(const char *path, int max_side, sung_image *im)
-{
-    sung_error err;
-    sung_image full;
-    if (sung_image_load(&full, path, &err)) return cli_fail("synth", "%s", err.msg);
-    if (max_side <= 0) {
-        *im = full;
-        return 0;
-    }
-    sung_status st = sung_image_shrink(&full, max_side, im, &err);
-    sung_image_free(&full);
-    return st ? cli_fail("synth", "%s: %s", path, err.msg) : 0;
-}
-
 static int synth_photo(const char *photos, const char *out, const char *name, const char *stem,
                        const char *other_name, int p, int nphotos, int count, uint64_t seed,
                        const sung_synth_opts *o, int max_side, int quiet, double *psnr, FILE *csv)
@@ -73,13 +58,13 @@ static int synth_photo(const char *photos, const char *out, const char *name, co
         return cli_fail("synth", "%s/%s: path too long", out, stem);
     sung_error err;
     sung_image photo;
-    if (load_photo(path, max_side, &photo)) return 1;
+    if (photo_load("synth", path, max_side, &photo)) return 1;
     sung_image other = {0};
     int use_other = o->kind == SUNG_SYNTH_SHAKE && o->objects > 0 && strcmp(other_name, name);
     char opath[4096];
     if (use_other) {
         snprintf(opath, sizeof opath, "%s/%s", photos, other_name);
-        if (load_photo(opath, max_side, &other)) {
+        if (photo_load("synth", opath, max_side, &other)) {
             sung_image_free(&photo);
             return 1;
         }
@@ -195,9 +180,10 @@ int cmd_synth(int argc, char **argv)
     if (count < 1 || count > 1000000)
         return cli_bad_value("synth", "--count must be 1..1000000 (six-digit file names), not %d", count);
     if (parse_size(size, &o.w, &o.h))
-        return cli_bad_value("synth", "--size must be WxH with sides 1..32768, like 1280x720, not '%s'", size);
+        return cli_bad_value("synth", "--size must be WxH with sides 1..%d, like 1280x720, not '%s'", SUNG_MAX_SIDE, size);
     if (frame && parse_size(frame, &o.frame_w, &o.frame_h))
-        return cli_bad_value("synth", "--frame must be WxH with sides 1..32768, like 1280x720, not '%s'", frame);
+        return cli_bad_value("synth", "--frame must be WxH with sides 1..%d, like 1280x720, not '%s'", SUNG_MAX_SIDE,
+                             frame);
     if (frame && (o.frame_w < o.w || o.frame_h < o.h))
         return cli_bad_value("synth", "--frame %s must hold --size %s", frame, size);
     if (!strcmp(kind, "shake")) o.kind = SUNG_SYNTH_SHAKE;
@@ -213,7 +199,7 @@ int cmd_synth(int argc, char **argv)
     if (!(o.objects >= 0 && o.objects <= 1)) return cli_bad_value("synth", "--objects must be 0..1, not %g", o.objects);
     if (!(o.highlights >= 0 && o.highlights <= 100))
         return cli_bad_value("synth", "--highlights must be 0..100, not %g", o.highlights);
-    if (max_side < 0 || max_side > SUNG_MAX_SIDE) return cli_bad_value("synth", "--max-side must be 0..32768, not %d", max_side);
+    if (max_side < 0 || max_side > SUNG_MAX_SIDE) return cli_bad_value("synth", "--max-side must be 0..%d, not %d", SUNG_MAX_SIDE, max_side);
     if (!is_dir(photos)) return cli_fail("synth", "%s: not a folder", photos);
     char **names;
     int np;

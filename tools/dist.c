@@ -49,7 +49,7 @@ static int job_reduce(dist *d, float *grads, size_t n, double *sums, int nsums, 
     for (size_t at = 0; at < n;) {
         int cnt = n - at > (1u << 30) ? 1 << 30 : (int)(n - at);
         if (MPI_Allreduce(MPI_IN_PLACE, grads + at, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) {
-            snprintf(err->msg, sizeof err->msg, "MPI_Allreduce of the gradients failed");
+            if (err) snprintf(err->msg, sizeof err->msg, "MPI_Allreduce of the gradients failed");
             return 1;
         }
         at += (size_t)cnt;
@@ -57,7 +57,7 @@ static int job_reduce(dist *d, float *grads, size_t n, double *sums, int nsums, 
     int mine = *stop;
     if (MPI_Allreduce(MPI_IN_PLACE, sums, nsums, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS ||
         MPI_Allreduce(&mine, stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        snprintf(err->msg, sizeof err->msg, "MPI_Allreduce of the losses failed");
+        if (err) snprintf(err->msg, sizeof err->msg, "MPI_Allreduce of the losses failed");
         return 1;
     }
     return 0;

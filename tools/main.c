@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "env.h"
 
 static const struct {
     const char *name;
@@ -75,6 +76,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help(stdout);
         return 0;
+    }
+    char why[256];
+    if (sung_env_options(why, sizeof why)) { /* SUNG_ISA, SUNG_WINOGRAD, SUNG_WINOGRAD_BF16 */
+        fprintf(stderr, "sung: %s\n", why);
+        return 2;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].run(argc - 1, argv + 1);

@@ -9,6 +9,20 @@
 #include "data.h"
 #include "rng.h"
 
+int photo_load(const char *cmd, const char *path, int max_side, sung_image *im)
+{
+    sung_error err;
+    sung_image full;
+    if (sung_image_load(&full, path, &err)) return cli_fail(cmd, "%s", err.msg);
+    if (max_side <= 0) {
+        *im = full;
+        return 0;
+    }
+    sung_status st = sung_image_shrink(&full, max_side, im, &err);
+    sung_image_free(&full);
+    return st ? cli_fail(cmd, "%s: %s", path, err.msg) : 0;
+}
+
 int photos_load(const char *cmd, const char *dir, photo_set *ps)
 {
     memset(ps, 0, sizeof *ps);
@@ -20,13 +34,8 @@ int photos_load(const char *cmd, const char *dir, photo_set *ps)
     double t0 = cli_now(), px = 0;
     for (int i = 0; i < ps->n; i++) {
         char path[4096];
-        sung_image full;
-        sung_error err;
         snprintf(path, sizeof path, "%s/%s", dir, ps->names[i]);
-        if (sung_image_load(&full, path, &err)) return cli_fail(cmd, "%s", err.msg);
-        sung_status st = sung_image_shrink(&full, PHOTOS_MAX_SIDE, &ps->im[i], &err);
-        sung_image_free(&full);
-        if (st) return cli_fail(cmd, "%s: %s", path, err.msg);
+        if (photo_load(cmd, path, PHOTOS_MAX_SIDE, &ps->im[i])) return 1;
         px += (double)ps->im[i].w * ps->im[i].h;
     }
     printf("photos: %d from %s, %.1f Mpx in memory (longer side at most %d), loaded in %.1f s\n", ps->n, dir,

@@ -16,6 +16,9 @@ typedef struct {
     int n;
 } photo_set;
 
+/* One photo, shrunk by area averaging to at most max_side px (0: as it is), into im
+ * (allocated here); prints a message for `cmd` and returns non-zero on error. */
+int photo_load(const char *cmd, const char *path, int max_side, sung_image *im);
 /* Loads every image directly in dir (sorted by name), shrunk; prints a message for `cmd`
  * and returns non-zero on error or when there is none. */
 int photos_load(const char *cmd, const char *dir, photo_set *ps);

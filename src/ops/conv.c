@@ -18,30 +18,47 @@
 
 static const kernel_set *ks;
 
-static const kernel_set *pick(void)
+/* The kernel sets from slowest to fastest; a request (ops_set_isa) names the fastest
+ * one allowed, and the CPU may hold the choice below it. */
+static const char *const isa_names[] = {"generic", "avx2", "avx512", "avx512+bf16"};
+static int isa_max = 3;
+
+static const kernel_set *pick(int max)
 {
-    const char *want = getenv("SUNG_ISA");
-    int has512 = 0, has2 = 0;
+    int has512 = 0, has2 = 0, has16 = 0;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     has512 = __builtin_cpu_supports("avx512f");
     has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    if (want && !strcmp(want, "generic")) return &kernels_generic;
-    if (want && !strcmp(want, "avx2") && has2) return &kernels_avx2;
 #ifdef SUNG_BF16_KERNELS
-    if (has512 && __builtin_cpu_supports("avx512bf16") && !(want && !strcmp(want, "avx512")))
-        return &kernels_avx512bf16;
+    has16 = has512 && __builtin_cpu_supports("avx512bf16");
 #endif
-    if (has512) return &kernels_avx512;
-    if (has2) return &kernels_avx2;
+#endif
+#ifdef SUNG_BF16_KERNELS
+    if (max >= 3 && has16) return &kernels_avx512bf16;
+#else
+    (void)has16;
+#endif
+    if (max >= 2 && has512) return &kernels_avx512;
+    if (max >= 1 && has2) return &kernels_avx2;
     return &kernels_generic;
 }
 
 static const kernel_set *kern(void)
 {
-    if (!ks) ks = pick(); /* idempotent: a race writes the same pointer */
+    if (!ks) ks = pick(isa_max); /* idempotent: a race writes the same pointer */
     return ks;
+}
+
+int ops_set_isa(const char *name)
+{
+    int max = 3;
+    if (name && *name)
+        for (max = 0; strcmp(name, isa_names[max]); max++)
+            if (max == 3) return -1;
+    if (ks && pick(max) != ks) return -2;
+    isa_max = max;
+    return 0;
 }
 
 const char *ops_isa(void) { return kern()->name; }

@@ -147,9 +147,15 @@ void adam_update(float *p, const float *g, float *m, float *v, size_t n, double 
                  double b1, double b2, double eps, long t);
 
 /* ---- CPU dispatch -------------------------------------------------------------*/
-/* "avx512", "avx2" or "generic": the kernels in use. SUNG_ISA=generic|avx2|avx512 in
- * the environment forces a slower path (for tests), never one the CPU lacks. */
+/* "avx512+bf16", "avx512", "avx2" or "generic": the kernels in use, chosen on the first
+ * call of this or of any kernel: the fastest set the CPU runs, at most the one named to
+ * ops_set_isa. */
 const char *ops_isa(void);
+/* Allows at most kernel set `name` (one of the four above; NULL or "": any), for tests
+ * and comparisons; the CPU may hold the choice lower, never higher. Returns 0, -1 for an
+ * unknown name, -2 when the kernels are chosen already and the request would change
+ * them (packed weights and a model's precision were made for them). Not thread-safe. */
+int ops_set_isa(const char *name);
 /* Whether the bf16 convolutions (avx512_bf16) can run here. */
 int ops_has_bf16(void);
 /* Peak FP32 FLOP/s of this machine with those kernels, all threads (an FMA probe). */

@@ -124,6 +124,21 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
         c->wino_off = m->npacked;
         m->npacked += conv_wino_pack_size(&c->s, c->wino);
     }
+    /* fp32 training: the data gradient of a 3×3 stride-1 conv is a 3×3 conv from B to A
+     * channels, Winograd by the same rule on that shape (A·B is the same). bf16 training
+     * keeps the direct bf16 kernels, forward and backward: an fp32 layer there carries
+     * differences far below bf16's rounding (another order of the same sums, from another
+     * split of the batch) into the bf16 roundings of the layers after it, which then flip,
+     * and 2 processes no longer give the weights of 1 (tests/test_mpi.c: 2e-3 instead of
+     * < 1e-5 after 4 steps); and it was not clearly faster (docs/BENCHMARKS.md). */
+    if (conv_wino_dgrad_ok(&c->s)) {
+        conv_shape d = conv_dgrad_shape(&c->s);
+        c->wino_bwd = wm == 4 || (wm == 2 && d.A >= 64) ? wm : 0;
+        if (c->wino_bwd) {
+            c->wino_bwd_off = m->npacked;
+            m->npacked += conv_wino_pack_size(&d, c->wino_bwd);
+        }
+    }
     /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
      * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (sung_options.winograd_bf16,
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
@@ -288,6 +303,9 @@ sung_status model_alloc(sung_model *m, sung_error *err)
         if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
         if (m->convs[i].wino && conv_wino_scratch_size(cs, m->convs[i].wino) > scratch)
             scratch = conv_wino_scratch_size(cs, m->convs[i].wino);
+        conv_shape d = conv_dgrad_shape(cs);
+        if (m->convs[i].wino_bwd && conv_wino_scratch_size(&d, m->convs[i].wino_bwd) > scratch)
+            scratch = conv_wino_scratch_size(&d, m->convs[i].wino_bwd);
     }
     m->nzeros = maxc + 64;
     m->zeros = calloc(m->nzeros, sizeof *m->zeros);
@@ -393,8 +411,9 @@ sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint6
 
 /* Packs the weights for what the next pass runs — fp32 inference: the forward layouts
  * (direct, Winograd or fused with the shuffle, whichever each layer uses); training:
- * those and the transposed ones; bf16 inference: the bf16 pairs alone; bf16 training:
- * the bf16 pairs of the direct forward and of the transposed layouts — so that a pass
+ * those and the data-gradient ones (Winograd or transposed); bf16 inference: the bf16
+ * pairs (the fp32 Winograd layouts of those layers); bf16 training: the bf16 pairs of
+ * the direct forward and of the transposed layouts — so that a pass
  * never touches the pages of layouts it does not use. The biases always. Returns -1
  * when out of memory. */
 static int repack(sung_model *m, int want)
@@ -437,8 +456,10 @@ static int repack(sung_model *m, int want)
         if (want & (PACKED_FWD | PACKED_BWD)) {
             /* a Winograd layer never runs the direct forward layout */
             float *fwd = want & PACKED_FWD && !c->wino ? m->packed + c->fwd_off : NULL;
-            conv_pack(&c->s, w, fwd, want & PACKED_BWD ? m->packed + c->bwd_off : NULL);
+            conv_pack(&c->s, w, fwd, want & PACKED_BWD && !c->wino_bwd ? m->packed + c->bwd_off : NULL);
         }
+        if (want & PACKED_BWD && c->wino_bwd)
+            conv_wino_dgrad_pack(&c->s, c->wino_bwd, w, m->packed + c->wino_bwd_off);
         if (want & PACKED_FWD) {
             if (c->wino) conv_wino_pack(&c->s, c->wino, w, m->packed + c->wino_off);
             if (c->shuffled) conv_shuffle_pack(&c->s, w, b, m->packed + c->shuf_off);
@@ -583,8 +604,9 @@ static void record(ctx *c, node nd)
 
 /* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
  * block by block) in the model's precision, in training as in inference; in bf16
- * inference the Winograd layers stay fp32 (see add_conv). In bf16 the input is first
- * converted to pairs, in a temporary freed at once. */
+ * inference the Winograd layers stay fp32 (see add_conv; not in bf16 training, see the
+ * data gradient there). In bf16 the input is first converted to pairs, in a temporary
+ * freed at once. */
 static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
                         int a0, const float *bias, int act, const tensor *res, int accumulate)
 {
@@ -592,8 +614,9 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
     if (c->failed) return;
     double t0 = m->prof_on ? wall() : 0;
     int Bp = conv_round(s->B);
-    int bf16 = m->precision == SUNG_BF16 && (c->train || !(L->wino && !L->wino16 && s == &L->s));
-    if (bf16 && !c->train && L->wino16 && s == &L->s) {
+    int wino = L->wino && s == &L->s; /* the whole layer, not a block of fuse1 */
+    int bf16 = m->precision == SUNG_BF16 && (c->train || !(wino && !L->wino16));
+    if (bf16 && !c->train && wino) { /* bf16 Winograd products: SUNG_WINOGRAD_BF16=1 */
         if (!idle(c))
             conv_forward_wino_bf16(s, out, in, m->packed16 + L->wino16_off, bias, act, res, accumulate,
                                    m->zeros, m->scratch);
@@ -608,7 +631,7 @@ static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor
                               bias, act, res, accumulate, m->zeros);
         }
         arena_release(&m->act, mk);
-    } else if (!idle(c) && L->wino && s == &L->s) {
+    } else if (!idle(c) && wino) {
         conv_forward_wino(s, L->wino, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
                           m->scratch);
     } else if (!idle(c)) {
@@ -944,6 +967,11 @@ static int backward(sung_model *m)
             const tensor *din = nd->in.g ? &nd->in : NULL;
             float *dbias = L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL;
             int bf16 = m->precision == SUNG_BF16;
+            if (din && L->wino_bwd && !bf16) { /* the data gradient by Winograd, the rest below */
+                conv_backward_data_wino(&L->s, L->wino_bwd, din, nd->out, m->packed + L->wino_bwd_off, m->zeros,
+                                        m->scratch);
+                din = NULL;
+            }
             if (bf16) { /* converted copies in a temporary, planned (ctx.bwd16) */
                 arena_pos mk = arena_mark(&m->act);
                 float *tmp = arena_alloc(&m->act, conv_bf16_bwd_tmp_size(&L->s, nd->in.n, nd->in.h, nd->in.w) *
@@ -956,7 +984,7 @@ static int backward(sung_model *m)
                 conv_backward(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
                               m->packed + L->bwd_off, m->zeros, m->scratch);
             }
-            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, din != NULL, bf16);
+            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, bf16);
             break;
         }
         case N_ADD:

@@ -28,6 +28,9 @@ typedef struct {
     size_t bwd16_off;              /* into the bf16 data-gradient pairs buffer */
     int wino;                      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
+    int wino_bwd;                  /* fp32 training: data gradient by Winograd
+                                      F(wino_bwd×wino_bwd) (conv_backward_data_wino); 0: direct */
+    size_t wino_bwd_off;           /* into the packed buffer (conv_wino_dgrad_pack) */
     int wino16;                    /* bf16 inference forward by Winograd F(4×4) products in
                                       bf16 (sung_options.winograd_bf16 only) */
     size_t wino16_off;             /* into the bf16 pairs buffer (conv_wino_bf16_pack) */

@@ -584,6 +584,56 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
     free_t(x), free_t(r), free_t(want), free_t(got);
 }
 
+/* The data gradient by Winograd (conv_backward_data_wino) against the direct one of
+ * conv_backward (checked against float64 above). It is the forward Winograd conv on the
+ * data-gradient shape B → A, so the bounds are check_wino's and for the same reason:
+ * 2e-6 for F(2×2), 1e-5 for F(4×4) (the transforms' roundings; a flipped or untransposed
+ * weight, a lost tile or a wrong padding gives O(1)). din is a channel slice (ld > A)
+ * and must accumulate: started from other values it must end exactly at those plus the
+ * gradient from zero (the same sums, then one addition). */
+static void check_wino_dgrad(int m, int A, int B, int h, int w)
+{
+    conv_shape s = {3, 1, A, B, 0}, d = conv_dgrad_shape(&s);
+    CHECK(conv_wino_dgrad_ok(&s), "winograd dgrad A%d B%d must be accepted", A, B);
+    size_t nw = (size_t)A * B * 9, np = conv_fwd_pack_size(&s);
+    float *wt = malloc(nw * 4), zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    tensor want = new_t(2, h, w, A, A), got = new_t(2, h, w, A, A + 3), acc = new_t(2, h, w, A, A + 1);
+    tensor dout = new_t(2, h, w, B, B + 2);
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                for (int c = 0; c < B; c++) dout.g[t_off(&dout, n, y, xx) + c] = test_randf(-1, 1);
+                for (int c = 0; c < A; c++) acc.g[t_off(&acc, n, y, xx) + c] = q64();
+            }
+    float *bwd = malloc(conv_bwd_pack_size(&s) * 4), *gp = calloc(np, 4), *scr = malloc(conv_scratch_size(&s) * 4);
+    float *U = malloc(conv_wino_pack_size(&d, m) * 4), *wscr = malloc(conv_wino_scratch_size(&d, m) * 4);
+    float *acc0 = malloc(t_img(&acc) * 2 * 4);
+    memcpy(acc0, acc.g, t_img(&acc) * 2 * 4);
+    conv_pack(&s, wt, NULL, bwd);
+    conv_backward(&s, &want, gp, NULL, dout, want, bwd, zeros, scr);
+    conv_wino_dgrad_pack(&s, m, wt, U);
+    conv_backward_data_wino(&s, m, &got, dout, U, zeros, wscr);
+    conv_backward_data_wino(&s, m, &acc, dout, U, zeros, wscr);
+    tensor wg = want, gg = got;
+    wg.d = want.g, gg.d = got.g;
+    double e = rel_l2(wg, gg), tol = m == 2 ? 2e-6 : 1e-5;
+    long off = 0;
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++)
+                for (int c = 0; c < A; c++) {
+                    size_t i = t_off(&acc, n, y, xx) + c;
+                    off += acc.g[i] != acc0[i] + got.g[t_off(&got, n, y, xx) + c];
+                }
+    CHECK(e < tol && off == 0, "winograd F(%d) data gradient A%d B%d %dx%d: relative error %.3g, %ld values not accumulated",
+          m, A, B, h, w, e, off);
+    if (getenv("SUNG_TEST_VERBOSE"))
+        printf("winograd F(%d) data gradient A%d B%d %dx%d: relative error %.3g\n", m, A, B, h, w, e);
+    free(wt), free(bwd), free(gp), free(scr), free(U), free(wscr), free(acc0);
+    free_t(want), free_t(got), free_t(acc), free_t(dout);
+}
+
 /* Memory planning: a counted pass sizes one block that then holds the real pass. */
 static void check_arena_plan(void)
 {
@@ -744,6 +794,14 @@ int main(void)
         check_wino(m, 0, 96, 32, 5, 3, ACT_RELU, 0);
         check_wino(m, 0, 192, 32, 9, 30, ACT_RELU, 0);   /* the widest RDB dense layer */
     }
+    for (int m = 2; m <= 4; m += 2) {
+        check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */
+        check_wino_dgrad(m, 16, 16, 7, 9);      /* odd sizes: partial tiles */
+        check_wino_dgrad(m, 192, 32, 9, 30);    /* RDB dense: din 192 channels */
+        check_wino_dgrad(m, 32, 128, 5, 6);     /* the paths' up conv, 32 → 128 */
+        check_wino_dgrad(m, 40, 16, 1, 1);      /* one pixel; din not a multiple of 16 */
+    }
+    check_wino_dgrad(2, 128, 128, 4, 5);        /* the U-Nets' third level */
     check_wino(4, 1, 32, 32, 8, 70, ACT_NONE, 1);
     check_wino(4, 1, 64, 40, 7, 9, ACT_RELU, 0);
     check_wino(4, 1, 192, 32, 5, 30, ACT_NONE, 0);

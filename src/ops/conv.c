@@ -389,7 +389,13 @@ size_t conv_wino_scratch_size(const conv_shape *s, int m)
 /* U = G g Gᵀ per (a, b), in double:
  *   F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
  *   F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] */
-void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U)
+/* dgrad: the weights of the data gradient instead (conv_wino_dgrad_pack): the Winograd
+ * conv has s->B inputs and s->A outputs, and its tap (ky, kx) is s's (2−ky, 2−kx).
+ * Training packs every step, so the sums run over blocks of WP output channels, the
+ * innermost loop along b (vectorised; the same sums in the same order as one (a, b) at a
+ * time: bit for bit the same U), and each float of U is written once. */
+#define WP 32
+static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int dgrad)
 {
     static const double G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
     static const double G4[6][3] = {{1 / 4., 0, 0},         {-1 / 6., -1 / 6., -1 / 6.},
@@ -397,22 +403,35 @@ void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U)
                                     {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
     assert(m == 2 || m == 4);
     const double(*G)[3] = m == 2 ? G2 : G4;
-    int Bp = conv_round(s->B), n = m + 2;
-    memset(U, 0, conv_wino_pack_size(s, m) * sizeof *U);
-    for (int a = 0; a < s->A; a++)
-        for (int b = 0; b < s->B; b++) {
-            double g[3][3], t[6][3];
+    conv_shape ws = dgrad ? conv_dgrad_shape(s) : *s; /* the Winograd conv's shape */
+    int Bp = conv_round(ws.B), n = m + 2;
+    for (int a = 0; a < ws.A; a++)
+        for (int b0 = 0; b0 < Bp; b0 += WP) {
+            int nb = Bp - b0 < WP ? Bp - b0 : WP;
+            double g[3][3][WP], t[6][3][WP];
             for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) g[ky][kx] = w[w_index(s, a, b, ky, kx)];
-            for (int i = 0; i < n; i++)
                 for (int kx = 0; kx < 3; kx++)
-                    t[i][kx] = G[i][0] * g[0][kx] + G[i][1] * g[1][kx] + G[i][2] * g[2][kx];
-            for (int i = 0; i < n; i++)
-                for (int k = 0; k < n; k++)
-                    U[((size_t)(n * i + k) * s->A + a) * Bp + b] =
-                        (float)(t[i][0] * G[k][0] + t[i][1] * G[k][1] + t[i][2] * G[k][2]);
+                    for (int i = 0; i < nb; i++) {
+                        int b = b0 + i;
+                        g[ky][kx][i] = b >= ws.B ? 0
+                                       : dgrad ? w[w_index(s, b, a, 2 - ky, 2 - kx)] : w[w_index(s, a, b, ky, kx)];
+                    }
+            for (int r = 0; r < n; r++)
+                for (int kx = 0; kx < 3; kx++)
+                    for (int i = 0; i < nb; i++)
+                        t[r][kx][i] = G[r][0] * g[0][kx][i] + G[r][1] * g[1][kx][i] + G[r][2] * g[2][kx][i];
+            for (int r = 0; r < n; r++)
+                for (int k = 0; k < n; k++) {
+                    float *u = U + ((size_t)(n * r + k) * ws.A + a) * Bp + b0;
+                    for (int i = 0; i < nb; i++)
+                        u[i] = (float)(t[r][0][i] * G[k][0] + t[r][1][i] * G[k][1] + t[r][2][i] * G[k][2]);
+                    for (int i = ws.B - b0; i < nb; i++) u[i] = 0; /* +0, not −0 from a negative G */
+                }
         }
 }
+#undef WP
+
+void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U) { wino_pack(s, m, w, U, 0); }
 
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
@@ -454,6 +473,32 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *zeros, float *scratch)
 {
     wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0);
+}
+
+/* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights
+ * flipped and transposed, is a 3×3 stride-1 conv from B to A channels. */
+conv_shape conv_dgrad_shape(const conv_shape *s) { return (conv_shape){s->k, 1, s->B, s->A, 0}; }
+
+int conv_wino_dgrad_ok(const conv_shape *s)
+{
+    conv_shape d = conv_dgrad_shape(s);
+    return s->k == 3 && s->stride == 1 && !s->transposed && conv_wino_ok(&d);
+}
+
+void conv_wino_dgrad_pack(const conv_shape *s, int m, const float *w, float *U)
+{
+    assert(conv_wino_dgrad_ok(s));
+    wino_pack(s, m, w, U, 1);
+}
+
+void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                             const float *zeros, float *scratch)
+{
+    conv_shape d = conv_dgrad_shape(s);
+    tensor g = dout, di = *din;
+    g.d = dout.g, g.g = NULL; /* the gradients, viewed as data */
+    di.d = din->g, di.g = NULL;
+    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0);
 }
 
 /* ---- bf16 ---------------------------------------------------------------------- */

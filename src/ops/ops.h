@@ -56,6 +56,19 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);
 
+/* The data gradient of a 3×3 stride-1 conv is itself a 3×3 stride-1 "same" conv of dout,
+ * from B to A channels (conv_dgrad_shape), with the weights flipped and transposed, so it
+ * runs as Winograd where that shape is conv_wino_ok (B a multiple of 16, A ≥ 16):
+ * conv_wino_dgrad_ok. conv_wino_dgrad_pack transforms w (s's PyTorch layout) into
+ * conv_wino_pack_size(&dgrad shape, m) floats; conv_backward_data_wino does
+ *   din.g += conv^T(dout.g)      (accumulating, like conv_backward's din)
+ * with scratch of conv_wino_scratch_size(&dgrad shape, m) floats. */
+conv_shape conv_dgrad_shape(const conv_shape *s);
+int conv_wino_dgrad_ok(const conv_shape *s);
+void conv_wino_dgrad_pack(const conv_shape *s, int m, const float *w, float *U);
+void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                             const float *zeros, float *scratch);
+
 /* bf16 (ops_has_bf16()): convolution inputs and weights are rounded to
  * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words
  * (channel 2i in the low half, a missing last channel zero), so that a tensor of pairs

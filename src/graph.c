@@ -164,20 +164,27 @@ double graph_l1(ctx *c, tensor a, tensor b, double w)
     return v;
 }
 
+/* Inference frees what a block no longer needs and writes results over inputs that are
+ * dead afterwards; training keeps every tensor for the backward pass. The blocks below are
+ * written once, for both: release() frees back to a mark at inference only; at_infer(t)
+ * is where a result goes at inference (a dead input, or a tensor allocated earlier) and
+ * NULL, a new tensor, in training. */
+static void release(ctx *c, arena_pos mark)
+{
+    if (!c->train) arena_release(&c->m->act, mark);
+}
+static const tensor *at_infer(const ctx *c, const tensor *t) { return c->train ? NULL : t; }
+
 /* ResBlock: x + c2(relu(c1(x))). At inference x is dead afterwards (it is always a
  * block-internal tensor), so the sum overwrites it and the temporary is freed: the
  * kernel reads the residual of a pixel before writing that pixel. */
 static tensor resblock(ctx *c, const m_resblock *r, tensor x)
 {
-    if (c->train) {
-        tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
-        return conv(c, r->c2, t, ACT_NONE, &x, NULL);
-    }
     arena_pos mark = arena_mark(&c->m->act);
     tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
-    conv(c, r->c2, t, ACT_NONE, &x, &x);
-    arena_release(&c->m->act, mark);
-    return x;
+    tensor y = conv(c, r->c2, t, ACT_NONE, &x, at_infer(c, &x));
+    release(c, mark);
+    return y;
 }
 
 static tensor res3(ctx *c, const m_resblock *r, tensor x)
@@ -191,42 +198,36 @@ static tensor eblock(ctx *c, const m_eblock *e, tensor x, const tensor *into)
     return res3(c, e->res, conv(c, e->conv, x, ACT_RELU, NULL, into));
 }
 
-static tensor dblock(ctx *c, const m_dblock *d, tensor x)
+/* relu(up(res3(x))) + skip, a U-Net's skip sum; at inference summed into skip in place */
+static tensor dblock(ctx *c, const m_dblock *d, tensor x, tensor skip)
 {
-    return conv(c, d->up, res3(c, d->res, x), ACT_RELU, NULL, NULL);
+    tensor r = res3(c, d->res, x);
+    if (c->train) return add(c, conv(c, d->up, r, ACT_RELU, NULL, NULL), skip);
+    conv_add_into(c, d->up, r, skip);
+    return skip;
 }
 
 /* Feature U-Net returns u1; the image U-Net writes tanh(oconv(ores(u1)))/2 + 0.5.
- * into (inference, feature U-Net): where u1 goes. */
+ * into (inference, feature U-Net): where u1 goes. At inference each level's tensors are
+ * freed when it is done, the skip sums are taken in place (u2 = relu(up(·)) + e2 written
+ * over e2, u1 over e1) and the ResBlocks work in place, so the peak is two
+ * full-resolution feature maps. */
 static tensor unet(ctx *c, const m_unet *u, tensor x, const tensor *into)
 {
-    if (c->train) {
-        assert(!into);
-        tensor e1 = eblock(c, &u->e1, x, NULL);
-        tensor e2 = eblock(c, &u->e2, e1, NULL);
-        tensor e3 = eblock(c, &u->e3, e2, NULL);
-        tensor u2 = add(c, dblock(c, &u->d2, e3), e2);
-        tensor u1 = add(c, dblock(c, &u->d1, u2), e1);
-        if (!u->image) return u1;
-        return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, NULL);
-    }
-    /* Inference: each level's tensors are freed when it is done, the skip sums are
-     * taken in place (u2 = relu(up(·)) + e2 written over e2, u1 over e1) and the
-     * ResBlocks work in place, so the peak is two full-resolution feature maps. */
+    assert(!(c->train && into));
     arena *a = &c->m->act;
     tensor out = {0};
-    if (u->image) out = new_tensor(c, x.n, x.h, x.w, 3, 0);
+    if (u->image && !c->train) out = new_tensor(c, x.n, x.h, x.w, 3, 0);
     tensor e1 = eblock(c, &u->e1, x, into);
     arena_pos level2 = arena_mark(a);
     tensor e2 = eblock(c, &u->e2, e1, NULL);
     arena_pos level3 = arena_mark(a);
-    conv_add_into(c, u->d2.up, res3(c, u->d2.res, eblock(c, &u->e3, e2, NULL)), e2);
-    arena_release(a, level3);
-    conv_add_into(c, u->d1.up, res3(c, u->d1.res, e2), e1);
-    arena_release(a, level2);
-    if (!u->image) return e1;
-    conv(c, u->oconv, res3(c, u->ores, e1), ACT_TANH_HALF, NULL, &out);
-    return out;
+    tensor u2 = dblock(c, &u->d2, eblock(c, &u->e3, e2, NULL), e2);
+    release(c, level3);
+    tensor u1 = dblock(c, &u->d1, u2, e1);
+    release(c, level2);
+    if (!u->image) return u1;
+    return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, at_infer(c, &out));
 }
 
 /* The dense part of an RDB: h_{j+1} = concat(h_j, relu(dense.j(h_j))), grown in the 7c
@@ -250,13 +251,13 @@ static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
     return conv(c, r->fuse, h, ACT_NONE, &x, into);
 }
 
-/* Path (SPEC §2) for training: head, U-Net, RDBs, fuse, up + pixel shuffle, tail →
- * *into (3 ch). Every intermediate is kept for the backward pass. */
-static void path_train(ctx *c, const m_path *p, tensor x, int act, tensor into)
+/* The RDB chain of a path for training, from the U-Net's output u: each RDB in its own
+ * 7c buffer, the outputs concatenated for fuse1 (n_rdb > 1). Every intermediate is kept
+ * for the backward pass. */
+static tensor rdbs_train(ctx *c, const m_path *p, tensor u)
 {
-    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
-    tensor h = unet(c, &p->unet, f0, NULL);
-    int ch = f0.c;
+    tensor h = u;
+    int ch = u.c;
     if (p->n_rdb > 1) {
         tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
         tensor r = h;
@@ -268,23 +269,18 @@ static void path_train(ctx *c, const m_path *p, tensor x, int act, tensor into)
     } else {
         h = rdb(c, &p->rdbs[0], h, NULL);
     }
-    h = conv(c, p->fuse3, h, ACT_NONE, &f0, NULL);
-    h = shuffle(c, conv(c, p->up, h, ACT_NONE, NULL, NULL));
-    conv(c, p->tail, h, act, NULL, &into);
+    return h;
 }
 
-/* The same path for inference, in about ten feature maps at the path's resolution (the
- * training path holds some thirty): one 7c buffer holds each RDB's growing
- * concatenation, the U-Net writes its output into its first c channels and each RDB's
- * output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
- * weights split by input block), so the 3c concatenation never exists; fuse3 adds into
- * f0 in place; the up conv writes through the pixel shuffle. */
-static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
+/* The same for inference, with the U-Net from f0, in about ten feature maps at the path's
+ * resolution (the training path holds some thirty): one 7c buffer holds each RDB's
+ * growing concatenation, the U-Net writes its output into its first c channels and each
+ * RDB's output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
+ * weights split by input block), so the 3c concatenation never exists. */
+static tensor rdbs_infer(ctx *c, const m_path *p, tensor f0)
 {
     sung_model *m = c->m;
-    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
     int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
-    arena_pos mark = arena_mark(&m->act);
     tensor hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
     unet(c, &p->unet, f0, &x0);
     tensor y = new_tensor(c, n, h, w, ch, 0);
@@ -302,16 +298,24 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
             run_forward(c, F, &part, acc, y, k * ch, bias, ACT_NONE, NULL, k > 0);
         }
     }
-    conv(c, p->fuse3, acc, ACT_NONE, &f0, &f0);
-    arena_release(&m->act, mark);
+    return acc;
+}
+
+/* pixel_shuffle(up(h)), 4c → c channels at twice the size; at inference the up conv
+ * writes through the shuffle, in one kernel. */
+static tensor up_shuffle(ctx *c, int layer, tensor f0)
+{
+    if (c->train) return shuffle(c, conv(c, layer, f0, ACT_NONE, NULL, NULL));
+    sung_model *m = c->m;
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
     tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
     if (!c->failed) {
-        const conv_layer *U = &m->convs[p->up];
+        const conv_layer *U = &m->convs[layer];
         double t0 = m->prof_on ? prof_wall() : 0;
         if (m->precision == SUNG_BF16) {
             arena_pos mk = arena_mark(&m->act);
             tensor pairs = new_tensor(c, n, h, w, bf16_pairs(ch), 0);
-            if (c->failed) return;
+            if (c->failed) return sh;
             if (!idle(c)) {
                 bf16_convert(pairs, f0);
                 conv_shuffle_forward_bf16(&U->s, sh, pairs, m->packed16 + U->shuf16_off, ACT_NONE,
@@ -323,15 +327,20 @@ static void path_infer(ctx *c, const m_path *p, tensor x, int act, tensor into)
         }
         prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0, m->precision == SUNG_BF16);
     }
-    conv(c, p->tail, sh, act, NULL, &into);
+    return sh;
 }
 
+/* Path (SPEC §2): head, U-Net, RDBs, fuse, up + pixel shuffle, tail → into (3 ch). At
+ * inference fuse3 adds into f0 in place and the RDBs' buffers are freed before the
+ * shuffle's full-size output is taken. */
 static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
 {
-    if (c->train)
-        path_train(c, p, x, act, into);
-    else
-        path_infer(c, p, x, act, into);
+    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
+    arena_pos mark = arena_mark(&c->m->act);
+    tensor h = c->train ? rdbs_train(c, p, unet(c, &p->unet, f0, NULL)) : rdbs_infer(c, p, f0);
+    h = conv(c, p->fuse3, h, ACT_NONE, &f0, at_infer(c, &f0));
+    release(c, mark);
+    conv(c, p->tail, up_shuffle(c, p->up, h), act, NULL, &into);
 }
 
 static float *dense_copy(tensor t)

@@ -115,6 +115,19 @@ sung_status model_layout(sung_model **out, sung_variant v, int width, sung_error
 sung_status model_alloc(sung_model *m, sung_error *err);
 int model_find_param(const sung_model *m, const char *name);
 
+/* src/pack.c: packs the weights for the PACKED_* layouts in want (what the next pass
+ * runs) unless they are fresh; -1 when out of memory. */
+int model_repack(sung_model *m, int want);
+/* The bytes of the weight layouts an inference in m's precision touches. */
+size_t infer_packed_bytes(const sung_model *m);
+
+/* src/cost.c: the per-layer-type profile (sung_profile_reset). prof_add adds one call,
+ * started at t0 = prof_wall(), of a convolution of shape s whose input has n_in_pix
+ * pixels (all images); nothing unless profiling, nor while planning memory. */
+enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
+double prof_wall(void);
+void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix, int with_din, int bf16);
+
 /* The arguments of sung_deblur (and sung_deblur_tiled): SUNG_OK, or SUNG_ERR_ARG with
  * a message. */
 sung_status deblur_check(const sung_image *in, int iters, sung_error *err);

@@ -4,7 +4,7 @@
  * consecutive pixels are `ld` floats apart (ld >= c), so a channel slice of a wider
  * buffer is itself a tensor: that is how concatenation costs nothing. One image is
  * h*w*ld floats. `g` is the gradient in the same layout, or NULL where none flows.
- * Nothing outside src/ops and src/model.c depends on this layout. */
+ * Nothing outside src/ops and the graph (src/graph.c, src/scales.c) depends on this layout. */
 #ifndef SUNG_TENSOR_H
 #define SUNG_TENSOR_H
 

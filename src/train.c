@@ -5,7 +5,7 @@
  * batch gets, from per-purpose random streams indexed by the sample's place in its epoch,
  * so a batch is the same whether one process or many take it, in any micro-batches; and
  * its state file holds all a bit-exact resume needs. The graph and its tape stay in
- * model.c; nothing here touches a tensor. */
+ * src/graph.c, the scale loop in src/scales.c; nothing here touches a tensor. */
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>

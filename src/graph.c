@@ -1,0 +1,464 @@
+/* The SUNG graph (SPEC §1–§4): paths, U-Nets, RDBs and one scale step, on a ctx.
+ *
+ * Forward code reads like the spec. In training mode every op is also recorded on a
+ * tape; graph_backward() replays the tape in reverse. The scale loop around it is
+ * src/scales.c. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+
+/* ---- the graph, with its tape ----------------------------------------------------------- */
+
+enum { N_CONV, N_ADD, N_COPY, N_SHUFFLE, N_EDGE, N_L1 };
+
+typedef struct node {
+    int kind, layer, act;
+    tensor in, out, res; /* N_ADD: in + res = out; N_L1: in vs res */
+    double w;
+} node;
+
+/* No op runs: after a failure (sticky), and while planning memory (arena counting). */
+static int idle(const ctx *c) { return c->failed || c->m->act.counting; }
+
+tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
+{
+    tensor t = {NULL, NULL, n, h, w, ch, ch};
+    if (c->failed) return t;
+    size_t bytes = (size_t)n * h * w * ch * sizeof(float);
+    t.d = arena_alloc(&c->m->act, bytes);
+    if (grad && c->train) {
+        t.g = arena_alloc(&c->m->act, bytes);
+        if (t.g && !idle(c)) memset(t.g, 0, bytes);
+    }
+    if (!t.d || (grad && c->train && !t.g)) c->failed = 1;
+    return t;
+}
+
+static void record(ctx *c, node nd)
+{
+    if (!c->train || idle(c)) return;
+    sung_model *m = c->m;
+    if (m->ntape == m->cap_tape) {
+        int cap = m->cap_tape ? 2 * m->cap_tape : 512;
+        node *t = realloc(m->tape, cap * sizeof *t);
+        if (!t) {
+            c->failed = 1;
+            return;
+        }
+        m->tape = t, m->cap_tape = cap;
+    }
+    m->tape[m->ntape++] = nd;
+}
+
+/* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
+ * block by block) in the model's precision, in training as in inference; in bf16
+ * inference the Winograd layers stay fp32 (see add_conv; not in bf16 training, see the
+ * data gradient there). In bf16 the input is first converted to pairs, in a temporary
+ * freed at once. */
+static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
+                        int a0, const float *bias, int act, const tensor *res, int accumulate)
+{
+    sung_model *m = c->m;
+    if (c->failed) return;
+    double t0 = m->prof_on ? prof_wall() : 0;
+    int Bp = conv_round(s->B);
+    int wino = L->wino && s == &L->s; /* the whole layer, not a block of fuse1 */
+    int bf16 = m->precision == SUNG_BF16 && (c->train || !(wino && !L->wino16));
+    if (bf16 && !c->train && wino) { /* bf16 Winograd products: SUNG_WINOGRAD_BF16=1 */
+        if (!idle(c))
+            conv_forward_wino_bf16(s, out, in, m->packed16 + L->wino16_off, bias, act, res, accumulate,
+                                   m->zeros, m->scratch);
+    } else if (bf16) {
+        assert(a0 % 2 == 0);
+        arena_pos mk = arena_mark(&m->act);
+        tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
+        if (c->failed) return;
+        if (!idle(c)) {
+            bf16_convert(pairs, in);
+            conv_forward_bf16(s, out, pairs, m->packed16 + L->fwd16_off + (size_t)(a0 / 2) * Bp,
+                              bias, act, res, accumulate, m->zeros);
+        }
+        arena_release(&m->act, mk);
+    } else if (!idle(c) && wino) {
+        conv_forward_wino(s, L->wino, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
+                          m->scratch);
+    } else if (!idle(c)) {
+        conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
+                     accumulate, m->zeros);
+    }
+    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
+}
+
+/* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
+static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, const tensor *into)
+{
+    sung_model *m = c->m;
+    conv_layer *L = &m->convs[layer];
+    int oh, ow;
+    conv_out_size(&L->s, in.h, in.w, &oh, &ow);
+    tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
+    if (c->failed) return out; /* planning goes on: run_forward may allocate */
+    assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
+    run_forward(c, L, &L->s, out, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
+                act, res, 0);
+    if (c->train && m->precision == SUNG_BF16) {
+        size_t need = conv_bf16_bwd_tmp_size(&L->s, in.n, in.h, in.w);
+        if (need > c->bwd16) c->bwd16 = need;
+    }
+    node nd = {N_CONV, layer, act, in, out, {0}, 0};
+    if (res) nd.res = *res;
+    record(c, nd);
+    return out;
+}
+
+/* Inference only: skip += relu(conv_layer(in)), the U-Net's skip sum in place. */
+static void conv_add_into(ctx *c, int layer, tensor in, tensor skip)
+{
+    assert(!c->train);
+    if (c->failed) return;
+    sung_model *m = c->m;
+    conv_layer *L = &m->convs[layer];
+    run_forward(c, L, &L->s, skip, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
+                ACT_RELU, NULL, 1);
+}
+
+static tensor add(ctx *c, tensor a, tensor b)
+{
+    tensor out = new_tensor(c, a.n, a.h, a.w, a.c, 1);
+    if (idle(c)) return out;
+    add_forward(out, a, b);
+    record(c, (node){N_ADD, -1, 0, a, out, b, 0});
+    return out;
+}
+
+static void copy(ctx *c, tensor into, tensor in)
+{
+    if (idle(c)) return;
+    copy_forward(into, in);
+    if (in.g) record(c, (node){N_COPY, -1, 0, in, into, {0}, 0});
+}
+
+static tensor shuffle(ctx *c, tensor in)
+{
+    tensor out = new_tensor(c, in.n, 2 * in.h, 2 * in.w, in.c / 4, 1);
+    if (idle(c)) return out;
+    shuffle_forward(out, in);
+    record(c, (node){N_SHUFFLE, -1, 0, in, out, {0}, 0});
+    return out;
+}
+
+void graph_edge(ctx *c, tensor into, tensor in)
+{
+    if (idle(c)) return;
+    edge_forward(into, in);
+    if (in.g) record(c, (node){N_EDGE, -1, 0, in, into, {0}, 0});
+}
+
+double graph_l1(ctx *c, tensor a, tensor b, double w)
+{
+    if (idle(c)) return 0;
+    double v = l1_forward(a, b);
+    if (w != 0) record(c, (node){N_L1, -1, 0, a, {0}, b, w});
+    return v;
+}
+
+/* Inference frees what a block no longer needs and writes results over inputs that are
+ * dead afterwards; training keeps every tensor for the backward pass. The blocks below are
+ * written once, for both: release() frees back to a mark at inference only; at_infer(t)
+ * is where a result goes at inference (a dead input, or a tensor allocated earlier) and
+ * NULL, a new tensor, in training. */
+static void release(ctx *c, arena_pos mark)
+{
+    if (!c->train) arena_release(&c->m->act, mark);
+}
+static const tensor *at_infer(const ctx *c, const tensor *t) { return c->train ? NULL : t; }
+
+/* ResBlock: x + c2(relu(c1(x))). At inference x is dead afterwards (it is always a
+ * block-internal tensor), so the sum overwrites it and the temporary is freed: the
+ * kernel reads the residual of a pixel before writing that pixel. */
+static tensor resblock(ctx *c, const m_resblock *r, tensor x)
+{
+    arena_pos mark = arena_mark(&c->m->act);
+    tensor t = conv(c, r->c1, x, ACT_RELU, NULL, NULL);
+    tensor y = conv(c, r->c2, t, ACT_NONE, &x, at_infer(c, &x));
+    release(c, mark);
+    return y;
+}
+
+static tensor res3(ctx *c, const m_resblock *r, tensor x)
+{
+    for (int i = 0; i < 3; i++) x = resblock(c, &r[i], x);
+    return x;
+}
+
+static tensor eblock(ctx *c, const m_eblock *e, tensor x, const tensor *into)
+{
+    return res3(c, e->res, conv(c, e->conv, x, ACT_RELU, NULL, into));
+}
+
+/* relu(up(res3(x))) + skip, a U-Net's skip sum; at inference summed into skip in place */
+static tensor dblock(ctx *c, const m_dblock *d, tensor x, tensor skip)
+{
+    tensor r = res3(c, d->res, x);
+    if (c->train) return add(c, conv(c, d->up, r, ACT_RELU, NULL, NULL), skip);
+    conv_add_into(c, d->up, r, skip);
+    return skip;
+}
+
+/* Feature U-Net returns u1; the image U-Net writes tanh(oconv(ores(u1)))/2 + 0.5.
+ * into (inference, feature U-Net): where u1 goes. At inference each level's tensors are
+ * freed when it is done, the skip sums are taken in place (u2 = relu(up(·)) + e2 written
+ * over e2, u1 over e1) and the ResBlocks work in place, so the peak is two
+ * full-resolution feature maps. */
+static tensor unet(ctx *c, const m_unet *u, tensor x, const tensor *into)
+{
+    assert(!(c->train && into));
+    arena *a = &c->m->act;
+    tensor out = {0};
+    if (u->image && !c->train) out = new_tensor(c, x.n, x.h, x.w, 3, 0);
+    tensor e1 = eblock(c, &u->e1, x, into);
+    arena_pos level2 = arena_mark(a);
+    tensor e2 = eblock(c, &u->e2, e1, NULL);
+    arena_pos level3 = arena_mark(a);
+    tensor u2 = dblock(c, &u->d2, eblock(c, &u->e3, e2, NULL), e2);
+    release(c, level3);
+    tensor u1 = dblock(c, &u->d1, u2, e1);
+    release(c, level2);
+    if (!u->image) return u1;
+    return conv(c, u->oconv, res3(c, u->ores, u1), ACT_TANH_HALF, NULL, at_infer(c, &out));
+}
+
+/* The dense part of an RDB: h_{j+1} = concat(h_j, relu(dense.j(h_j))), grown in the 7c
+ * buffer h whose first c channels hold its input. */
+static void rdb_dense(ctx *c, const m_rdb *r, tensor h)
+{
+    int ch = h.c / 7;
+    for (int j = 0; j < 6; j++) {
+        tensor grow = t_slice(h, (1 + j) * ch, ch);
+        conv(c, r->dense[j], t_slice(h, 0, (1 + j) * ch), ACT_RELU, NULL, &grow);
+    }
+}
+
+/* RDB: x + fuse(h_6) */
+static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+{
+    int ch = x.c;
+    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
+    copy(c, t_slice(h, 0, ch), x);
+    rdb_dense(c, r, h);
+    return conv(c, r->fuse, h, ACT_NONE, &x, into);
+}
+
+/* The RDB chain of a path for training, from the U-Net's output u: each RDB in its own
+ * 7c buffer, the outputs concatenated for fuse1 (n_rdb > 1). Every intermediate is kept
+ * for the backward pass. */
+static tensor rdbs_train(ctx *c, const m_path *p, tensor u)
+{
+    tensor h = u;
+    int ch = u.c;
+    if (p->n_rdb > 1) {
+        tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
+        tensor r = h;
+        for (int k = 0; k < p->n_rdb; k++) {
+            tensor slot = t_slice(cat, k * ch, ch);
+            r = rdb(c, &p->rdbs[k], r, &slot);
+        }
+        h = conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL);
+    } else {
+        h = rdb(c, &p->rdbs[0], h, NULL);
+    }
+    return h;
+}
+
+/* The same for inference, with the U-Net from f0, in about ten feature maps at the path's
+ * resolution (the training path holds some thirty): one 7c buffer holds each RDB's
+ * growing concatenation, the U-Net writes its output into its first c channels and each
+ * RDB's output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
+ * weights split by input block), so the 3c concatenation never exists. */
+static tensor rdbs_infer(ctx *c, const m_path *p, tensor f0)
+{
+    sung_model *m = c->m;
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
+    tensor hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
+    unet(c, &p->unet, f0, &x0);
+    tensor y = new_tensor(c, n, h, w, ch, 0);
+    tensor acc = p->n_rdb > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
+    for (int k = 0; k < p->n_rdb; k++) {
+        if (k) copy(c, x0, y);
+        rdb_dense(c, &p->rdbs[k], hb);
+        conv(c, p->rdbs[k].fuse, hb, ACT_NONE, &x0, &y);
+        if (p->n_rdb > 1 && !c->failed) {
+            const conv_layer *F = &m->convs[p->fuse1];
+            conv_shape part = F->s;
+            part.A = ch;
+            assert(part.k == 1 && F->s.A == p->n_rdb * ch);
+            const float *bias = k == 0 && F->b_param >= 0 ? m->packed + F->bias_off : NULL;
+            run_forward(c, F, &part, acc, y, k * ch, bias, ACT_NONE, NULL, k > 0);
+        }
+    }
+    return acc;
+}
+
+/* pixel_shuffle(up(h)), 4c → c channels at twice the size; at inference the up conv
+ * writes through the shuffle, in one kernel. */
+static tensor up_shuffle(ctx *c, int layer, tensor f0)
+{
+    if (c->train) return shuffle(c, conv(c, layer, f0, ACT_NONE, NULL, NULL));
+    sung_model *m = c->m;
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
+    tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
+    if (!c->failed) {
+        const conv_layer *U = &m->convs[layer];
+        double t0 = m->prof_on ? prof_wall() : 0;
+        if (m->precision == SUNG_BF16) {
+            arena_pos mk = arena_mark(&m->act);
+            tensor pairs = new_tensor(c, n, h, w, bf16_pairs(ch), 0);
+            if (c->failed) return sh;
+            if (!idle(c)) {
+                bf16_convert(pairs, f0);
+                conv_shuffle_forward_bf16(&U->s, sh, pairs, m->packed16 + U->shuf16_off, ACT_NONE,
+                                          m->zeros);
+            }
+            arena_release(&m->act, mk);
+        } else if (!idle(c)) {
+            conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
+        }
+        prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0, m->precision == SUNG_BF16);
+    }
+    return sh;
+}
+
+/* Path (SPEC §2): head, U-Net, RDBs, fuse, up + pixel shuffle, tail → into (3 ch). At
+ * inference fuse3 adds into f0 in place and the RDBs' buffers are freed before the
+ * shuffle's full-size output is taken. */
+static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
+{
+    tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
+    arena_pos mark = arena_mark(&c->m->act);
+    tensor h = c->train ? rdbs_train(c, p, unet(c, &p->unet, f0, NULL)) : rdbs_infer(c, p, f0);
+    h = conv(c, p->fuse3, h, ACT_NONE, &f0, at_infer(c, &f0));
+    release(c, mark);
+    conv(c, p->tail, up_shuffle(c, p->up, h), act, NULL, &into);
+}
+
+static float *dense_copy(tensor t)
+{
+    float *d = malloc((size_t)t.n * t.h * t.w * t.c * sizeof *d);
+    if (d) copy_forward((tensor){d, NULL, t.n, t.h, t.w, t.c, t.c}, t);
+    return d;
+}
+
+void trace_step(sung_model *m, int i, const step_out *o)
+{
+    model_trace *t = m->trace;
+    if (!t) return;
+    free(t->S[i]), free(t->F[i]), free(t->G[i]);
+    t->S[i] = dense_copy(o->S);
+    t->F[i] = dense_copy(o->F);
+    t->G[i] = o->G.d ? dense_copy(o->G) : NULL;
+    t->h[i] = o->S.h, t->w[i] = o->S.w, t->n = o->S.n;
+}
+
+void model_trace_free(model_trace *t)
+{
+    for (int i = 0; i <= SUNG_MAX_ITERS; i++) {
+        free(t->S[i]), free(t->F[i]), free(t->G[i]);
+        t->S[i] = t->F[i] = t->G[i] = NULL;
+    }
+}
+
+/* One scale step (SPEC §4): Bn = B_{i+1}, Sn = S_{i+1} (h×w), Bi (2h×2w); constants. */
+step_out scale_step(ctx *c, tensor Bn, tensor Sn, tensor Bi)
+{
+    sung_model *m = c->m;
+    int n = Bn.n, h = Bn.h, w = Bn.w, siun = m->variant == SUNG_SIUN;
+    step_out o = {0};
+    tensor din = new_tensor(c, n, h, w, 6, 0);
+    tensor rin = new_tensor(c, n, 2 * h, 2 * w, siun ? 6 : 9, 1);
+    if (c->failed) return o;
+    copy(c, t_slice(din, 0, 3), Bn);
+    copy(c, t_slice(din, 3, 3), Sn);
+    copy(c, t_slice(rin, 0, 3), Bi);
+    o.F = t_slice(rin, 3, 3);
+    arena_pos before = arena_mark(&m->act);
+    path(c, &m->deblur, din, ACT_TANH_HALF, o.F);
+    if (!c->train) arena_release(&m->act, before); /* F is in rin, allocated earlier */
+    if (!siun) {
+        tensor ein = din;
+        if (m->variant == SUNG_SUNG) {
+            ein = new_tensor(c, n, h, w, 6, 0);
+            graph_edge(c, t_slice(ein, 0, 3), Bn);
+            graph_edge(c, t_slice(ein, 3, 3), Sn);
+        }
+        o.G = t_slice(rin, 6, 3);
+        path(c, &m->edge, ein, ACT_NONE, o.G);
+        if (!c->train) arena_release(&m->act, before);
+    }
+    o.S = unet(c, &m->restore, rin, NULL);
+    return o;
+}
+
+static void grad_add(tensor dst, tensor src)
+{
+    tensor d = dst, s = src;
+    d.d = dst.g, d.g = NULL;
+    s.d = src.g, s.g = NULL;
+    add_forward(d, d, s);
+}
+
+/* Replays the tape in reverse; -1 when out of memory (a bf16 temporary) */
+int graph_backward(sung_model *m)
+{
+    for (int i = m->ntape - 1; i >= 0; i--) {
+        node *nd = &m->tape[i];
+        switch (nd->kind) {
+        case N_CONV: {
+            conv_layer *L = &m->convs[nd->layer];
+            act_backward(nd->out, nd->act);
+            if (nd->res.g) grad_add(nd->res, nd->out);
+            double t0 = m->prof_on ? prof_wall() : 0;
+            const tensor *din = nd->in.g ? &nd->in : NULL;
+            float *dbias = L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL;
+            int bf16 = m->precision == SUNG_BF16;
+            if (din && L->wino_bwd && !bf16) { /* the data gradient by Winograd, the rest below */
+                conv_backward_data_wino(&L->s, L->wino_bwd, din, nd->out, m->packed + L->wino_bwd_off, m->zeros,
+                                        m->scratch);
+                din = NULL;
+            }
+            if (bf16) { /* converted copies in a temporary, planned (ctx.bwd16) */
+                arena_pos mk = arena_mark(&m->act);
+                float *tmp = arena_alloc(&m->act, conv_bf16_bwd_tmp_size(&L->s, nd->in.n, nd->in.h, nd->in.w) *
+                                                      sizeof(float));
+                if (!tmp) return -1;
+                conv_backward_bf16(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
+                                   m->packed16_bwd + L->bwd16_off, m->zeros, m->scratch, tmp);
+                arena_release(&m->act, mk);
+            } else {
+                conv_backward(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
+                              m->packed + L->bwd_off, m->zeros, m->scratch);
+            }
+            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, bf16);
+            break;
+        }
+        case N_ADD:
+            if (nd->in.g) grad_add(nd->in, nd->out);
+            if (nd->res.g) grad_add(nd->res, nd->out);
+            break;
+        case N_COPY:
+            grad_add(nd->in, nd->out);
+            break;
+        case N_SHUFFLE:
+            shuffle_backward(nd->in.g, nd->in, nd->out);
+            break;
+        case N_EDGE:
+            edge_backward(nd->in, nd->in, nd->out);
+            break;
+        case N_L1:
+            l1_backward(nd->in, nd->res, nd->w);
+            break;
+        }
+    }
+    return 0;
+}

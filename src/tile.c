@@ -115,10 +115,11 @@ int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, siz
     int mult = 1 << (iters + 2);
     if (iters < 1 || iters > SUNG_MAX_ITERS || w < 1 || h < 1 || margin < 0 || margin % mult) return -1;
     /* held for the whole run: the caller's input image, the model's weights and the
-     * program itself (code, libraries, thread stacks: 16 MB covers what an 8000×6000
-     * run measured beyond the rest); tiled, also the output and a blend weight per pixel */
+     * program itself (code, libraries, thread stacks, the allocator's slack: an 8000×6000
+     * run peaked 18 MB beyond the rest; 64 MB keeps a margin); tiled, also the output and
+     * a blend weight per pixel */
     size_t img = (size_t)w * h * 3 * sizeof(float);
-    size_t held = img + sung_model_param_count(m) * sizeof(float) + ((size_t)16 << 20);
+    size_t held = img + sung_model_param_count(m) * sizeof(float) + ((size_t)64 << 20);
     if (held + sung_deblur_memory(m, w, h, iters) <= budget) return 0;
     size_t fixed = held + img + (size_t)w * h * sizeof(float);
     int best = -1;

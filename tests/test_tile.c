@@ -112,8 +112,8 @@ int main(void)
     CHECK(sung_deblur_memory(m, 0, 10, 4) == 0, "memory of an empty image");
     CHECK(sung_tile_for_memory(m, 2000, 1500, 4, 64, (size_t)1 << 40) == 0, "a huge budget still tiles");
     /* held besides a tile's pass: the input, the output and a blend weight per pixel, the
-     * weights and 16 MB for the program (sung_tile_for_memory) */
-    size_t held = (size_t)2000 * 1500 * 7 * sizeof(float) + sung_model_param_count(m) * sizeof(float) + ((size_t)16 << 20);
+     * weights and 64 MB for the program (sung_tile_for_memory) */
+    size_t held = (size_t)2000 * 1500 * 7 * sizeof(float) + sung_model_param_count(m) * sizeof(float) + ((size_t)64 << 20);
     int tile = sung_tile_for_memory(m, 2000, 1500, 4, 64, held + b);
     CHECK(tile >= 64 && tile % 64 == 0 && tile < 2000, "tile for a 512²-sized budget: %d", tile);
     CHECK(sung_tile_for_memory(m, 2000, 1500, 4, 64, 1000) == -1, "a 1000-byte budget found a tile");

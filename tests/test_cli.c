@@ -23,13 +23,32 @@ static char dir[] = "/tmp/sung-test-cli-XXXXXX";
 
 static void no_sanitizer_report(const char *rel, const char *what, int status);
 
-static int vrun(const char *prefix, const char *fmt, va_list ap)
+/* Runs `sung ARGS` in the test folder through the shell (with prefix, e.g. a timeout),
+ * output to out.txt / err.txt; its exit status. With kb, also the peak resident memory
+ * (KB) of the process tree it started (wait4: the child's and its waited-for
+ * descendants' maximum). */
+static int vrun(const char *prefix, long *kb, const char *fmt, va_list ap)
 {
     char args[4096], cmd[8192];
     vsnprintf(args, sizeof args, fmt, ap);
     snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 %s%s/%s %s >out.txt 2>err.txt", dir, prefix, getenv("PWD"),
              SUNG_BIN, args);
-    int st = system(cmd), rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    int st;
+    if (!kb) {
+        st = system(cmd);
+    } else {
+        *kb = -1;
+        pid_t pid = fork();
+        if (pid < 0) return 255;
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        struct rusage ru;
+        if (wait4(pid, &st, 0, &ru) != pid) return 255;
+        *kb = ru.ru_maxrss;
+    }
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
     no_sanitizer_report("err.txt", args, rc);
     return rc;
 }
@@ -39,7 +58,7 @@ static int run(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vrun("", fmt, ap);
+    int rc = vrun("", NULL, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -51,7 +70,7 @@ static int run_env(const char *env, const char *fmt, ...)
     snprintf(prefix, sizeof prefix, "env %s ", env);
     va_list ap;
     va_start(ap, fmt);
-    int rc = vrun(prefix, fmt, ap);
+    int rc = vrun(prefix, NULL, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -61,35 +80,18 @@ static int run_limited(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vrun("timeout 60 ", fmt, ap);
+    int rc = vrun("timeout 60 ", NULL, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-/* runs a command line like run(), and gives the peak resident memory (KB) of the process
- * tree it started (wait4: the child's and its waited-for descendants' maximum) */
+/* run(), and the peak resident memory (KB) of what it started */
 static int run_rss(long *kb, const char *fmt, ...)
 {
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = vrun("", kb, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=2 exec %s/%s %s >out.txt 2>err.txt", dir, getenv("PWD"),
-             SUNG_BIN, args);
-    *kb = -1;
-    pid_t pid = fork();
-    if (pid < 0) return 255;
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    struct rusage ru;
-    if (wait4(pid, &st, 0, &ru) != pid) return 255;
-    *kb = ru.ru_maxrss;
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-    no_sanitizer_report("err.txt", args, rc);
     return rc;
 }
 

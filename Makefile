@@ -93,6 +93,11 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h tools/env.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
+# test_fairshare tests a piece of the command (tools/fairshare.c), so it links it too
+$(BUILD)/tests/test_fairshare: tests/test_fairshare.c tests/testutil.h tools/env.h tools/fairshare.h $(BUILD)/tools/fairshare.o $(BUILD)/libsung.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/tools/fairshare.o $(BUILD)/libsung.a $(LDLIBS)
+
 ifeq ($(HAVE_MPI),yes)
 $(BUILD)/tools/dist.o: ALL_CFLAGS += -DSUNG_MPI $(MPI_CFLAGS)
 $(BUILD)/tests/test_mpi: ALL_CFLAGS += -DSUNG_MPI

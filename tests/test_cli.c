@@ -432,6 +432,14 @@ int main(void)
     CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    CHECK(run("%s --out rt --steps 1 --threads 0", base) == 2 && file_has("err.txt", "--threads") &&
+              !exists("rt/last.safetensors"),
+          "train --threads 0: a usage error");
+    CHECK(run("%s --out rt --steps 1 --threads two", base) == 2 && file_has("err.txt", "--threads"),
+          "train --threads two: a usage error");
+    CHECK(run("%s --out rt --steps 2 --threads 1", base) == 0 && run("train --data s1 --resume rt --steps 3 --threads auto") == 0 &&
+              file_has("rt/log.csv", "\n3,"),
+          "train --threads 1, resumed with --threads auto");
     CHECK(run("%s --out rp --steps 1 --precision fp16", base) == 2 && file_has("err.txt", "--precision"),
           "train --precision fp16: a usage error");
     /* precision: part of the run (a resume goes on in it, bit for bit); bf16 is the

@@ -20,10 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "batches.h"
 #include "data.h"
 #include "dist.h"
+#include "fairshare.h"
 #include "photos.h"
 
 static volatile sig_atomic_t interrupted;
@@ -135,7 +139,7 @@ static int load_data(const char *data, const char *photos, const cmd_opts *c, pa
 
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
+    const char *threads_opt = NULL, *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
                *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL, *prec = NULL;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
@@ -174,6 +178,9 @@ int cmd_train(int argc, char **argv)
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
         {"--precision", 's', &prec, "bf16 (default where the CPU has avx512_bf16 and the width is even): mixed-precision "
                                     "convolutions, fp32 weights, Adam, losses and validation; or fp32"},
+        {"--threads", 's', &threads_opt, "OpenMP threads: N, or auto (default): every CPU while the machine is otherwise "
+                                         "idle, fewer while other processes keep CPUs busy (measured every few seconds; "
+                                         "OMP_NUM_THREADS or mpirun fixes the count)"},
         {"--check-every", 'l', &check_every, "under MPI: check that the processes' weights agree every N steps "
                                              "(default 10)"},
         {0},
@@ -192,6 +199,14 @@ int cmd_train(int argc, char **argv)
     if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
     if (check_every < 1) return cli_bad_value("train", "--check-every must be at least 1");
+    int threads = 0; /* 0: auto */
+    if (threads_opt && strcmp(threads_opt, "auto")) {
+        char *end;
+        long t = strtol(threads_opt, &end, 10);
+        if (end == threads_opt || *end || t < 1 || t > 1024)
+            return cli_bad_value("train", "--threads must be auto or a number of threads 1..1024, not '%s'", threads_opt);
+        threads = (int)t;
+    }
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
@@ -199,13 +214,19 @@ int cmd_train(int argc, char **argv)
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
-                                 "--val-every, --val-iters and --checkpoint-minutes may change");
+                                 "--val-every, --val-iters, --checkpoint-minutes and --threads may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
     if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
 
     dist d;
     if (dist_init(&d, NULL, NULL)) return 1;
+#ifdef _OPENMP
+    if (threads) omp_set_num_threads(d.threads = threads);
+#endif
+    /* auto: one process whose thread count nobody fixed follows the free CPUs */
+    fairshare fs;
+    fair_init(&fs, !threads && d.size == 1 && !getenv("OMP_NUM_THREADS"), d.threads);
     if (d.rank > 0 && !freopen("/dev/null", "w", stdout)) { /* rank 0 speaks for the job */
         dist_finalize(&d);
         return cli_fail("train", "rank %d: cannot silence stdout", d.rank);
@@ -425,6 +446,9 @@ setup_done:
         sung_run_advance(&run, &cur);
         cur = next;
         double now = cli_now(), dt = now - t0;
+        if (fair_step(&fs))
+            printf("%sthreads: %d (other processes used %.1f of the %d CPUs)\n", tty ? "\n" : "", fs.cur, fs.others,
+                   fs.cpus);
         run.elapsed = elapsed0 + (now - t_start);
         double pix = 0, aux = 0, sup = 0;
         for (int i = 0; i < run.o.iters; i++) pix += L.pixel[i], aux += L.edge_aux[i], sup += L.edge_sup[i];

@@ -388,6 +388,10 @@ typedef enum {
 
 /* MATLAB's psnr: 10·log10(255² / MSE) over all h·w·3 values; +inf for equal images. */
 double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h);
+/* PSNR as a test set's mean counts it (`sung eval`, validation): sung_psnr, with equal
+ * images counted as SUNG_PSNR_EQUAL dB (100, as is common) instead of +inf. */
+#define SUNG_PSNR_EQUAL 100.0
+double sung_psnr_for_mean(const uint8_t *a, const uint8_t *b, int w, int h);
 /* SSIM as SPEC §8; NaN when out of memory, or for skimage when a side is under 11
  * (its 11×11 Gaussian window; skimage itself raises there). */
 double sung_ssim(const uint8_t *a, const uint8_t *b, int w, int h, sung_ssim_kind kind);

@@ -62,6 +62,12 @@ double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h)
     return 10.0 * log10(SSIM_L * SSIM_L / ((double)sse / (double)n));
 }
 
+double sung_psnr_for_mean(const uint8_t *a, const uint8_t *b, int w, int h)
+{
+    double p = sung_psnr(a, b, w, h);
+    return isinf(p) ? SUNG_PSNR_EQUAL : p;
+}
+
 /* border handling: index i of a line of n samples, extended past its ends */
 static int clamp_index(int i, int n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
 /* scipy.ndimage 'reflect' (the edge sample repeated), periodic with period 2n, so it

@@ -114,6 +114,9 @@ static void check_golden(void)
             }
             /* identical images: each against itself */
             CHECK(isinf(sung_psnr(a, a, w, h)) && sung_psnr(a, a, w, h) > 0, "psnr(%s, itself) is not +inf", k);
+            CHECK(sung_psnr_for_mean(a, a, w, h) == SUNG_PSNR_EQUAL, "psnr_for_mean(%s, itself) is not 100 dB", k);
+            CHECK(isinf(sung_psnr(a, b, w, h)) || sung_psnr_for_mean(a, b, w, h) == sung_psnr(a, b, w, h),
+                  "psnr_for_mean(%s) is not psnr", k);
             CHECK(fabs(sung_ssim(b, b, w, h, SUNG_SSIM_MATLAB) - 1) <= 1e-12, "ssim_matlab(%s, itself) = %.17g", k,
                   sung_ssim(b, b, w, h, SUNG_SSIM_MATLAB));
             if (w >= 11 && h >= 11)
@@ -135,6 +138,7 @@ static void check_args(void)
     uint8_t img[12 * 12 * 3], img2[12 * 12 * 3];
     for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 37), img2[i] = (uint8_t)(i * 11);
     CHECK(isnan(sung_psnr(NULL, img, 1, 1)), "psnr(NULL) not NaN");
+    CHECK(isnan(sung_psnr_for_mean(NULL, img, 1, 1)), "psnr_for_mean(NULL) not NaN");
     CHECK(isnan(sung_psnr(img, NULL, 1, 1)), "psnr(., NULL) not NaN");
     CHECK(isnan(sung_psnr(img, img2, 0, 4)), "psnr w = 0 not NaN");
     CHECK(isnan(sung_psnr(img, img2, 4, -1)), "psnr h = -1 not NaN");

@@ -36,9 +36,8 @@ static int score(const char *name, const sung_image *pred, const uint8_t *pu, co
         rc = cli_fail("eval", "%s is %dx%d but its ground truth %s is %dx%d", name, pred->w, pred->h,
                       gt_path, gt.w, gt.h);
     if (!rc) {
-        double p = sung_psnr(pu, gu, gt.w, gt.h), s = sung_ssim(pu, gu, gt.w, gt.h, kind);
+        double p = sung_psnr_for_mean(pu, gu, gt.w, gt.h), s = sung_ssim(pu, gu, gt.w, gt.h, kind);
         if (isnan(s)) rc = cli_fail("eval", "%s: SSIM undefined (skimage SSIM needs at least 11x11 pixels)", name);
-        if (!rc && isinf(p)) p = 100.0; /* identical images: counted as 100 dB, as is common */
         if (!rc) {
             t->psnr += p, t->ssim += s, t->n++;
             if (verbose) printf("%s  PSNR %.3f  SSIM %.5f\n", name, p, s);

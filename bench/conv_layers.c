@@ -4,7 +4,7 @@
  * GFLOP/s (direct-conv FLOPs), interleaving the algorithms, so that a noisy shared
  * machine still gives comparable numbers:
  *
- *   build/conv_layers [RUNS] [H W]      (default 9 runs, 128×128 pixels)
+ *   build/conv_layers [RUNS] [H W [WIDTH]]   (default 9 runs, 128×128 pixels, width 32)
  *
  * For choosing kernels (src/model.c add_conv); `make bench` measures the whole model. */
 #include <stdio.h>
@@ -33,8 +33,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int runs = argc > 1 ? atoi(argv[1]) : 9, H = argc > 3 ? atoi(argv[2]) : 128, W = argc > 3 ? atoi(argv[3]) : 128;
-    static const int shapes[][2] = {{32, 32}, {64, 64}, {128, 128}, {64, 32}, {128, 32}, {192, 32}};
-    printf("kernels %s, %dx%d pixels, minimum of %d runs: ms (GFLOP/s)\n", ops_isa(), W, H, runs);
+    /* the 3×3 stride-1 shapes of a width-c model: U-Net levels c, 2c, 4c; RDB dense layers */
+    int c = argc > 4 ? atoi(argv[4]) : 32;
+    if (c < 1 || c > 256) c = 32;
+    const int shapes[][2] = {{c, c}, {2 * c, 2 * c}, {4 * c, 4 * c}, {2 * c, c}, {4 * c, c}, {6 * c, c}};
+    printf("kernels %s, %dx%d pixels, width %d, minimum of %d runs: ms (GFLOP/s)\n", ops_isa(), W, H, c, runs);
     printf("%-10s", "A>B");
     for (int a = 0; a < NALG; a++) printf("  %18s", names[a]);
     printf("\n");
@@ -53,15 +56,17 @@ int main(int argc, char **argv)
         size_t sc = conv_wino_scratch_size(&s, 4) > conv_wino_scratch_size(&s, 2) ? conv_wino_scratch_size(&s, 4) : conv_wino_scratch_size(&s, 2);
         float *scratch = malloc(sc * 4);
         conv_pack(&s, w, fwd, NULL);
-        conv_wino_pack(&s, 2, w, U2);
-        conv_wino_pack(&s, 4, w, U4);
+        if (conv_wino_ok(&s)) conv_wino_pack(&s, 2, w, U2), conv_wino_pack(&s, 4, w, U4);
         int bf = ops_has_bf16();
-        if (bf) conv_bf16_pack(&s, fwd, p16), conv_wino_bf16_pack(&s, U4, U16);
+        int wino = conv_wino_ok(&s), wino16 = bf && conv_wino_bf16_ok(&s);
+        if (bf) conv_bf16_pack(&s, fwd, p16);
+        if (wino16) conv_wino_bf16_pack(&s, U4, U16);
         double best[NALG];
         for (int a = 0; a < NALG; a++) best[a] = 1e30;
         for (int r = 0; r < runs + 1; r++)
             for (int a = 0; a < NALG; a++) {
-                if (!bf && (a == ALG_BF16 || a == ALG_W4BF16)) continue;
+                if ((!bf && a == ALG_BF16) || (!wino16 && a == ALG_W4BF16) || (!wino && (a == ALG_W2 || a == ALG_W4)))
+                    continue;
                 double t0 = now();
                 switch (a) {
                 case ALG_DIRECT: conv_forward(&s, out, in, fwd, bias, ACT_RELU, NULL, 0, zeros); break;

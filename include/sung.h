@@ -213,7 +213,8 @@ float *sung_model_grads(sung_model *m, size_t *n);
 size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_opts *o);
 
 /* Training state: weights, Adam moments and step count in one safetensors file
- * (tensors NAME, adam.m.NAME, adam.v.NAME; metadata variant, width, adam_step and the
+ * (tensors NAME, adam.m.NAME, adam.v.NAME, and ema.NAME with metadata ema_decay when
+ * the model keeps an average of its weights; metadata variant, width, adam_step and the
  * caller's pairs), written atomically, so that training resumes bit for bit. */
 typedef struct {
     const char *key, *value;
@@ -225,8 +226,24 @@ sung_status sung_train_state_load(sung_model **out, const char *path, sung_meta 
                                   int *nmeta, sung_error *err);
 void sung_meta_free(sung_meta *meta, int nmeta);
 
-/* One Adam step (β1 0.9, β2 0.999, ε 1e-8, bias-corrected) with learning rate lr. */
+/* One Adam step (β1 0.9, β2 0.999, ε 1e-8, bias-corrected) with learning rate lr; then,
+ * when the model keeps one, the weights' average moves (sung_train_ema). */
 void sung_train_apply(sung_model *m, double lr);
+
+/* An exponential moving average of the weights (Polyak averaging; BasicSR's ema_decay):
+ * after every sung_train_apply, avg ← avg + (1 − decay)·(weights − avg). Training takes
+ * its steps with the weights; the average is what a run validates and ships, since it
+ * carries less of the last steps' noise. decay in (0, 1) starts one from the current
+ * weights (or changes the decay of the one there); 0 drops it. The training state keeps
+ * it (sung_train_state_save: tensors ema.NAME, metadata ema_decay), so a run resumes
+ * bit for bit. SUNG_ERR_ARG for a decay outside [0, 1) or while exchanged. */
+sung_status sung_train_ema(sung_model *m, double decay, sung_error *err);
+/* The average's decay, 0 when the model keeps none. */
+double sung_train_ema_decay(const sung_model *m);
+/* Exchanges the weights and their average: until the next call, inference, validation
+ * and sung_model_save see the average (and sung_train_apply must not run). SUNG_ERR_ARG
+ * when the model keeps no average. */
+sung_status sung_model_swap_ema(sung_model *m, sung_error *err);
 long sung_train_step_count(const sung_model *m);
 
 /* ---- the trainer (src/train.c): runs, data streams, schedule, steps, validation ------- */

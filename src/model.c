@@ -326,6 +326,7 @@ void sung_model_free(sung_model *m)
     free(m->params);
     free(m->convs);
     free(m->mem);
+    free(m->ema_buf);
     free(m->packed);
     free(m->packed16);
     free(m->packed16_bwd);

@@ -75,6 +75,11 @@ struct sung_model {
     /* one block: parameters, gradients, Adam first and second moments */
     float *mem, *p, *g, *adam_m, *adam_v;
     long step;
+    /* the weights' moving average (sung_train_ema): ema_buf owns it; p and ema are
+     * exchanged by sung_model_swap_ema (ema_swapped: p is the average now) */
+    float *ema, *ema_buf;
+    double ema_decay;
+    int ema_swapped;
 
     conv_layer *convs;
     int nconvs, cap_convs;

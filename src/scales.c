@@ -4,6 +4,7 @@
  * Scales run one at a time (forward, loss, backward) because S_{i+1} enters scale i as a
  * constant, so the activations of one scale are all that is ever held; the arena is reset
  * between scales. */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,9 +274,53 @@ nomem:
 
 void sung_train_apply(sung_model *m, double lr)
 {
+    assert(!m->ema_swapped); /* the weights, not their average, take the step */
     m->step++;
     adam_update(m->p, m->g, m->adam_m, m->adam_v, m->nfloats, lr, 0.9, 0.999, 1e-8, m->step);
+    if (m->ema) ema_update(m->ema, m->p, m->nfloats, m->ema_decay);
     m->packed_fresh = 0;
+}
+
+sung_status sung_train_ema(sung_model *m, double decay, sung_error *err)
+{
+    if (!m || !(decay >= 0 && decay < 1)) {
+        model_set_error(err, "the weights' average needs a decay in [0, 1) (0: none), not %g", decay);
+        return SUNG_ERR_ARG;
+    }
+    if (m->ema_swapped) {
+        model_set_error(err, "the weights and their average are exchanged: swap them back first");
+        return SUNG_ERR_ARG;
+    }
+    if (decay == 0) {
+        free(m->ema_buf);
+        m->ema = m->ema_buf = NULL, m->ema_decay = 0;
+        return SUNG_OK;
+    }
+    if (!m->ema) {
+        if (!(m->ema_buf = malloc(m->nfloats * sizeof *m->ema_buf))) {
+            model_set_error(err, "out of memory for the weights' average (%zu floats)", m->nfloats);
+            return SUNG_ERR_NOMEM;
+        }
+        memcpy(m->ema_buf, m->p, m->nfloats * sizeof *m->ema_buf);
+        m->ema = m->ema_buf;
+    }
+    m->ema_decay = decay;
+    return SUNG_OK;
+}
+
+double sung_train_ema_decay(const sung_model *m) { return m && m->ema ? m->ema_decay : 0; }
+
+sung_status sung_model_swap_ema(sung_model *m, sung_error *err)
+{
+    if (!m || !m->ema) {
+        model_set_error(err, "the model has no average of its weights (sung_train_ema)");
+        return SUNG_ERR_ARG;
+    }
+    float *t = m->p;
+    m->p = m->ema, m->ema = t;
+    m->ema_swapped = !m->ema_swapped;
+    m->packed_fresh = 0;
+    return SUNG_OK;
 }
 
 sung_status sung_edge_map(const sung_image *in, sung_image *out, sung_error *err)

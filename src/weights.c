@@ -70,18 +70,25 @@ sung_status sung_model_save_grads(const sung_model *m, const char *path, sung_er
 sung_status sung_train_state_save(const sung_model *m, const char *path, const sung_meta *meta,
                                   int nmeta, sung_error *err)
 {
-    const float *base[3] = {m->p, m->adam_m, m->adam_v};
-    const char *prefix[3] = {"", "adam.m.", "adam.v."};
-    char step[32];
+    if (m->ema_swapped) {
+        model_set_error(err, "%s: not written: the weights and their average are exchanged", path);
+        return SUNG_ERR_ARG;
+    }
+    const float *base[4] = {m->p, m->adam_m, m->adam_v, m->ema};
+    const char *prefix[4] = {"", "adam.m.", "adam.v.", "ema."};
+    char step[32], decay[32];
     snprintf(step, sizeof step, "%ld", m->step);
-    sung_meta *all = calloc(nmeta + 1, sizeof *all);
+    snprintf(decay, sizeof decay, "%.17g", m->ema_decay);
+    sung_meta *all = calloc(nmeta + 2, sizeof *all);
     if (!all) {
         model_set_error(err, "out of memory writing %s", path);
         return SUNG_ERR_NOMEM;
     }
-    all[0] = (sung_meta){"adam_step", step};
-    for (int i = 0; i < nmeta; i++) all[1 + i] = meta[i];
-    sung_status st = write_sets(m, path, base, prefix, 3, ST_F32, all, nmeta + 1, err);
+    int na = 0;
+    all[na++] = (sung_meta){"adam_step", step};
+    if (m->ema) all[na++] = (sung_meta){"ema_decay", decay};
+    for (int i = 0; i < nmeta; i++) all[na++] = meta[i];
+    sung_status st = write_sets(m, path, base, prefix, m->ema ? 4 : 3, ST_F32, all, na, err);
     free(all);
     return st;
 }
@@ -146,13 +153,27 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
      * otherwise reserve 150 GB before its first missing tensor is noticed) */
     if ((st = model_layout(&m, (sung_variant)variant, (int)width, err)) != SUNG_OK) goto done;
     st = SUNG_ERR_FORMAT;
-    static const char *const prefixes[3] = {"", "adam.m.", "adam.v."};
+    static const char *const prefixes[4] = {"", "adam.m.", "adam.v.", "ema."};
+    /* a state may keep the weights' average: all of its tensors, and its decay */
+    const char *es = state ? st_meta_get(&f, "ema_decay") : NULL;
+    double ema_decay = 0;
+    if (es) {
+        char *e = NULL;
+        ema_decay = strtod(es, &e);
+        if (*e || e == es || !(ema_decay > 0 && ema_decay < 1)) {
+            model_set_error(err, "%s: metadata 'ema_decay' is '%s'; it must be a number in (0, 1)", path, es);
+            goto done;
+        }
+    }
+    int nsets = state ? (es ? 4 : 3) : 1;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) { /* pass 0 checked, pass 1 reads */
             if ((st = model_alloc(m, err)) != SUNG_OK) goto done;
             st = SUNG_ERR_FORMAT;
+            if (es && (st = sung_train_ema(m, ema_decay, err)) != SUNG_OK) goto done;
+            st = SUNG_ERR_FORMAT;
         }
-    for (int k = 0; k < (state ? 3 : 1); k++)
+    for (int k = 0; k < nsets; k++)
         for (int i = 0; i < m->nparams; i++) {
             const param_info *p = &m->params[i];
             char name[96];
@@ -183,12 +204,12 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
                 goto done;
             }
             if (pass == 0) continue;
-            float *dst = (k == 0 ? m->p : k == 1 ? m->adam_m : m->adam_v) + p->off;
+            float *dst = (k == 0 ? m->p : k == 1 ? m->adam_m : k == 2 ? m->adam_v : m->ema) + p->off;
             if (st_read_f32(&f, t, dst, p->numel, why, sizeof why)) {
                 model_set_error(err, "%s: %s", path, why);
                 goto done;
             }
-            if (bad_value(path, name, dst, p->numel, k == 0, err)) goto done;
+            if (bad_value(path, name, dst, p->numel, k == 0 || k == 3, err)) goto done;
         }
     }
     if (state) {
@@ -205,6 +226,7 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
         const char *nm = f.tensors[i].name;
         if (state && !strncmp(nm, "adam.m.", 7)) nm += 7;
         else if (state && !strncmp(nm, "adam.v.", 7)) nm += 7;
+        else if (es && !strncmp(nm, "ema.", 4)) nm += 4;
         if (model_find_param(m, nm) < 0) {
             model_set_error(err, "%s: unexpected tensor '%s' (not part of a %s model)", path,
                             f.tensors[i].name, vs);

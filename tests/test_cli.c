@@ -432,6 +432,17 @@ int main(void)
     CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    CHECK(run("%s --out re --steps 1 --ema 1.5", base) == 2 && file_has("err.txt", "--ema") && !exists("re/last.safetensors"),
+          "train --ema 1.5: a usage error");
+    /* --ema: last.safetensors is the average (not the weights of the run without one), and
+     * a resumed run's equals the uninterrupted one's; --ema can start on a resume */
+    CHECK(run("%s --out e1 --steps 4 --ema 0.5", base) == 0 && run("%s --out e2 --steps 2 --ema 0.5", base) == 0 &&
+              run("train --data s1 --resume e2 --steps 4") == 0 && same_file("e1/last.safetensors", "e2/last.safetensors") &&
+              !same_file("e1/last.safetensors", "r1/last.safetensors") && file_has("out.txt", "moving average"),
+          "train --ema: resumed average differs from the uninterrupted one, or is the plain weights");
+    CHECK(run("%s --out e3 --steps 2", base) == 0 && run("train --data s1 --resume e3 --steps 4 --ema 0.5") == 0 &&
+              !same_file("e3/last.safetensors", "r1/last.safetensors"),
+          "train --ema on a resume");
     CHECK(run("%s --out rt --steps 1 --threads 0", base) == 2 && file_has("err.txt", "--threads") &&
               !exists("rt/last.safetensors"),
           "train --threads 0: a usage error");

@@ -498,6 +498,82 @@ static void test_validate(void)
     sung_model_free(m);
 }
 
+/* The weights' moving average: its formula over three steps (against the weights after
+ * each step, by hand), that it leaves the steps themselves alone, the exchange, the
+ * state file (a resumed run's average and weights are the uninterrupted run's, bit for
+ * bit), and bad decays. */
+static void test_ema(const float *blur, const float *sharp)
+{
+    sung_error e;
+    sung_model *m, *plain;
+    sung_train_opts o = {1, 1, 1};
+    CHECK(sung_model_create(&m, SUNG_SUNG, 4, 9, &e) == SUNG_OK && sung_model_create(&plain, SUNG_SUNG, 4, 9, &e) == SUNG_OK,
+          "create: %s", e.msg);
+    CHECK(sung_train_ema_decay(m) == 0, "a new model keeps no average");
+    CHECK(sung_model_swap_ema(m, &e) == SUNG_ERR_ARG, "swap without an average");
+    CHECK(sung_train_ema(m, 1.0, &e) == SUNG_ERR_ARG && sung_train_ema(m, -0.1, &e) == SUNG_ERR_ARG &&
+              sung_train_ema(m, NAN, &e) == SUNG_ERR_ARG,
+          "decays outside [0, 1)");
+    const double decay = 0.75;
+    CHECK(sung_train_ema(m, decay, &e) == SUNG_OK && sung_train_ema_decay(m) == decay, "start: %s", e.msg);
+    size_t n;
+    float *avg = weights(m, &n); /* the average starts at the weights */
+    for (int t = 0; t < 3; t++) {
+        CHECK(sung_train_step(m, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e) == SUNG_OK &&
+                  sung_train_step(plain, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e) == SUNG_OK,
+              "step %d: %s", t, e.msg);
+        size_t n2;
+        float *w = weights(m, &n2);
+        for (size_t i = 0; i < n; i++) avg[i] += (float)(1 - decay) * (w[i] - avg[i]);
+        free(w);
+    }
+    size_t n3;
+    float *w = weights(m, &n3), *wp = weights(plain, &n3);
+    CHECK(memcmp(w, wp, n * sizeof *w) == 0, "the average changed the training steps");
+    CHECK(sung_model_swap_ema(m, &e) == SUNG_OK, "swap: %s", e.msg);
+    float *got = weights(m, &n3);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)got[i] - avg[i]));
+    CHECK(worst <= 1e-7, "average after 3 steps: off by %g from the formula", worst);
+    CHECK(rel_diff(got, w, n) > 1e-4, "the exchanged weights are the weights (%g)", rel_diff(got, w, n));
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/sung-test-ema-%d.safetensors", (int)getpid());
+    CHECK(sung_train_state_save(m, path, NULL, 0, &e) == SUNG_ERR_ARG, "a state written while exchanged");
+    CHECK(sung_model_swap_ema(m, &e) == SUNG_OK, "swap back");
+    free(got);
+    got = weights(m, &n3);
+    CHECK(memcmp(got, w, n * sizeof *w) == 0, "two exchanges are not the identity");
+    free(got);
+    /* the state keeps the average; one more step after loading = one more step here */
+    sung_model *r = NULL;
+    CHECK(sung_train_state_save(m, path, NULL, 0, &e) == SUNG_OK && sung_train_state_load(&r, path, NULL, NULL, &e) == SUNG_OK,
+          "state: %s", e.msg);
+    if (r) {
+        CHECK(sung_train_ema_decay(r) == decay, "the state lost the decay (%g)", sung_train_ema_decay(r));
+        CHECK(sung_train_step(m, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e) == SUNG_OK &&
+                  sung_train_step(r, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e) == SUNG_OK,
+              "step after load: %s", e.msg);
+        float *a = weights(m, &n3), *b = weights(r, &n3);
+        CHECK(memcmp(a, b, n * sizeof *a) == 0, "resumed weights differ");
+        free(a), free(b);
+        sung_model_swap_ema(m, NULL), sung_model_swap_ema(r, NULL);
+        a = weights(m, &n3), b = weights(r, &n3);
+        CHECK(memcmp(a, b, n * sizeof *a) == 0, "resumed average differs");
+        free(a), free(b);
+        sung_model_swap_ema(m, NULL), sung_model_swap_ema(r, NULL);
+        /* dropped: the next state has no ema tensors, and loads without one */
+        sung_model *d = NULL;
+        CHECK(sung_train_ema(r, 0, &e) == SUNG_OK && sung_train_ema_decay(r) == 0, "drop");
+        CHECK(sung_train_state_save(r, path, NULL, 0, &e) == SUNG_OK && sung_train_state_load(&d, path, NULL, NULL, &e) == SUNG_OK &&
+                  sung_train_ema_decay(d) == 0,
+              "a state without an average: %s", e.msg);
+        sung_model_free(d);
+    }
+    unlink(path);
+    free(avg), free(w), free(wp);
+    sung_model_free(r), sung_model_free(m), sung_model_free(plain);
+}
+
 int main(void)
 {
     float *blur = malloc(sizeof(float) * N * IMG), *sharp = malloc(sizeof(float) * N * IMG);
@@ -511,6 +587,7 @@ int main(void)
     test_run();
     test_crop();
     test_validate();
+    test_ema(blur, sharp);
     free(blur), free(sharp);
     return test_summary("test_train");
 }

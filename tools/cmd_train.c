@@ -7,6 +7,7 @@
  * validates.
  *
  * RUNDIR holds: last.safetensors (weights), best.safetensors (best validation PSNR),
+ * both the weights' moving average when the run keeps one (--ema: what it validates),
  * state.safetensors (weights, Adam moments, and in its metadata the run's options and
  * position: sung_run_save, with this command's own options beside them) and log.csv. */
 #include "cli.h"
@@ -56,6 +57,16 @@ static char *path_in(const char *dir, const char *name)
     return buf[k];
 }
 
+/* RUNDIR/name: the weights, or their moving average when the run keeps one. */
+static sung_status save_weights(sung_model *m, const char *rundir, const char *name, sung_error *err)
+{
+    int avg = sung_train_ema_decay(m) > 0;
+    if (avg && sung_model_swap_ema(m, err)) return SUNG_ERR_ARG;
+    sung_status st = sung_model_save(m, path_in(rundir, name), 0, err);
+    if (avg) sung_model_swap_ema(m, NULL);
+    return st;
+}
+
 /* The state file and last.safetensors (rank 0 only). */
 static int save_state(const dist *d, sung_model *m, const sung_run *r, const char *rundir, const cmd_opts *c)
 {
@@ -75,8 +86,7 @@ static int save_state(const dist *d, sung_model *m, const sung_run *r, const cha
 #undef PUT
     extra[n++] = (sung_meta){"run.val", c->val};
     sung_error err;
-    if (sung_run_save(m, r, path_in(rundir, "state.safetensors"), extra, n, &err) ||
-        sung_model_save(m, path_in(rundir, "last.safetensors"), 0, &err))
+    if (sung_run_save(m, r, path_in(rundir, "state.safetensors"), extra, n, &err) || save_weights(m, rundir, "last.safetensors", &err))
         return cli_fail("train", "saving a checkpoint: %s", err.msg);
     return 0;
 }
@@ -144,7 +154,7 @@ int cmd_train(int argc, char **argv)
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
     long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
-    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1;
+    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1, ema = -1;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
@@ -178,6 +188,8 @@ int cmd_train(int argc, char **argv)
         {"--dump-grads", 's', &dump, "write the first step's gradients to this file"},
         {"--precision", 's', &prec, "bf16 (default where the CPU has avx512_bf16 and the width is even): mixed-precision "
                                     "convolutions, fp32 weights, Adam, losses and validation; or fp32"},
+        {"--ema", 'f', &ema, "keep a moving average of the weights with this decay (e.g. 0.999; 0: none, the "
+                             "default), validated and written as last/best.safetensors; the steps use the weights"},
         {"--threads", 's', &threads_opt, "OpenMP threads: N, or auto (default): every CPU while the machine is otherwise "
                                          "idle, fewer while other processes keep CPUs busy (measured every few seconds; "
                                          "OMP_NUM_THREADS or mpirun fixes the count)"},
@@ -199,6 +211,8 @@ int cmd_train(int argc, char **argv)
     if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
     if (check_every < 1) return cli_bad_value("train", "--check-every must be at least 1");
+    if (ema != -1 && !(ema >= 0 && ema < 1))
+        return cli_bad_value("train", "--ema must be a decay in [0, 1) (0: no average), not %g", ema);
     int threads = 0; /* 0: auto */
     if (threads_opt && strcmp(threads_opt, "auto")) {
         char *end;
@@ -214,7 +228,7 @@ int cmd_train(int argc, char **argv)
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
-                                 "--val-every, --val-iters, --checkpoint-minutes and --threads may change");
+                                 "--val-every, --val-iters, --checkpoint-minutes, --ema and --threads may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
     if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
@@ -340,6 +354,8 @@ int cmd_train(int argc, char **argv)
         rc = cli_bad_value("train", "the run's precision '%s' is not fp32 or bf16", c.precision);
     else if (sung_model_set_precision(m, (sung_precision)sung_precision_parse(c.precision), &err))
         rc = cli_bad_value("train", "--precision %s: %s", c.precision, err.msg);
+    else if (ema != -1 && sung_train_ema(m, ema, &err))
+        rc = cli_fail("train", "--ema %g: %s", ema, err.msg);
     if (rc) goto setup_done;
     if (*c.val && (rc = pairs_list("train", c.val, "blur", &V))) goto setup_done;
     if (d.rank == 0 && !resume && make_dirs(rundir)) {
@@ -389,6 +405,9 @@ setup_done:
            (shard_max + micro - 1) / micro, model_mb, micro_mb,
            model_mb + micro_mb > c.max_memory ? " -- more than --max-memory, even one image at a time" : "");
     if (resume) printf("resuming at step %ld (epoch %d)\n", run.step, run.epoch + 1);
+    if (sung_train_ema_decay(m) > 0)
+        printf("keeping a moving average of the weights (decay %g): validated, and written as last/best.safetensors\n",
+               sung_train_ema_decay(m));
     fflush(stdout);
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
@@ -464,8 +483,12 @@ setup_done:
         int epoch_end = run.pos == npairs;
         if (d.rank == 0 && V.n && epoch_end && ((run.epoch + 1) % c.val_every == 0 || run.step == total)) {
             double psnr;
-            if (sung_validate(m, (const char *const *)V.blur, (const char *const *)V.sharp, V.n, c.val_iters, &psnr,
-                              &err)) {
+            int avg = sung_train_ema_decay(m) > 0; /* the average is what the run ships */
+            if (avg) sung_model_swap_ema(m, NULL);
+            sung_status vst = sung_validate(m, (const char *const *)V.blur, (const char *const *)V.sharp, V.n,
+                                            c.val_iters, &psnr, &err);
+            if (avg) sung_model_swap_ema(m, NULL);
+            if (vst) {
                 rc = cli_fail("train", "validation: %s", err.msg);
                 dist_abort(&d, rc);
                 goto done;
@@ -475,7 +498,7 @@ setup_done:
                    run.epoch + 1, psnr, V.n, psnr > run.best_psnr ? " (best)" : "");
             if (psnr > run.best_psnr) {
                 run.best_psnr = psnr;
-                if (sung_model_save(m, path_in(rundir, "best.safetensors"), 0, &err)) {
+                if (save_weights(m, rundir, "best.safetensors", &err)) {
                     rc = cli_fail("train", "%s", err.msg);
                     dist_abort(&d, rc);
                     goto done;

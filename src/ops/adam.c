@@ -4,6 +4,13 @@
 
 #include "ops.h"
 
+void ema_update(float *ema, const float *p, size_t n, double decay)
+{
+    float k = (float)(1 - decay);
+#pragma omp parallel for simd
+    for (size_t i = 0; i < n; i++) ema[i] += k * (p[i] - ema[i]);
+}
+
 void adam_update(float *p, const float *g, float *m, float *v, size_t n, double lr,
                  double b1, double b2, double eps, long t)
 {

@@ -158,6 +158,8 @@ void reduce_forward(tensor out, tensor in, float *scratch /* h*w*c floats */);
 /* Adam (not AdamW), bias-corrected, as torch.optim.Adam; t is the 1-based step. */
 void adam_update(float *p, const float *g, float *m, float *v, size_t n, double lr,
                  double b1, double b2, double eps, long t);
+/* The weights' moving average: ema ← ema + (1 − decay)·(p − ema), n floats. */
+void ema_update(float *ema, const float *p, size_t n, double decay);
 
 /* ---- CPU dispatch -------------------------------------------------------------*/
 /* "avx512+bf16", "avx512", "avx2" or "generic": the kernels in use, chosen on the first

@@ -231,60 +231,41 @@ static void rdb_dense(ctx *c, const m_rdb *r, tensor h)
     }
 }
 
-/* RDB: x + fuse(h_6) */
-static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+/* The RDB chain of a path from the U-Net's input f0 (SPEC §2): r_0 = unet(f0), r_k =
+ * rdbs.k(r_{k-1}) = r_{k-1} + fuse(h_6), then fuse1(concat(r_1..r_n)) when n_rdb > 1.
+ * Training keeps every intermediate for the backward pass: each RDB grows in a 7c buffer
+ * of its own, its input copied into the first c channels, and writes its output into its
+ * slot of the concatenation for fuse1. Inference runs in about ten feature maps at the
+ * path's resolution (training holds some thirty): one 7c buffer holds each RDB's growing
+ * concatenation, the U-Net writes its output into its first c channels and each RDB's
+ * output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1 weights
+ * split by input block), so the n·c concatenation never exists. */
+static tensor rdbs(ctx *c, const m_path *p, tensor f0)
 {
-    int ch = x.c;
-    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
-    copy(c, t_slice(h, 0, ch), x);
-    rdb_dense(c, r, h);
-    return conv(c, r->fuse, h, ACT_NONE, &x, into);
-}
-
-/* The RDB chain of a path for training, from the U-Net's output u: each RDB in its own
- * 7c buffer, the outputs concatenated for fuse1 (n_rdb > 1). Every intermediate is kept
- * for the backward pass. */
-static tensor rdbs_train(ctx *c, const m_path *p, tensor u)
-{
-    tensor h = u;
-    int ch = u.c;
-    if (p->n_rdb > 1) {
-        tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
-        tensor r = h;
-        for (int k = 0; k < p->n_rdb; k++) {
-            tensor slot = t_slice(cat, k * ch, ch);
-            r = rdb(c, &p->rdbs[k], r, &slot);
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c, nr = p->n_rdb, train = c->train;
+    tensor hb = {0}, x0 = {0}, cat = {0}, y = {0}, acc = {0};
+    if (!train) hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
+    tensor r = unet(c, &p->unet, f0, at_infer(c, &x0));
+    if (train && nr > 1) cat = new_tensor(c, n, h, w, nr * ch, 1);
+    if (!train) y = new_tensor(c, n, h, w, ch, 0), acc = nr > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
+    for (int k = 0; k < nr; k++) {
+        tensor x = r; /* the RDB's input, its residual in training */
+        if (train) {
+            hb = new_tensor(c, n, h, w, 7 * ch, 1), x0 = t_slice(hb, 0, ch);
+            copy(c, x0, x);
+        } else if (k) {
+            copy(c, x0, y);
         }
-        h = conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL);
-    } else {
-        h = rdb(c, &p->rdbs[0], h, NULL);
-    }
-    return h;
-}
-
-/* The same for inference, with the U-Net from f0, in about ten feature maps at the path's
- * resolution (the training path holds some thirty): one 7c buffer holds each RDB's
- * growing concatenation, the U-Net writes its output into its first c channels and each
- * RDB's output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
- * weights split by input block), so the 3c concatenation never exists. */
-static tensor rdbs_infer(ctx *c, const m_path *p, tensor f0)
-{
-    sung_model *m = c->m;
-    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
-    tensor hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
-    unet(c, &p->unet, f0, &x0);
-    tensor y = new_tensor(c, n, h, w, ch, 0);
-    tensor acc = p->n_rdb > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
-    for (int k = 0; k < p->n_rdb; k++) {
-        if (k) copy(c, x0, y);
         rdb_dense(c, &p->rdbs[k], hb);
-        conv(c, p->rdbs[k].fuse, hb, ACT_NONE, &x0, &y);
-        if (p->n_rdb > 1) {
-            assert(m->convs[p->fuse1].s.k == 1 && m->convs[p->fuse1].s.A == p->n_rdb * ch);
+        tensor slot = train && nr > 1 ? t_slice(cat, k * ch, ch) : y;
+        r = conv(c, p->rdbs[k].fuse, hb, ACT_NONE, train ? &x : &x0, train && nr == 1 ? NULL : &slot);
+        if (!train && nr > 1) {
+            assert(c->m->convs[p->fuse1].s.k == 1 && c->m->convs[p->fuse1].s.A == nr * ch);
             run_forward(c, p->fuse1, acc, y, k * ch, k == 0, ACT_NONE, NULL, k > 0);
         }
     }
-    return acc;
+    if (nr == 1) return r;
+    return train ? conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL) : acc;
 }
 
 /* pixel_shuffle(up(h)), 4c → c channels at twice the size; at inference the up conv
@@ -314,8 +295,7 @@ static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
 {
     tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
     arena_pos mark = arena_mark(&c->m->act);
-    tensor h = c->train ? rdbs_train(c, p, unet(c, &p->unet, f0, NULL)) : rdbs_infer(c, p, f0);
-    h = conv(c, p->fuse3, h, ACT_NONE, &f0, at_infer(c, &f0));
+    tensor h = conv(c, p->fuse3, rdbs(c, p, f0), ACT_NONE, &f0, at_infer(c, &f0));
     release(c, mark);
     conv(c, p->tail, up_shuffle(c, p->up, h), act, NULL, &into);
 }

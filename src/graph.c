@@ -83,6 +83,7 @@ static void run_forward(ctx *c, int layer, tensor out, tensor in, int a0, int bi
         bf16 = conv_plan_forward(L->plan, model_conv_mode(m, c->train), out, in, a0, bias, act, res, accumulate,
                                  m->zeros, m->scratch, tmp);
     arena_release(&m->act, mk);
+    c->flops += conv_flops(&s, (double)in.n * in.h * in.w);
     prof_add(m, t0, &s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
 }
 
@@ -284,6 +285,7 @@ static tensor up_shuffle(ctx *c, int layer, tensor f0)
     int bf16 = 0;
     if (!idle(c)) bf16 = conv_plan_shuffle_forward(U->plan, model_conv_mode(m, 0), sh, f0, ACT_NONE, m->zeros, tmp);
     arena_release(&m->act, mk);
+    c->flops += conv_flops(&U->s, (double)f0.n * f0.h * f0.w);
     prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)f0.n * f0.h * f0.w, 0, bf16);
     return sh;
 }

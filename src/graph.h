@@ -11,6 +11,7 @@ typedef struct {
     int failed;    /* sticky: after a failure every op is a no-op */
     size_t bwd_tmp; /* training: the largest temporary a conv's backward asks for, in floats
                        (planning) */
+    double flops;   /* of the convolutions run (or counted) so far: 2 per multiply-add */
 } ctx;
 
 typedef struct {

@@ -107,7 +107,10 @@ void model_grads_unpack(sung_model *m);
 /* The bytes of the weight layouts an inference in m's precision touches. */
 size_t infer_packed_bytes(const sung_model *m);
 
-/* src/cost.c: the per-layer-type profile (sung_profile_reset). prof_add adds one call,
+/* src/cost.c: FLOPs (2 per multiply-add) of a forward convolution of shape s whose input
+ * has pix pixels: the one formula of sung_model_flops and of the profile. */
+double conv_flops(const conv_shape *s, double pix);
+/* The per-layer-type profile (sung_profile_reset). prof_add adds one call,
  * started at t0 = prof_wall(), of a convolution of shape s whose input has n_in_pix
  * pixels (all images); nothing unless profiling, nor while planning memory. */
 enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };

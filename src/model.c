@@ -1,7 +1,8 @@
 /* The SUNG network's structure and parameters: the layer list built in the words of the
  * spec (SPEC §1–§3), the one parameter/gradient/Adam buffer, deterministic initialisation,
- * create/free and precision. The graph that runs it is src/graph.c; the weight packs
- * src/pack.c; the scale loop src/scales.c; FLOPs and the profile src/cost.c. */
+ * create/free and precision. The graph that runs it is src/graph.c; how each conv runs,
+ * its conv_plan (src/ops/conv_plan.c), prepared by src/pack.c; the scale loop
+ * src/scales.c; FLOPs and the profile src/cost.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -87,7 +87,8 @@ void model_init_weights(sung_model *m, uint64_t seed);
 /* Builds the structure and allocates parameters (zero). */
 sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
 /* model_build in two halves: the layout (params, convs: a few KB whatever the width),
- * then the buffers (parameters, gradients, Adam moments, packed weights). A reader checks
+ * then the buffers (parameters, gradients, Adam moments) and the conv plans (whose packed
+ * weights come with the first pass that reads them). A reader checks
  * a file's tensors against the layout before it commits memory to them. */
 sung_status model_layout(sung_model **out, sung_variant v, int width, sung_error *err);
 sung_status model_alloc(sung_model *m, sung_error *err);

@@ -234,7 +234,7 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
 {
     conv_shape s = p->s;
     s.A = in.c;
-    assert(a0 + in.c <= p->s.A && (in.c == p->s.A || a0 >= 0));
+    assert(a0 >= 0 && a0 + in.c <= p->s.A);
     const float *b = bias && p->has_bias ? p->bias : NULL;
     size_t Bp = conv_round(s.B);
     switch (fwd_kernel(p, mode, in.c == p->s.A)) {

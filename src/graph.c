@@ -52,43 +52,39 @@ static void record(ctx *c, node nd)
     m->tape[m->ntape++] = nd;
 }
 
-/* Runs layer L (or the part s of it whose input channels start at a0: fuse1 summed
- * block by block) in the model's precision, in training as in inference; in bf16
- * inference the Winograd layers stay fp32 (see add_conv; not in bf16 training, see the
- * data gradient there). In bf16 the input is first converted to pairs, in a temporary
- * freed at once. */
-static void run_forward(ctx *c, const conv_layer *L, const conv_shape *s, tensor out, tensor in,
-                        int a0, const float *bias, int act, const tensor *res, int accumulate)
+/* The temporary a plan asks for to run op on input in (bf16: the input converted to
+ * pairs), from the activation arena (the caller releases it); NULL when none, or with
+ * c->failed set when out of memory. */
+static float *plan_tmp(ctx *c, const conv_plan *p, int op, tensor in)
+{
+    size_t n = conv_plan_tmp_size(p, model_conv_mode(c->m, c->train), op, in);
+    float *t = n ? arena_alloc(&c->m->act, n * sizeof(float)) : NULL;
+    if (n && !t) c->failed = 1;
+    return t;
+}
+
+/* Runs layer `layer` through its plan, in training as in inference: the whole layer, or
+ * (in.c < its A) the block of its input channels from a0 (fuse1 summed block by block).
+ * bias: 1 adds the layer's bias, if it has one. */
+static void run_forward(ctx *c, int layer, tensor out, tensor in, int a0, int bias, int act,
+                        const tensor *res, int accumulate)
 {
     sung_model *m = c->m;
     if (c->failed) return;
+    const conv_layer *L = &m->convs[layer];
+    conv_shape s = L->s;
+    s.A = in.c;
     double t0 = m->prof_on ? prof_wall() : 0;
-    int Bp = conv_round(s->B);
-    int wino = L->wino && s == &L->s; /* the whole layer, not a block of fuse1 */
-    int bf16 = m->precision == SUNG_BF16 && (c->train || !(wino && !L->wino16));
-    if (bf16 && !c->train && wino) { /* bf16 Winograd products: SUNG_WINOGRAD_BF16=1 */
-        if (!idle(c))
-            conv_forward_wino_bf16(s, out, in, m->packed16 + L->wino16_off, bias, act, res, accumulate,
-                                   m->zeros, m->scratch);
-    } else if (bf16) {
-        assert(a0 % 2 == 0);
-        arena_pos mk = arena_mark(&m->act);
-        tensor pairs = new_tensor(c, in.n, in.h, in.w, bf16_pairs(in.c), 0);
-        if (c->failed) return;
-        if (!idle(c)) {
-            bf16_convert(pairs, in);
-            conv_forward_bf16(s, out, pairs, m->packed16 + L->fwd16_off + (size_t)(a0 / 2) * Bp,
-                              bias, act, res, accumulate, m->zeros);
-        }
-        arena_release(&m->act, mk);
-    } else if (!idle(c) && wino) {
-        conv_forward_wino(s, L->wino, out, in, m->packed + L->wino_off, bias, act, res, accumulate, m->zeros,
-                          m->scratch);
-    } else if (!idle(c)) {
-        conv_forward(s, out, in, m->packed + L->fwd_off + (size_t)a0 * Bp, bias, act, res,
-                     accumulate, m->zeros);
-    }
-    prof_add(m, t0, s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
+    arena_pos mk = arena_mark(&m->act);
+    float *tmp = plan_tmp(c, L->plan, CONV_OP_FORWARD, in);
+    if (c->failed) return;
+    int bf16 = 0;
+    if (!idle(c))
+        bf16 = conv_plan_forward(L->plan, model_conv_mode(m, c->train), out, in, a0, bias, act, res, accumulate,
+                                 m->zeros, m->scratch, tmp);
+    arena_release(&m->act, mk);
+    c->flops += conv_flops(&s, (double)in.n * in.h * in.w);
+    prof_add(m, t0, &s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -101,11 +97,10 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
     tensor out = into ? *into : new_tensor(c, in.n, oh, ow, L->s.B, 1);
     if (c->failed) return out; /* planning goes on: run_forward may allocate */
     assert(out.h == oh && out.w == ow && out.c == L->s.B && in.c == L->s.A);
-    run_forward(c, L, &L->s, out, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
-                act, res, 0);
-    if (c->train && m->precision == SUNG_BF16) {
-        size_t need = conv_bf16_bwd_tmp_size(&L->s, in.n, in.h, in.w);
-        if (need > c->bwd16) c->bwd16 = need;
+    run_forward(c, layer, out, in, 0, 1, act, res, 0);
+    if (c->train) {
+        size_t need = conv_plan_tmp_size(L->plan, model_conv_mode(m, 1), CONV_OP_BACKWARD, in);
+        if (need > c->bwd_tmp) c->bwd_tmp = need;
     }
     node nd = {N_CONV, layer, act, in, out, {0}, 0};
     if (res) nd.res = *res;
@@ -117,11 +112,7 @@ static tensor conv(ctx *c, int layer, tensor in, int act, const tensor *res, con
 static void conv_add_into(ctx *c, int layer, tensor in, tensor skip)
 {
     assert(!c->train);
-    if (c->failed) return;
-    sung_model *m = c->m;
-    conv_layer *L = &m->convs[layer];
-    run_forward(c, L, &L->s, skip, in, 0, L->b_param >= 0 ? m->packed + L->bias_off : NULL,
-                ACT_RELU, NULL, 1);
+    run_forward(c, layer, skip, in, 0, 1, ACT_RELU, NULL, 1);
 }
 
 static tensor add(ctx *c, tensor a, tensor b)
@@ -241,64 +232,41 @@ static void rdb_dense(ctx *c, const m_rdb *r, tensor h)
     }
 }
 
-/* RDB: x + fuse(h_6) */
-static tensor rdb(ctx *c, const m_rdb *r, tensor x, const tensor *into)
+/* The RDB chain of a path from the U-Net's input f0 (SPEC §2): r_0 = unet(f0), r_k =
+ * rdbs.k(r_{k-1}) = r_{k-1} + fuse(h_6), then fuse1(concat(r_1..r_n)) when n_rdb > 1.
+ * Training keeps every intermediate for the backward pass: each RDB grows in a 7c buffer
+ * of its own, its input copied into the first c channels, and writes its output into its
+ * slot of the concatenation for fuse1. Inference runs in about ten feature maps at the
+ * path's resolution (training holds some thirty): one 7c buffer holds each RDB's growing
+ * concatenation, the U-Net writes its output into its first c channels and each RDB's
+ * output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1 weights
+ * split by input block), so the n·c concatenation never exists. */
+static tensor rdbs(ctx *c, const m_path *p, tensor f0)
 {
-    int ch = x.c;
-    tensor h = new_tensor(c, x.n, x.h, x.w, 7 * ch, 1);
-    copy(c, t_slice(h, 0, ch), x);
-    rdb_dense(c, r, h);
-    return conv(c, r->fuse, h, ACT_NONE, &x, into);
-}
-
-/* The RDB chain of a path for training, from the U-Net's output u: each RDB in its own
- * 7c buffer, the outputs concatenated for fuse1 (n_rdb > 1). Every intermediate is kept
- * for the backward pass. */
-static tensor rdbs_train(ctx *c, const m_path *p, tensor u)
-{
-    tensor h = u;
-    int ch = u.c;
-    if (p->n_rdb > 1) {
-        tensor cat = new_tensor(c, h.n, h.h, h.w, p->n_rdb * ch, 1);
-        tensor r = h;
-        for (int k = 0; k < p->n_rdb; k++) {
-            tensor slot = t_slice(cat, k * ch, ch);
-            r = rdb(c, &p->rdbs[k], r, &slot);
+    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c, nr = p->n_rdb, train = c->train;
+    tensor hb = {0}, x0 = {0}, cat = {0}, y = {0}, acc = {0};
+    if (!train) hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
+    tensor r = unet(c, &p->unet, f0, at_infer(c, &x0));
+    if (train && nr > 1) cat = new_tensor(c, n, h, w, nr * ch, 1);
+    if (!train) y = new_tensor(c, n, h, w, ch, 0), acc = nr > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
+    for (int k = 0; k < nr; k++) {
+        tensor x = r; /* the RDB's input, its residual in training */
+        if (train) {
+            hb = new_tensor(c, n, h, w, 7 * ch, 1), x0 = t_slice(hb, 0, ch);
+            copy(c, x0, x);
+        } else if (k) {
+            copy(c, x0, y);
         }
-        h = conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL);
-    } else {
-        h = rdb(c, &p->rdbs[0], h, NULL);
-    }
-    return h;
-}
-
-/* The same for inference, with the U-Net from f0, in about ten feature maps at the path's
- * resolution (the training path holds some thirty): one 7c buffer holds each RDB's
- * growing concatenation, the U-Net writes its output into its first c channels and each
- * RDB's output is copied back there for the next; fuse1 is summed RDB by RDB (its 1×1
- * weights split by input block), so the 3c concatenation never exists. */
-static tensor rdbs_infer(ctx *c, const m_path *p, tensor f0)
-{
-    sung_model *m = c->m;
-    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
-    tensor hb = new_tensor(c, n, h, w, 7 * ch, 0), x0 = t_slice(hb, 0, ch);
-    unet(c, &p->unet, f0, &x0);
-    tensor y = new_tensor(c, n, h, w, ch, 0);
-    tensor acc = p->n_rdb > 1 ? new_tensor(c, n, h, w, ch, 0) : y;
-    for (int k = 0; k < p->n_rdb; k++) {
-        if (k) copy(c, x0, y);
         rdb_dense(c, &p->rdbs[k], hb);
-        conv(c, p->rdbs[k].fuse, hb, ACT_NONE, &x0, &y);
-        if (p->n_rdb > 1 && !c->failed) {
-            const conv_layer *F = &m->convs[p->fuse1];
-            conv_shape part = F->s;
-            part.A = ch;
-            assert(part.k == 1 && F->s.A == p->n_rdb * ch);
-            const float *bias = k == 0 && F->b_param >= 0 ? m->packed + F->bias_off : NULL;
-            run_forward(c, F, &part, acc, y, k * ch, bias, ACT_NONE, NULL, k > 0);
+        tensor slot = train && nr > 1 ? t_slice(cat, k * ch, ch) : y;
+        r = conv(c, p->rdbs[k].fuse, hb, ACT_NONE, train ? &x : &x0, train && nr == 1 ? NULL : &slot);
+        if (!train && nr > 1) {
+            assert(c->m->convs[p->fuse1].s.k == 1 && c->m->convs[p->fuse1].s.A == nr * ch);
+            run_forward(c, p->fuse1, acc, y, k * ch, k == 0, ACT_NONE, NULL, k > 0);
         }
     }
-    return acc;
+    if (nr == 1) return r;
+    return train ? conv(c, p->fuse1, cat, ACT_NONE, NULL, NULL) : acc;
 }
 
 /* pixel_shuffle(up(h)), 4c → c channels at twice the size; at inference the up conv
@@ -307,26 +275,18 @@ static tensor up_shuffle(ctx *c, int layer, tensor f0)
 {
     if (c->train) return shuffle(c, conv(c, layer, f0, ACT_NONE, NULL, NULL));
     sung_model *m = c->m;
-    int n = f0.n, h = f0.h, w = f0.w, ch = f0.c;
-    tensor sh = new_tensor(c, n, 2 * h, 2 * w, ch, 0);
-    if (!c->failed) {
-        const conv_layer *U = &m->convs[layer];
-        double t0 = m->prof_on ? prof_wall() : 0;
-        if (m->precision == SUNG_BF16) {
-            arena_pos mk = arena_mark(&m->act);
-            tensor pairs = new_tensor(c, n, h, w, bf16_pairs(ch), 0);
-            if (c->failed) return sh;
-            if (!idle(c)) {
-                bf16_convert(pairs, f0);
-                conv_shuffle_forward_bf16(&U->s, sh, pairs, m->packed16 + U->shuf16_off, ACT_NONE,
-                                          m->zeros);
-            }
-            arena_release(&m->act, mk);
-        } else if (!idle(c)) {
-            conv_shuffle_forward(&U->s, sh, f0, m->packed + U->shuf_off, ACT_NONE, m->zeros);
-        }
-        prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)n * h * w, 0, m->precision == SUNG_BF16);
-    }
+    const conv_layer *U = &m->convs[layer];
+    tensor sh = new_tensor(c, f0.n, 2 * f0.h, 2 * f0.w, f0.c, 0);
+    if (c->failed) return sh;
+    double t0 = m->prof_on ? prof_wall() : 0;
+    arena_pos mk = arena_mark(&m->act);
+    float *tmp = plan_tmp(c, U->plan, CONV_OP_SHUFFLE, f0);
+    if (c->failed) return sh;
+    int bf16 = 0;
+    if (!idle(c)) bf16 = conv_plan_shuffle_forward(U->plan, model_conv_mode(m, 0), sh, f0, ACT_NONE, m->zeros, tmp);
+    arena_release(&m->act, mk);
+    c->flops += conv_flops(&U->s, (double)f0.n * f0.h * f0.w);
+    prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)f0.n * f0.h * f0.w, 0, bf16);
     return sh;
 }
 
@@ -337,8 +297,7 @@ static void path(ctx *c, const m_path *p, tensor x, int act, tensor into)
 {
     tensor f0 = conv(c, p->head, x, ACT_NONE, NULL, NULL);
     arena_pos mark = arena_mark(&c->m->act);
-    tensor h = c->train ? rdbs_train(c, p, unet(c, &p->unet, f0, NULL)) : rdbs_infer(c, p, f0);
-    h = conv(c, p->fuse3, h, ACT_NONE, &f0, at_infer(c, &f0));
+    tensor h = conv(c, p->fuse3, rdbs(c, p, f0), ACT_NONE, &f0, at_infer(c, &f0));
     release(c, mark);
     conv(c, p->tail, up_shuffle(c, p->up, h), act, NULL, &into);
 }
@@ -411,6 +370,7 @@ static void grad_add(tensor dst, tensor src)
 /* Replays the tape in reverse; -1 when out of memory (a bf16 temporary) */
 int graph_backward(sung_model *m)
 {
+    int mode = model_conv_mode(m, 1);
     for (int i = m->ntape - 1; i >= 0; i--) {
         node *nd = &m->tape[i];
         switch (nd->kind) {
@@ -421,24 +381,13 @@ int graph_backward(sung_model *m)
             double t0 = m->prof_on ? prof_wall() : 0;
             const tensor *din = nd->in.g ? &nd->in : NULL;
             float *dbias = L->b_param >= 0 ? m->g + m->params[L->b_param].off : NULL;
-            int bf16 = m->precision == SUNG_BF16;
-            if (din && L->wino_bwd && !bf16) { /* the data gradient by Winograd, the rest below */
-                conv_backward_data_wino(&L->s, L->wino_bwd, din, nd->out, m->packed + L->wino_bwd_off, m->zeros,
-                                        m->scratch);
-                din = NULL;
-            }
-            if (bf16) { /* converted copies in a temporary, planned (ctx.bwd16) */
-                arena_pos mk = arena_mark(&m->act);
-                float *tmp = arena_alloc(&m->act, conv_bf16_bwd_tmp_size(&L->s, nd->in.n, nd->in.h, nd->in.w) *
-                                                      sizeof(float));
-                if (!tmp) return -1;
-                conv_backward_bf16(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
-                                   m->packed16_bwd + L->bwd16_off, m->zeros, m->scratch, tmp);
-                arena_release(&m->act, mk);
-            } else {
-                conv_backward(&L->s, din, m->gpacked + L->g_off, dbias, nd->out, nd->in,
-                              m->packed + L->bwd_off, m->zeros, m->scratch);
-            }
+            /* the plan's temporary (bf16: converted copies), planned (ctx.bwd_tmp) */
+            arena_pos mk = arena_mark(&m->act);
+            size_t n = conv_plan_tmp_size(L->plan, mode, CONV_OP_BACKWARD, nd->in);
+            float *tmp = n ? arena_alloc(&m->act, n * sizeof(float)) : NULL;
+            if (n && !tmp) return -1;
+            int bf16 = conv_plan_backward(L->plan, mode, din, dbias, nd->out, nd->in, m->zeros, m->scratch, tmp);
+            arena_release(&m->act, mk);
             prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, bf16);
             break;
         }

@@ -9,7 +9,9 @@ typedef struct {
     sung_model *m;
     int train;     /* record the tape, give tensors gradients */
     int failed;    /* sticky: after a failure every op is a no-op */
-    size_t bwd16;  /* bf16 training: the most words a conv's backward converts (planning) */
+    size_t bwd_tmp; /* training: the largest temporary a conv's backward asks for, in floats
+                       (planning) */
+    double flops;   /* of the convolutions run (or counted) so far: 2 per multiply-add */
 } ctx;
 
 typedef struct {

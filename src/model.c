@@ -1,7 +1,8 @@
 /* The SUNG network's structure and parameters: the layer list built in the words of the
  * spec (SPEC §1–§3), the one parameter/gradient/Adam buffer, deterministic initialisation,
- * create/free and precision. The graph that runs it is src/graph.c; the weight packs
- * src/pack.c; the scale loop src/scales.c; FLOPs and the profile src/cost.c. */
+ * create/free and precision. The graph that runs it is src/graph.c; how each conv runs,
+ * its conv_plan (src/ops/conv_plan.c), prepared by src/pack.c; the scale loop
+ * src/scales.c; FLOPs and the profile src/cost.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,56 +90,6 @@ static int add_conv(builder *b, const char *name, int k, int stride, int A, int 
     c->w_param = add_param(b, "weight", 4, wshape);
     c->b_param = bias ? add_param(b, "bias", 1, &B) : -1;
     memcpy(b->prefix, keep, sizeof keep);
-    c->fwd_off = m->npacked;
-    m->npacked += conv_fwd_pack_size(&c->s);
-    c->bwd_off = m->npacked;
-    m->npacked += conv_bwd_pack_size(&c->s);
-    c->bias_off = m->npacked;
-    m->npacked += conv_round(B);
-    c->g_off = m->ngpacked;
-    m->ngpacked += conv_fwd_pack_size(&c->s);
-    c->fwd16_off = m->npacked16;
-    m->npacked16 += conv_bf16_pack_size(&c->s);
-    c->bwd16_off = m->npacked16_bwd;
-    m->npacked16_bwd += conv_bf16_bwd_pack_size(&c->s);
-    /* Winograd for every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
-     * 192 input channels): F(4×4, 3×3), except F(2×2) where the weights are large next
-     * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
-     * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
-     * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
-     * sung_options.winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels
-     * on (before F(4×4)); 4: F(4×4) everywhere. */
-    int wm = sung_get_options().winograd;
-    if (wm == SUNG_WINOGRAD_AUTO) wm = c->s.A * c->s.B >= 128 * 128 ? 2 : 4;
-    c->wino = conv_wino_ok(&c->s) && (wm == 4 || (wm == 2 && c->s.A >= 64)) ? wm : 0;
-    if (c->wino) {
-        c->wino_off = m->npacked;
-        m->npacked += conv_wino_pack_size(&c->s, c->wino);
-    }
-    /* fp32 training: the data gradient of a 3×3 stride-1 conv is a 3×3 conv from B to A
-     * channels, Winograd by the same rule on that shape (A·B is the same). bf16 training
-     * keeps the direct bf16 kernels, forward and backward: an fp32 layer there carries
-     * differences far below bf16's rounding (another order of the same sums, from another
-     * split of the batch) into the bf16 roundings of the layers after it, which then flip,
-     * and 2 processes no longer give the weights of 1 (tests/test_mpi.c: 2e-3 instead of
-     * < 1e-5 after 4 steps); and it was not clearly faster (docs/BENCHMARKS.md). */
-    if (conv_wino_dgrad_ok(&c->s)) {
-        conv_shape d = conv_dgrad_shape(&c->s);
-        c->wino_bwd = wm == 4 || (wm == 2 && d.A >= 64) ? wm : 0;
-        if (c->wino_bwd) {
-            c->wino_bwd_off = m->npacked;
-            m->npacked += conv_wino_pack_size(&d, c->wino_bwd);
-        }
-    }
-    /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
-     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (sung_options.winograd_bf16,
-     * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
-     * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
-    c->wino16 = c->wino == 4 && conv_wino_bf16_ok(&c->s) && sung_get_options().winograd_bf16;
-    if (c->wino16) {
-        c->wino16_off = m->npacked16;
-        m->npacked16 += conv_wino_bf16_pack_size(&c->s);
-    }
     return m->nconvs++;
 }
 
@@ -233,14 +184,7 @@ static void build_path(builder *b, m_path *p, const char *name, int n_rdb, int c
     p->fuse1 = n_rdb > 1 ? add_conv(b, "fuse1", 1, 1, n_rdb * c, c, 1, 0) : -1;
     p->fuse3 = add_conv(b, "fuse3", 3, 1, c, c, 1, 0);
     p->up = add_conv(b, "up", 3, 1, c, 4 * c, 1, 0);
-    if (p->up >= 0) { /* inference runs it fused with the pixel shuffle */
-        conv_layer *L = &b->m->convs[p->up];
-        L->shuffled = 1;
-        L->shuf_off = b->m->npacked;
-        b->m->npacked += conv_shuffle_pack_size(&L->s);
-        L->shuf16_off = b->m->npacked16;
-        b->m->npacked16 += conv_bf16_shuffle_pack_size(&L->s);
-    }
+    if (p->up >= 0) b->m->convs[p->up].shuffled = 1; /* inference fuses it with the shuffle */
     p->tail = add_conv(b, "tail", 3, 1, c, 3, 1, 0);
     leave(b, s);
 }
@@ -276,29 +220,27 @@ nomem:
     return SUNG_ERR_NOMEM;
 }
 
+/* The buffers, and each conv layer's plan with the Winograd choices of sung_options (its
+ * packed layouts come with the first pass that needs them, model_repack). */
 sung_status model_alloc(sung_model *m, sung_error *err)
 {
     m->mem = calloc(4 * m->nfloats, sizeof *m->mem);
-    m->packed = malloc(m->npacked * sizeof *m->packed);
-    m->gpacked = calloc(m->ngpacked, sizeof *m->gpacked);
-    if (!m->mem || !m->packed || !m->gpacked) goto nomem;
+    if (!m->mem) goto nomem;
     m->p = m->mem;
     m->g = m->p + m->nfloats;
     m->adam_m = m->g + m->nfloats;
     m->adam_v = m->adam_m + m->nfloats;
-    size_t maxc = 16, scratch = 0;
+    sung_options o = sung_get_options();
+    size_t zeros = 0, scratch = 0;
     for (int i = 0; i < m->nconvs; i++) {
-        conv_shape *cs = &m->convs[i].s;
-        if ((size_t)cs->A > maxc) maxc = cs->A;
-        if ((size_t)cs->B > maxc) maxc = cs->B;
-        if (conv_scratch_size(cs) > scratch) scratch = conv_scratch_size(cs);
-        if (m->convs[i].wino && conv_wino_scratch_size(cs, m->convs[i].wino) > scratch)
-            scratch = conv_wino_scratch_size(cs, m->convs[i].wino);
-        conv_shape d = conv_dgrad_shape(cs);
-        if (m->convs[i].wino_bwd && conv_wino_scratch_size(&d, m->convs[i].wino_bwd) > scratch)
-            scratch = conv_wino_scratch_size(&d, m->convs[i].wino_bwd);
+        conv_layer *L = &m->convs[i];
+        conv_plan_opts po = {o.winograd == SUNG_WINOGRAD_AUTO ? CONV_WINOGRAD_AUTO : o.winograd, o.winograd_bf16,
+                             L->b_param >= 0, L->shuffled};
+        if (!(L->plan = conv_plan_create(&L->s, &po))) goto nomem;
+        if (conv_plan_zeros_size(L->plan) > zeros) zeros = conv_plan_zeros_size(L->plan);
+        if (conv_plan_scratch_size(L->plan) > scratch) scratch = conv_plan_scratch_size(L->plan);
     }
-    m->nzeros = maxc + 64;
+    m->nzeros = zeros;
     m->zeros = calloc(m->nzeros, sizeof *m->zeros);
     m->nscratch = scratch;
     m->scratch = malloc(scratch * sizeof *m->scratch);
@@ -324,13 +266,10 @@ void sung_model_free(sung_model *m)
 {
     if (!m) return;
     free(m->params);
+    for (int i = 0; m->convs && i < m->nconvs; i++) conv_plan_free(m->convs[i].plan);
     free(m->convs);
     free(m->mem);
     free(m->ema_buf);
-    free(m->packed);
-    free(m->packed16);
-    free(m->packed16_bwd);
-    free(m->gpacked);
     free(m->zeros);
     free(m->scratch);
     free(m->tape);
@@ -390,7 +329,7 @@ void model_init_weights(sung_model *m, uint64_t seed)
             w[e] = (float)((2 * u - 1) * limit);
         }
     }
-    m->packed_fresh = 0;
+    model_params_changed(m);
 }
 
 sung_status sung_model_create(sung_model **out, sung_variant v, int width, uint64_t seed,

@@ -4,6 +4,7 @@
 
 #include "sung.h"
 #include "error.h"
+#include "conv_plan.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -13,27 +14,14 @@ typedef struct {
     size_t off, numel;  /* into the parameter buffer, in floats */
 } param_info;
 
-/* PACKED_BF16: the bf16 inference layouts; PACKED_BF16_TRAIN: the bf16 forward and
- * data-gradient layouts of bf16 training */
-enum { PACKED_FWD = 1, PACKED_BWD = 2, PACKED_BF16 = 4, PACKED_BF16_TRAIN = 8 };
-
+/* A conv layer of the structure: what it is, in the spec's terms. How it runs (the
+ * algorithm, the packed weights, the packed gradient) is its plan's (ops/conv_plan.h),
+ * made by model_alloc. */
 typedef struct {
     conv_shape s;
     int w_param, b_param;          /* param indices; b_param -1 when bias-free */
-    size_t fwd_off, bwd_off, bias_off; /* into the packed buffer */
-    size_t g_off;                  /* into the packed-gradient buffer */
-    int shuffled;                  /* followed by pixel_shuffle: also packed for that */
-    size_t shuf_off;               /* into the packed buffer (conv_shuffle_pack) */
-    size_t fwd16_off, shuf16_off;  /* into the bf16 pairs buffer */
-    size_t bwd16_off;              /* into the bf16 data-gradient pairs buffer */
-    int wino;                      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
-    size_t wino_off;               /* into the packed buffer (conv_wino_pack) */
-    int wino_bwd;                  /* fp32 training: data gradient by Winograd
-                                      F(wino_bwd×wino_bwd) (conv_backward_data_wino); 0: direct */
-    size_t wino_bwd_off;           /* into the packed buffer (conv_wino_dgrad_pack) */
-    int wino16;                    /* bf16 inference forward by Winograd F(4×4) products in
-                                      bf16 (sung_options.winograd_bf16 only) */
-    size_t wino16_off;             /* into the bf16 pairs buffer (conv_wino_bf16_pack) */
+    int shuffled;                  /* pixel_shuffle follows (a path's up): fused at inference */
+    conv_plan *plan;
 } conv_layer;
 
 /* Each field is a conv layer index: the words of the spec, so that each box of the
@@ -83,24 +71,14 @@ struct sung_model {
 
     conv_layer *convs;
     int nconvs, cap_convs;
-    size_t npacked, ngpacked;
-    float *packed, *gpacked;
-    int packed_fresh;          /* PACKED_*: which packed copies match p */
-
     m_path deblur, edge;       /* edge unused for siun */
     m_unet restore;
 
     /* working memory, sized on first use and then reused */
     arena act, keep;
-    float *zeros, *scratch, *wscratch;
+    float *zeros, *scratch;     /* the conv plans' working memory (conv_plan.h) */
     size_t nzeros, nscratch;
-    /* precision of the convolutions (inference and training), and their bf16 weights
-     * (pairs, see ops.h) */
-    sung_precision precision;
-    float *packed16;           /* bf16 weight pairs, allocated when bf16 is first used */
-    size_t npacked16;
-    float *packed16_bwd;       /* bf16 pairs of the data-gradient layout, for training */
-    size_t npacked16_bwd;
+    sung_precision precision;  /* of the convolutions, inference and training */
     /* per-layer-type timing (sung_profile_reset) */
     int prof_on, nprof;
     sung_layer_time prof[32];
@@ -114,19 +92,31 @@ void model_init_weights(sung_model *m, uint64_t seed);
 /* Builds the structure and allocates parameters (zero). */
 sung_status model_build(sung_model **out, sung_variant v, int width, sung_error *err);
 /* model_build in two halves: the layout (params, convs: a few KB whatever the width),
- * then the buffers (parameters, gradients, Adam moments, packed weights). A reader checks
+ * then the buffers (parameters, gradients, Adam moments) and the conv plans (whose packed
+ * weights come with the first pass that reads them). A reader checks
  * a file's tensors against the layout before it commits memory to them. */
 sung_status model_layout(sung_model **out, sung_variant v, int width, sung_error *err);
 sung_status model_alloc(sung_model *m, sung_error *err);
 int model_find_param(const sung_model *m, const char *name);
 
-/* src/pack.c: packs the weights for the PACKED_* layouts in want (what the next pass
- * runs) unless they are fresh; -1 when out of memory. */
-int model_repack(sung_model *m, int want);
+/* src/pack.c, the model's side of the conv plans. The pass (a conv_mode) of m's precision,
+ * in training or not. */
+int model_conv_mode(const sung_model *m, int train);
+/* Prepares every plan for a pass in mode (packing where the parameters changed since);
+ * -1 when out of memory. */
+int model_repack(sung_model *m, int mode);
+/* The parameters changed: every packed copy is stale. */
+void model_params_changed(sung_model *m);
+/* Training: zero the plans' packed weight gradients; add them into m->g. */
+void model_grads_zero_packed(sung_model *m);
+void model_grads_unpack(sung_model *m);
 /* The bytes of the weight layouts an inference in m's precision touches. */
 size_t infer_packed_bytes(const sung_model *m);
 
-/* src/cost.c: the per-layer-type profile (sung_profile_reset). prof_add adds one call,
+/* src/cost.c: FLOPs (2 per multiply-add) of a forward convolution of shape s whose input
+ * has pix pixels: the one formula of sung_model_flops and of the profile. */
+double conv_flops(const conv_shape *s, double pix);
+/* The per-layer-type profile (sung_profile_reset). prof_add adds one call,
  * started at t0 = prof_wall(), of a convolution of shape s whose input has n_in_pix
  * pixels (all images); nothing unless profiling, nor while planning memory. */
 enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };

@@ -52,7 +52,7 @@ size_t sung_deblur_memory(sung_model *m, int w, int h, int iters)
     /* the largest scale's pass, counted as sung_deblur plans it */
     tensor pyr[SUNG_MAX_ITERS + 1];
     for (int i = 0; i <= iters; i++) pyr[i] = (tensor){NULL, NULL, 1, H >> i, W >> i, 3, 3};
-    ctx c = {m, 0, 0, 0};
+    ctx c = {.m = m, .train = 0};
     arena_plan_begin(&m->act);
     scale_step(&c, pyr[1], pyr[1], pyr[0]);
     size_t peak = m->act.peak;
@@ -87,7 +87,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
     int mult = 1 << (iters + 2);
     int H = (in->h + mult - 1) / mult * mult, W = (in->w + mult - 1) / mult * mult;
     int top = (H - in->h) / 2, left = (W - in->w) / 2;
-    if (model_repack(m, m->precision == SUNG_BF16 ? PACKED_BF16 : PACKED_FWD)) {
+    if (model_repack(m, model_conv_mode(m, 0))) {
         model_set_error(err, "out of memory packing the weights");
         return SUNG_ERR_NOMEM;
     }
@@ -103,7 +103,7 @@ sung_status sung_deblur(sung_model *m, const sung_image *in, int iters, sung_ima
         }
     if (build_pyramid(m, B0, iters, pyr)) goto nomem;
     S = pyr[iters];
-    ctx c = {m, 0, 0, 0};
+    ctx c = {.m = m, .train = 0};
     /* plan the largest (last) scale, so that all scales run in one block */
     arena_plan_begin(&m->act);
     scale_step(&c, pyr[1], pyr[1], pyr[0]);
@@ -181,12 +181,12 @@ size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_op
     /* the largest scale's pass, counted, not run (as sung_train_accumulate plans it) */
     tensor B[SUNG_MAX_ITERS + 1];
     for (int i = 0; i <= iters; i++) B[i] = (tensor){NULL, NULL, n, h >> i, w >> i, 3, 3};
-    ctx c = {m, 1, 0, 0};
+    ctx c = {.m = m, .train = 1};
     arena_plan_begin(&m->act);
     scale_step(&c, B[1], B[1], B[0]);
     new_tensor(&c, n, h, w, 3, 0);
     new_tensor(&c, n, h, w, 3, 1);
-    if (c.bwd16) arena_alloc(&m->act, c.bwd16 * sizeof(float)); /* bf16: the backward's conversions */
+    if (c.bwd_tmp) arena_alloc(&m->act, c.bwd_tmp * sizeof(float)); /* the backward's largest temporary */
     size_t peak = m->act.peak;
     m->act.counting = 0;
     arena_reset(&m->act);
@@ -207,11 +207,11 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
         model_set_error(err, "the loss scale must be a positive number, got %g", scale);
         return SUNG_ERR_ARG;
     }
-    if (model_repack(m, m->precision == SUNG_BF16 ? PACKED_BF16_TRAIN : PACKED_FWD | PACKED_BWD)) {
+    if (model_repack(m, model_conv_mode(m, 1))) {
         model_set_error(err, "out of memory packing the weights");
         return SUNG_ERR_NOMEM;
     }
-    memset(m->gpacked, 0, m->ngpacked * sizeof *m->gpacked); /* unpacked (added) into m->g below */
+    model_grads_zero_packed(m); /* unpacked (added) into m->g below */
     sung_losses L;
     memset(&L, 0, sizeof L);
     arena_reset(&m->keep);
@@ -220,14 +220,14 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     tensor B[SUNG_MAX_ITERS + 1], GT[SUNG_MAX_ITERS + 1], S;
     if (build_pyramid(m, Bt, iters, B) || build_pyramid(m, Gt, iters, GT)) goto nomem;
     S = B[iters];
-    ctx c = {m, 1, 0, 0};
-    /* plan the largest (last) scale with its loss tensors (as in the loop below) and,
-     * in bf16, the largest temporary of the backward pass */
+    ctx c = {.m = m, .train = 1};
+    /* plan the largest (last) scale with its loss tensors (as in the loop below) and
+     * the largest temporary of the backward pass (bf16: converted copies) */
     arena_plan_begin(&m->act);
     scale_step(&c, B[1], B[1], B[0]);
     new_tensor(&c, n, h, w, 3, 0);
     new_tensor(&c, n, h, w, 3, 1);
-    if (c.bwd16) arena_alloc(&m->act, c.bwd16 * sizeof(float));
+    if (c.bwd_tmp) arena_alloc(&m->act, c.bwd_tmp * sizeof(float));
     if (arena_plan_end(&m->act)) goto nomem;
     for (int i = iters - 1; i >= 0; i--) {
         arena_reset(&m->act);
@@ -258,11 +258,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     }
     arena_reset(&m->act);
     m->ntape = 0;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < m->nconvs; i++) {
-        conv_layer *cl = &m->convs[i];
-        conv_unpack_grad(&cl->s, m->gpacked + cl->g_off, m->g + m->params[cl->w_param].off);
-    }
+    model_grads_unpack(m);
     if (losses) *losses = L;
     return SUNG_OK;
 nomem:
@@ -278,7 +274,7 @@ void sung_train_apply(sung_model *m, double lr)
     m->step++;
     adam_update(m->p, m->g, m->adam_m, m->adam_v, m->nfloats, lr, 0.9, 0.999, 1e-8, m->step);
     if (m->ema) ema_update(m->ema, m->p, m->nfloats, m->ema_decay);
-    m->packed_fresh = 0;
+    model_params_changed(m);
 }
 
 sung_status sung_train_ema(sung_model *m, double decay, sung_error *err)
@@ -319,7 +315,7 @@ sung_status sung_model_swap_ema(sung_model *m, sung_error *err)
     float *t = m->p;
     m->p = m->ema, m->ema = t;
     m->ema_swapped = !m->ema_swapped;
-    m->packed_fresh = 0;
+    model_params_changed(m);
     return SUNG_OK;
 }
 

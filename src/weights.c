@@ -246,7 +246,7 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
         }
         *nmetaout = f.nmeta;
     }
-    m->packed_fresh = 0;
+    model_params_changed(m);
     *out = m;
     m = NULL;
     st = SUNG_OK;

@@ -623,6 +623,39 @@ static void check_options(void)
     sung_image_free(&in);
 }
 
+/* sung_model_flops counts what the graph runs: the forward FLOPs the profile adds up over
+ * a deblur equal it for every variant, and one figure is pinned (the structure walk it
+ * replaced gave 533,053,440 for sung, width 8, 2 iterations, 64×64). */
+static void check_flops(void)
+{
+    sung_error e;
+    for (int v = 0; v < 3; v++) {
+        sung_model *m;
+        if (sung_model_create(&m, (sung_variant)v, 8, 1, &e)) {
+            CHECK(0, "create: %s", e.msg);
+            return;
+        }
+        int w = 64, h = 48; /* multiples of 16: no padding at 2 iterations */
+        float *px = calloc((size_t)w * h * 3, sizeof *px);
+        for (int i = 0; i < w * h * 3; i++) px[i] = (float)((i * 37) % 101) / 100;
+        sung_image in = {w, h, px}, out;
+        sung_profile_reset(m);
+        CHECK(sung_deblur(m, &in, 2, &out, &e) == SUNG_OK, "deblur: %s", e.msg);
+        sung_layer_time rows[64];
+        int n = sung_profile_get(m, rows, 64);
+        double ran = 0;
+        for (int i = 0; i < n && i < 64; i++) ran += rows[i].flops;
+        double f = sung_model_flops(m, 2, h, w);
+        CHECK(f > 0 && ran == f, "%s: sung_model_flops %.0f, the deblur ran %.0f", sung_variant_name((sung_variant)v), f, ran);
+        if (v == SUNG_SUNG)
+            CHECK(sung_model_flops(m, 2, 64, 64) == 533053440.0, "sung, width 8, 64x64: %.0f FLOPs, not 533053440",
+                  sung_model_flops(m, 2, 64, 64));
+        sung_image_free(&out);
+        free(px);
+        sung_model_free(m);
+    }
+}
+
 int main(void)
 {
     test_env_options();
@@ -635,5 +668,6 @@ int main(void)
     check_variant("siun");
     check_bf16();
     check_bf16_train();
+    check_flops();
     return test_summary("test_model");
 }

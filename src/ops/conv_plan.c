@@ -1,0 +1,319 @@
+/* Per-layer convolution plans (conv_plan.h): the algorithm choices, the packed layouts
+ * each pass reads, and the calls into the kernels of conv.c. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_plan.h"
+
+/* The packed layouts a pass reads. PK_BF16: bf16 inference; PK_BF16_TRAIN: the bf16
+ * forward and data-gradient layouts of bf16 training. */
+enum { PK_FWD = 1, PK_BWD = 2, PK_BF16 = 4, PK_BF16_TRAIN = 8 };
+
+struct conv_plan {
+    conv_shape s;
+    int has_bias, shuffled;
+    int wino;      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
+    int wino_bwd;  /* fp32 training: the data gradient by Winograd F(wino_bwd×wino_bwd)
+                      (conv_backward_data_wino); 0: direct */
+    int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
+    int fresh;     /* PK_*: which layouts match the weights */
+    /* each NULL until a pass first needs it; shapes in ops.h */
+    float *bias;   /* [Bp], zero-padded, always */
+    float *fwd;    /* conv_pack's fwd [k][k][A][Bp] */
+    float *bwd;    /* conv_pack's bwd [k][k][B][Ap] */
+    float *U;      /* conv_wino_pack, m = wino */
+    float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
+    float *shuf;   /* conv_shuffle_pack (weights and bias) */
+    float *fwd16, *bwd16, *shuf16, *U16; /* bf16 pairs of fwd, bwd, shuf; conv_wino_bf16_pack */
+    float *g;      /* the weight gradient in the fwd layout [k][k][A][Bp] */
+};
+
+static int want_of(int mode)
+{
+    if (mode & CONV_BF16) return mode & CONV_TRAIN ? PK_BF16_TRAIN : PK_BF16;
+    return mode & CONV_TRAIN ? PK_FWD | PK_BWD : PK_FWD;
+}
+
+conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
+{
+    conv_plan *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->s = *s;
+    p->has_bias = o->bias;
+    p->shuffled = o->shuffled;
+    assert(!p->shuffled || (s->stride == 1 && !s->transposed && s->B % 4 == 0));
+    /* Winograd for every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
+     * 192 input channels): F(4×4, 3×3), except F(2×2) where the weights are large next
+     * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
+     * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
+     * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
+     * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on (before
+     * F(4×4)); 4: F(4×4) everywhere. */
+    int wm = o->winograd;
+    if (wm == CONV_WINOGRAD_AUTO) wm = s->A * s->B >= 128 * 128 ? 2 : 4;
+    p->wino = conv_wino_ok(s) && (wm == 4 || (wm == 2 && s->A >= 64)) ? wm : 0;
+    /* fp32 training: the data gradient of a 3×3 stride-1 conv is a 3×3 conv from B to A
+     * channels, Winograd by the same rule on that shape (A·B is the same). bf16 training
+     * keeps the direct bf16 kernels, forward and backward: an fp32 layer there carries
+     * differences far below bf16's rounding (another order of the same sums, from another
+     * split of the batch) into the bf16 roundings of the layers after it, which then flip,
+     * and 2 processes no longer give the weights of 1 (tests/test_mpi.c: 2e-3 instead of
+     * < 1e-5 after 4 steps); and it was not clearly faster (docs/BENCHMARKS.md). */
+    if (conv_wino_dgrad_ok(s)) {
+        conv_shape d = conv_dgrad_shape(s);
+        p->wino_bwd = wm == 4 || (wm == 2 && d.A >= 64) ? wm : 0;
+    }
+    /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
+     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (winograd_bf16,
+     * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
+     * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
+    p->wino16 = p->wino == 4 && conv_wino_bf16_ok(s) && o->winograd_bf16;
+    p->bias = aligned_alloc(64, (conv_round(s->B) * sizeof(float) + 63) / 64 * 64);
+    if (!p->bias) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void conv_plan_free(conv_plan *p)
+{
+    if (!p) return;
+    float *all[] = {p->bias, p->fwd, p->bwd, p->U, p->Ud, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
+    free(p);
+}
+
+const conv_shape *conv_plan_shape(const conv_plan *p) { return &p->s; }
+
+/* *buf = n floats (64-byte aligned), unless allocated already; -1 when out of memory */
+static int reserve(float **buf, size_t n)
+{
+    if (!*buf) *buf = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    return *buf ? 0 : -1;
+}
+
+/* The layouts of want, allocated (the gradient zeroed) where they are not yet. */
+static int reserve_for(conv_plan *p, int want)
+{
+    const conv_shape *s = &p->s;
+    int r = 0, had_g = p->g != NULL;
+    if (want & PK_FWD) {
+        r |= p->wino ? reserve(&p->U, conv_wino_pack_size(s, p->wino)) : reserve(&p->fwd, conv_fwd_pack_size(s));
+        if (p->shuffled) r |= reserve(&p->shuf, conv_shuffle_pack_size(s));
+    }
+    if (want & PK_BWD) {
+        conv_shape d = conv_dgrad_shape(s);
+        r |= p->wino_bwd ? reserve(&p->Ud, conv_wino_pack_size(&d, p->wino_bwd))
+                         : reserve(&p->bwd, conv_bwd_pack_size(s));
+    }
+    if (want & PK_BF16) {
+        if (p->wino16) r |= reserve(&p->U16, conv_wino_bf16_pack_size(s));
+        else if (p->wino) r |= reserve(&p->U, conv_wino_pack_size(s, p->wino)); /* runs fp32 */
+        if (p->shuffled) r |= reserve(&p->shuf16, conv_bf16_shuffle_pack_size(s));
+    }
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino)) r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
+    if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
+    if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
+    if (!had_g && p->g) memset(p->g, 0, conv_fwd_pack_size(s) * sizeof *p->g);
+    return r;
+}
+
+size_t conv_plan_pack_tmp_size(const conv_plan *p, int mode)
+{
+    if (!(mode & CONV_BF16)) return 0;
+    const conv_shape *s = &p->s;
+    size_t most = conv_fwd_pack_size(s);
+    if (conv_bwd_pack_size(s) > most) most = conv_bwd_pack_size(s);
+    if (p->shuffled && conv_shuffle_pack_size(s) > most) most = conv_shuffle_pack_size(s);
+    if (p->wino16 && conv_wino_pack_size(s, 4) > most) most = conv_wino_pack_size(s, 4);
+    return most;
+}
+
+int conv_plan_ready(const conv_plan *p, int mode)
+{
+    int want = want_of(mode);
+    return (p->fresh & want) == want;
+}
+
+void conv_plan_invalidate(conv_plan *p) { p->fresh = 0; }
+
+/* So that a pass never touches the pages of layouts it does not use: fp32 inference
+ * packs the forward layouts (direct, Winograd or fused with the shuffle, whichever the
+ * layer uses); fp32 training those and the data-gradient ones (Winograd or transposed);
+ * bf16 inference the bf16 pairs (the fp32 Winograd layouts of those layers); bf16
+ * training the bf16 pairs of the direct forward and of the transposed layouts. */
+int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, float *tmp)
+{
+    int want = want_of(mode);
+    if ((p->fresh & want) == want) return 0;
+    if (reserve_for(p, want)) return -1;
+    const conv_shape *s = &p->s;
+    memset(p->bias, 0, conv_round(s->B) * sizeof *p->bias);
+    if (b) memcpy(p->bias, b, s->B * sizeof *p->bias);
+    if (want & (PK_FWD | PK_BWD)) /* a Winograd layer never runs the direct layout */
+        conv_pack(s, w, want & PK_FWD && !p->wino ? p->fwd : NULL, want & PK_BWD && !p->wino_bwd ? p->bwd : NULL);
+    if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
+    if (want & PK_FWD) {
+        if (p->wino) conv_wino_pack(s, p->wino, w, p->U);
+        if (p->shuffled) conv_shuffle_pack(s, w, b, p->shuf);
+    }
+    if (want & PK_BF16) {
+        if (p->wino16) {
+            conv_wino_pack(s, 4, w, tmp);
+            conv_wino_bf16_pack(s, tmp, p->U16);
+        } else if (p->wino) { /* runs fp32 Winograd */
+            if (!(want & PK_FWD)) conv_wino_pack(s, p->wino, w, p->U);
+        }
+        if (p->shuffled) { /* a Winograd layer's too: the up conv runs fused with its shuffle */
+            conv_shuffle_pack(s, w, b, tmp);
+            conv_bf16_shuffle_pack(s, tmp, p->shuf16);
+        }
+    }
+    /* the direct bf16 forward: inference's non-Winograd layers, every layer in training */
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino)) {
+        conv_pack(s, w, tmp, NULL);
+        conv_bf16_pack(s, tmp, p->fwd16);
+    }
+    if (want & PK_BF16_TRAIN) {
+        conv_pack(s, w, NULL, tmp);
+        conv_bf16_bwd_pack(s, tmp, p->bwd16);
+    }
+    p->fresh |= want;
+    return 0;
+}
+
+/* ---- running ---------------------------------------------------------------------- */
+
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16 };
+
+/* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
+ * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
+ * training (see wino_bwd). */
+static int fwd_kernel(const conv_plan *p, int mode, int whole)
+{
+    int wino = p->wino && whole, train = mode & CONV_TRAIN;
+    int bf16 = mode & CONV_BF16 && (train || !(wino && !p->wino16));
+    if (bf16 && !train && wino) return K_WINO_BF16;
+    if (bf16) return K_BF16;
+    return wino ? K_WINO : K_DIRECT;
+}
+
+size_t conv_plan_zeros_size(const conv_plan *p)
+{
+    size_t c = 16;
+    if ((size_t)p->s.A > c) c = p->s.A;
+    if ((size_t)p->s.B > c) c = p->s.B;
+    return c + 64;
+}
+
+size_t conv_plan_scratch_size(const conv_plan *p)
+{
+    size_t n = conv_scratch_size(&p->s);
+    if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
+    if (p->wino_bwd) {
+        conv_shape d = conv_dgrad_shape(&p->s);
+        if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
+    }
+    return n;
+}
+
+size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
+{
+    size_t pairs = (size_t)in.n * in.h * in.w * bf16_pairs(in.c); /* the input as bf16 pairs */
+    switch (op) {
+    case CONV_OP_FORWARD: return fwd_kernel(p, mode, in.c == p->s.A) == K_BF16 ? pairs : 0;
+    case CONV_OP_SHUFFLE: return mode & CONV_BF16 ? pairs : 0;
+    default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
+    }
+}
+
+int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a0, int bias, int act,
+                      const tensor *res, int accumulate, const float *zeros, float *scratch, float *tmp)
+{
+    conv_shape s = p->s;
+    s.A = in.c;
+    assert(a0 >= 0 && a0 + in.c <= p->s.A);
+    const float *b = bias && p->has_bias ? p->bias : NULL;
+    size_t Bp = conv_round(s.B);
+    switch (fwd_kernel(p, mode, in.c == p->s.A)) {
+    case K_WINO_BF16: /* sung_options.winograd_bf16 */
+        conv_forward_wino_bf16(&s, out, in, p->U16, b, act, res, accumulate, zeros, scratch);
+        return 1;
+    case K_BF16: {
+        assert(a0 % 2 == 0);
+        tensor pairs = {tmp, NULL, in.n, in.h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
+        bf16_convert(pairs, in);
+        conv_forward_bf16(&s, out, pairs, p->fwd16 + (size_t)(a0 / 2) * Bp, b, act, res, accumulate, zeros);
+        return 1;
+    }
+    case K_WINO:
+        conv_forward_wino(&s, p->wino, out, in, p->U, b, act, res, accumulate, zeros, scratch);
+        return 0;
+    default:
+        conv_forward(&s, out, in, p->fwd + (size_t)a0 * Bp, b, act, res, accumulate, zeros);
+        return 0;
+    }
+}
+
+int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor in, int act,
+                              const float *zeros, float *tmp)
+{
+    assert(p->shuffled && !(mode & CONV_TRAIN));
+    if (mode & CONV_BF16) {
+        tensor pairs = {tmp, NULL, in.n, in.h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
+        bf16_convert(pairs, in);
+        conv_shuffle_forward_bf16(&p->s, out, pairs, p->shuf16, act, zeros);
+        return 1;
+    }
+    conv_shuffle_forward(&p->s, out, in, p->shuf, act, zeros);
+    return 0;
+}
+
+int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, tensor dout, tensor in,
+                       const float *zeros, float *scratch, float *tmp)
+{
+    assert(mode & CONV_TRAIN);
+    if (mode & CONV_BF16) {
+        conv_backward_bf16(&p->s, din, p->g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
+        return 1;
+    }
+    if (din && p->wino_bwd) { /* the data gradient by Winograd, the rest below */
+        conv_backward_data_wino(&p->s, p->wino_bwd, din, dout, p->Ud, zeros, scratch);
+        din = NULL;
+    }
+    conv_backward(&p->s, din, p->g, dbias, dout, in, p->bwd, zeros, scratch);
+    return 0;
+}
+
+void conv_plan_grad_zero(conv_plan *p)
+{
+    if (p->g) memset(p->g, 0, conv_fwd_pack_size(&p->s) * sizeof *p->g);
+}
+
+void conv_plan_grad_unpack(const conv_plan *p, float *dw)
+{
+    if (p->g) conv_unpack_grad(&p->s, p->g, dw);
+}
+
+size_t conv_plan_bytes(const conv_plan *p, int mode)
+{
+    const conv_shape *s = &p->s;
+    int want = want_of(mode);
+    size_t f = conv_round(s->B);
+    if (want & PK_FWD)
+        f += (p->wino ? conv_wino_pack_size(s, p->wino) : conv_fwd_pack_size(s)) +
+             (p->shuffled ? conv_shuffle_pack_size(s) : 0);
+    if (want & PK_BWD) {
+        conv_shape d = conv_dgrad_shape(s);
+        f += p->wino_bwd ? conv_wino_pack_size(&d, p->wino_bwd) : conv_bwd_pack_size(s);
+    }
+    if (want & PK_BF16)
+        f += (p->wino16 ? conv_wino_bf16_pack_size(s)
+              : p->wino ? conv_wino_pack_size(s, p->wino) : conv_bf16_pack_size(s)) +
+             (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
+    if (want & PK_BF16_TRAIN) f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
+    if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);
+    return f * sizeof(float);
+}

@@ -332,3 +332,29 @@ sung_status sung_edge_map(const sung_image *in, sung_image *out, sung_error *err
     edge_forward(o, i);
     return SUNG_OK;
 }
+
+/* ---- cost: the graph walked without running -------------------------------------------------- */
+
+/* The inference graph itself, walked without running (the arena only counts, as when
+ * sung_deblur plans its memory), adds up the FLOPs of the convolutions it would run: one
+ * structure for both. The walk is on a copy of the model with an arena of its own, so
+ * that m stays untouched. */
+double sung_model_flops(const sung_model *m, int iters, int h, int w)
+{
+    if (iters < 1 || iters > SUNG_MAX_ITERS || h < 1 || w < 1) return 0;
+    int mult = 1 << (iters + 2);
+    int H = (h + mult - 1) / mult * mult, W = (w + mult - 1) / mult * mult;
+    sung_model walk = *m;
+    walk.act = (arena){0};
+    walk.prof_on = 0;
+    walk.trace = NULL;
+    ctx c = {.m = &walk, .train = 0};
+    arena_plan_begin(&walk.act);
+    for (int i = iters - 1; i >= 0; i--) {
+        arena_reset(&walk.act);
+        tensor Bn = {NULL, NULL, 1, H >> (i + 1), W >> (i + 1), 3, 3}, Bi = {NULL, NULL, 1, H >> i, W >> i, 3, 3};
+        scale_step(&c, Bn, Bn, Bi);
+    }
+    arena_free(&walk.act);
+    return c.flops;
+}

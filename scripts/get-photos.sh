@@ -33,9 +33,22 @@
 #                            motion-blurred or out of focus: they go to DIR/real-blur/, for
 #                            before/after demos only (no sharp ground truth; never train on
 #                            them).
+# Validation only (issue 8: 4 validation photos could not tell models apart), 13 photos:
+#   lxqt-themes              4 photos of usr/share/lxqt/wallpapers/ (lxqt_photos below). Left
+#                            out: graphics and logos (origami*, triangles*, waves*, plasma*,
+#                            kde-plasma, simple_blue_widescreen), heavy bokeh (appleflower,
+#                            butterfly, Butterfly-Kenneth-Wimer, drop, flowers), cloud (out of
+#                            focus), beam (mostly black, a twin in kind of after-the-rain).
+#   tuxpaint-data            4 photos of usr/share/tuxpaint/templates/ (tuxpaint_photos). Left
+#                            out: textures (burnt_bark, mossy_bark, mudstone, rocks,
+#                            ocean_splash), bokeh (spiders_web, sun_behind_leaves), jellyfish
+#                            (soft), and the small ones (under 1000 px wide, or portrait).
+#   palapeli-data            all 5 photos of usr/share/palapeli/collection/ (a puzzle game's
+#                            data, not a wallpaper package).
 # Checked and not used at all: ukui-wallpapers (illustrations), gnome-backgrounds
 # (illustrations, renders), lomiri-wallpapers (its one image is a render), sway-backgrounds
-# (illustrations). plasma-workspace-wallpapers must NEVER be used: it is kept for an
+# (illustrations), desktop-base, xfdesktop4-data, fvwm-crystal (graphics, SVG), and
+# python-matplotlib-data (one small scanned portrait). plasma-workspace-wallpapers must NEVER be used: it is kept for an
 # independent evaluation, on photos no model here has seen.
 #
 # The split is by photo and explicit (test_photos, val_photos below; the rest is train).
@@ -68,11 +81,19 @@ opencv_photos=(data/aero1.jpg data/aero3.jpg data/aloeL.jpg data/apple.jpg data/
   data/squirrel_cls.jpg data/stuff.jpg data/graf1.png alphamat/input_images/plant.jpg
   text/scenetext01.jpg text/scenetext02.jpg text/scenetext03.jpg text/scenetext04.jpg
   text/scenetext05.jpg text/scenetext06.jpg)
+lxqt_dir=usr/share/lxqt/wallpapers
+lxqt_photos=(after-the-rain.jpg fog.jpg this-is-not-windows.jpg Valendas.png)
+tuxpaint_dir=usr/share/tuxpaint/templates
+tuxpaint_photos=(cliff.jpg corn_maze.jpg sheep.jpg sun_behind_clouds.jpg)
+palapeli_dir=usr/share/palapeli/collection
+palapeli_photos=(castle-maintenon.jpg cincinnati-bridge.jpg citrus-fruits.jpg european-honey-bee.jpg
+  panther-chameleon-female.jpg)
 opencv_real_blur=(data/licenseplate_motion.jpg data/text_motion.jpg data/text_defocus.jpg)
 
 test_photos=(Garden.jpg Storm.jpg Wood.jpg life_by_Aitzol_Berasategi.jpg
   Bridge_by_Sander_Klootwijk.jpg Wine_by_Jakkub_Mede.jpg scenetext02.jpg chelsea.png)
-val_photos=(Dune.jpg aitzgorri_by_Aitzol_Berasategi.jpg aloeL.jpg building.jpg)
+val_photos=(Dune.jpg aitzgorri_by_Aitzol_Berasategi.jpg aloeL.jpg building.jpg
+  "${lxqt_photos[@]}" "${tuxpaint_photos[@]}" "${palapeli_photos[@]}")
 
 splits=(train val test real-blur)
 is_split() { local s; for s in "${splits[@]}"; do [ "$1" = "$s" ] && return 0; done; return 1; }
@@ -128,7 +149,8 @@ fetch() { # fetch PACKAGE: downloads it and unpacks it into $tmp/root/PACKAGE
 }
 
 # Never add plasma-workspace-wallpapers here (see the top of this file).
-packages=(mate-backgrounds python3-skimage lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc)
+packages=(mate-backgrounds python3-skimage lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc
+  lxqt-themes tuxpaint-data palapeli-data)
 for pkg in "${packages[@]}"; do fetch "$pkg"; done
 
 split_of() { # split_of NAME: prints test, val or train
@@ -186,6 +208,9 @@ for p in "${opencv_photos[@]}"; do take "$tmp/root/opencv-doc/$opencv_data/$p" o
 for p in "${opencv_real_blur[@]}"; do
   take "$tmp/root/opencv-doc/$opencv_data/$p" opencv-doc real-blur
 done
+for p in "${lxqt_photos[@]}"; do take "$tmp/root/lxqt-themes/$lxqt_dir/$p" lxqt-themes; done
+for p in "${tuxpaint_photos[@]}"; do take "$tmp/root/tuxpaint-data/$tuxpaint_dir/$p" tuxpaint-data; done
+for p in "${palapeli_photos[@]}"; do take "$tmp/root/palapeli-data/$palapeli_dir/$p" palapeli-data; done
 shopt -u nullglob nocaseglob
 
 # every name in the split lists must have been taken: a typo would silently drop a photo

@@ -173,6 +173,18 @@ static sung_status train_check(const sung_model *m, int n, int h, int w, const s
     return SUNG_OK;
 }
 
+/* Counts (arena_plan_begin) the largest, last scale of a training pass over B (n images
+ * of h×w) with its loss tensors, as sung_train_accumulate's loop allocates them, and the
+ * largest temporary of the backward pass (bf16: converted copies). */
+static void plan_train_scale(ctx *c, const tensor *B, int n, int h, int w)
+{
+    arena_plan_begin(&c->m->act);
+    scale_step(c, B[1], B[1], B[0]);
+    new_tensor(c, n, h, w, 3, 0);
+    new_tensor(c, n, h, w, 3, 1);
+    if (c->bwd_tmp) arena_alloc(&c->m->act, c->bwd_tmp * sizeof(float));
+}
+
 size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_opts *o)
 {
     sung_error err;
@@ -182,11 +194,7 @@ size_t sung_train_memory(sung_model *m, int n, int h, int w, const sung_train_op
     tensor B[SUNG_MAX_ITERS + 1];
     for (int i = 0; i <= iters; i++) B[i] = (tensor){NULL, NULL, n, h >> i, w >> i, 3, 3};
     ctx c = {.m = m, .train = 1};
-    arena_plan_begin(&m->act);
-    scale_step(&c, B[1], B[1], B[0]);
-    new_tensor(&c, n, h, w, 3, 0);
-    new_tensor(&c, n, h, w, 3, 1);
-    if (c.bwd_tmp) arena_alloc(&m->act, c.bwd_tmp * sizeof(float)); /* the backward's largest temporary */
+    plan_train_scale(&c, B, n, h, w);
     size_t peak = m->act.peak;
     m->act.counting = 0;
     arena_reset(&m->act);
@@ -221,13 +229,7 @@ sung_status sung_train_accumulate(sung_model *m, const float *blur, const float 
     if (build_pyramid(m, Bt, iters, B) || build_pyramid(m, Gt, iters, GT)) goto nomem;
     S = B[iters];
     ctx c = {.m = m, .train = 1};
-    /* plan the largest (last) scale with its loss tensors (as in the loop below) and
-     * the largest temporary of the backward pass (bf16: converted copies) */
-    arena_plan_begin(&m->act);
-    scale_step(&c, B[1], B[1], B[0]);
-    new_tensor(&c, n, h, w, 3, 0);
-    new_tensor(&c, n, h, w, 3, 1);
-    if (c.bwd_tmp) arena_alloc(&m->act, c.bwd_tmp * sizeof(float));
+    plan_train_scale(&c, B, n, h, w);
     if (arena_plan_end(&m->act)) goto nomem;
     for (int i = iters - 1; i >= 0; i--) {
         arena_reset(&m->act);

@@ -21,8 +21,8 @@ BENCH_WRAP="CMD": each timed process runs as CMD PROCESS (e.g. a script that pau
 work on a shared machine for that long).
 
 ONNX Runtime: the reference model exported with torch.onnx.export at each inference size
-(opset 17, the 4 scales unrolled; build/onnx/, re-exported when the exporter or sung_ref.py
-changes) and run by onnxruntime-node (all graph optimisations, the same thread count). npm
+(opset 17, the 4 scales unrolled; build/onnx/, re-exported when the exporter, sung_ref.py
+or the weights change) and run by onnxruntime-node (all graph optimisations, the same thread count). npm
 installs onnxruntime-node into bench/ort/ (git-ignored) the first time; without node, npm
 or torch the ORT column says why it is empty. Weights: the training snapshot
 models/snapshots/sung-w32.safetensors where it exists (speed does not depend on them; the
@@ -144,7 +144,10 @@ def ort_run(w, h, iters):
     model = os.path.join(out, f"sung_{tag}.onnx")
     deps = [os.path.join(ROOT, "tests", "ref", f) for f in ("onnx_export.py", "sung_ref.py")]
     weights = SNAPSHOT if os.path.exists(SNAPSHOT) else None
-    if not os.path.exists(model) or any(os.path.getmtime(d) > os.path.getmtime(model) for d in deps):
+    # the weights are in the exported model and in its reference output: a new snapshot
+    # must re-export, or the output check compares two different models
+    stale = deps + ([weights] if weights else [])
+    if not os.path.exists(model) or any(os.path.getmtime(d) > os.path.getmtime(model) for d in stale):
         log(f"running: onnx_export.py --size {tag} (once per size)")
         cmd = [sys.executable, deps[0], "--size", tag, "--iters", str(iters), "--out", out]
         r = subprocess.run(cmd + (["--weights", weights] if weights else []), capture_output=True, text=True)

@@ -30,7 +30,7 @@ tensor new_tensor(ctx *c, int n, int h, int w, int ch, int grad)
     t.d = arena_alloc(&c->m->act, bytes);
     if (grad && c->train) {
         t.g = arena_alloc(&c->m->act, bytes);
-        if (t.g && !idle(c)) memset(t.g, 0, bytes);
+        if (t.g && !idle(c)) zero_fill(t.g, bytes);
     }
     if (!t.d || (grad && c->train && !t.g)) c->failed = 1;
     return t;

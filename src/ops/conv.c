@@ -661,15 +661,26 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
     }
 }
 
-/* dbias += Σ over images and pixels of g (fp32) */
+/* dbias += Σ over images and pixels of g (fp32). The threads take blocks of channels,
+ * each channel summed in pixel order by one thread: the same bits for any thread count
+ * (a run resumed, or split over processes, with another thread count gives the same). */
 static void bias_grad(tensor g, float *dbias)
 {
-    for (int n = 0; n < g.n; n++)
-        for (int y = 0; y < g.h; y++)
-            for (int x = 0; x < g.w; x++) {
-                const float *src = g.d + t_off(&g, n, y, x);
-                for (int b = 0; b < g.c; b++) dbias[b] += src[b];
+    enum { CB = 8 };
+    int nb = (g.c + CB - 1) / CB;
+#pragma omp parallel for schedule(static, 1)
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * CB, nc = g.c - c0 < CB ? g.c - c0 : CB;
+        float acc[CB];
+        for (int b = 0; b < nc; b++) acc[b] = dbias[c0 + b];
+        for (int n = 0; n < g.n; n++)
+            for (int y = 0; y < g.h; y++) {
+                const float *src = g.d + t_off(&g, n, y, 0) + c0;
+                for (int x = 0; x < g.w; x++, src += g.ld)
+                    for (int b = 0; b < nc; b++) acc[b] += src[b];
             }
+        for (int b = 0; b < nc; b++) dbias[c0 + b] = acc[b];
+    }
 }
 
 /* gpack += in ⊗ g over the taps of s. In fp32 in and g are the tensors (g: the
@@ -819,8 +830,8 @@ void conv_backward_bf16(const conv_shape *s, const tensor *din, float *gpack, fl
 void act_backward(tensor t, int act)
 {
     if (act == ACT_NONE) return;
+#pragma omp parallel for collapse(2)
     for (int n = 0; n < t.n; n++)
-#pragma omp parallel for
         for (int y = 0; y < t.h; y++)
             for (int x = 0; x < t.w; x++) {
                 size_t o = t_off(&t, n, y, x);

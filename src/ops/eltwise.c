@@ -1,5 +1,6 @@
 /* Element-wise and data-movement ops: add, copy, pixel shuffle. */
 #include <assert.h>
+#include <string.h>
 
 #include "ops.h"
 
@@ -16,6 +17,21 @@ void add_forward(tensor out, tensor a, tensor b)
         float *o = out.d + t_off(&out, n, y, x);
         const float *pa = a.d + t_off(&a, n, y, x), *pb = b.d + t_off(&b, n, y, x);
         for (int c = 0; c < out.c; c++) o[c] = pa[c] + pb[c];
+    }
+}
+
+void zero_fill(void *p, size_t bytes)
+{
+    enum { CHUNK = 256 << 10 };
+    if (bytes <= CHUNK) {
+        memset(p, 0, bytes);
+        return;
+    }
+    long chunks = (long)((bytes + CHUNK - 1) / CHUNK);
+#pragma omp parallel for
+    for (long i = 0; i < chunks; i++) {
+        size_t off = (size_t)i * CHUNK, n = bytes - off < CHUNK ? bytes - off : CHUNK;
+        memset((char *)p + off, 0, n);
     }
 }
 

@@ -141,6 +141,9 @@ void act_backward(tensor y_and_g, int act);
 /* out = a + b (all N×H×W×C). */
 void add_forward(tensor out, tensor a, tensor b);
 /* out = in (a copy between views). */
+/* memset(p, 0, bytes), by all threads when it is large (the gradients of a training
+ * pass are zeroed as they are allocated) */
+void zero_fill(void *p, size_t bytes);
 void copy_forward(tensor out, tensor in);
 /* out = pixel_shuffle(in, 2): in N×h×w×4C → out N×2h×2w×C. */
 void shuffle_forward(tensor out, tensor in);

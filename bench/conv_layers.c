@@ -6,7 +6,9 @@
  *
  *   build/conv_layers [RUNS] [H W [WIDTH]]   (default 9 runs, 128×128 pixels, width 32)
  *
- * For choosing kernels (src/model.c add_conv); `make bench` measures the whole model. */
+ * Then the narrow layers (c → 3 channels), direct against conv_forward_narrow.
+ *
+ * For choosing kernels (src/ops/conv_plan.c); `make bench` measures the whole model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,40 @@ static double now(void)
 
 enum { ALG_DIRECT, ALG_W2, ALG_W4, ALG_BF16, ALG_W4BF16, NALG };
 static const char *names[NALG] = {"direct", "F(2x2)", "F(4x4)", "bf16", "F(4x4) bf16"};
+
+/* The narrow layers (3 output channels: the paths' tails, 3×3, and the image U-Net's
+ * oconv, 5×5, whose output is tanh(·)/2 + 1/2): the direct kernel (a vector of output
+ * channels, 3 of its lanes used) against conv_forward_narrow (vectorised over inputs). */
+static void narrow_layers(int runs, int H, int W, int c)
+{
+    printf("\nnarrow layers, c -> 3, tanh(x)/2 + 1/2: ms (GFLOP/s)\n%-10s  %18s  %18s\n", "layer", "direct", "narrow");
+    for (int k = 3; k <= 5; k += 2) {
+        conv_shape s = {k, 1, c, 3, 0};
+        size_t nw = (size_t)s.A * s.B * k * k;
+        float *w = malloc(nw * 4), *bias = calloc(conv_round(s.B), 4), *zeros = calloc(1024, 4);
+        for (size_t i = 0; i < nw; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
+        tensor in = {malloc((size_t)H * W * s.A * 4), NULL, 1, H, W, s.A, s.A};
+        tensor out = {malloc((size_t)H * W * s.B * 4), NULL, 1, H, W, s.B, s.B};
+        for (size_t i = 0; i < (size_t)H * W * s.A; i++) in.d[i] = (float)rand() / RAND_MAX - 0.3f;
+        float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *bwd = malloc(conv_bwd_pack_size(&s) * 4);
+        conv_pack(&s, w, fwd, bwd);
+        double best[2] = {1e30, 1e30};
+        for (int r = 0; r < runs + 1; r++)
+            for (int a = 0; a < 2; a++) {
+                double t0 = now();
+                if (a) conv_forward_narrow(&s, out, in, 0, bwd, bias, ACT_TANH_HALF, NULL, 0, zeros);
+                else conv_forward(&s, out, in, fwd, bias, ACT_TANH_HALF, NULL, 0, zeros);
+                double t = now() - t0;
+                if (r && t < best[a]) best[a] = t;
+            }
+        double flops = 2.0 * k * k * s.A * s.B * H * W;
+        char name[32];
+        snprintf(name, sizeof name, "%dx%d %d>3", k, k, s.A);
+        printf("%-10s  %8.3f (%6.1f)  %8.3f (%6.1f)\n", name, best[0] * 1e3, flops / best[0] * 1e-9, best[1] * 1e3,
+               flops / best[1] * 1e-9);
+        free(w), free(bias), free(zeros), free(in.d), free(out.d), free(fwd), free(bwd);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -90,5 +126,6 @@ int main(int argc, char **argv)
         free(w), free(bias), free(zeros), free(in.d), free(out.d), free(pairs.d), free(fwd), free(U2), free(U4);
         free(p16), free(U16), free(scratch);
     }
+    narrow_layers(runs, H, W, c);
     return 0;
 }

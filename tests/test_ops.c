@@ -186,6 +186,50 @@ static void check_conv(cfg c)
           "conv fwd k%d s%d T%d A%d B%d act%d %dx%d: rel %.3g max %.3g", c.s.k, c.s.stride,
           c.s.transposed, c.s.A, c.s.B, c.act, c.H, c.W, e, me);
 
+    /* the narrow kernel (≤ 4 output channels, vectorised over input channels) from the
+     * bwd pack: the whole layer; with residual and accumulate; and in two blocks of
+     * input channels summed (act none) */
+    if (!c.s.transposed && c.s.B <= CONV_NARROW_MAX) {
+        const float *bp = c.bias ? bias_p : NULL;
+        for (size_t i = 0; i < ny; i++) tout.d[i / c.s.B * yld + i % c.s.B] = 7.0f;
+        conv_forward_narrow(&c.s, tout, tin, 0, bwd, bp, c.act, NULL, 0, zeros);
+        for (size_t i = 0; i < ny; i++) yf[i] = tout.d[i / c.s.B * yld + i % c.s.B];
+        e = rel_err(yref, yf, ny, &me);
+        CHECK(e < 2e-6 && me <= 1e-5 * maxabs_d(yref, ny), "narrow conv fwd k%d s%d A%d B%d act%d %dx%d: rel %.3g",
+              c.s.k, c.s.stride, c.s.A, c.s.B, c.act, c.H, c.W, e);
+        if (c.act == ACT_NONE) {
+            float *rd = malloc((ny + 64) * 4);
+            for (size_t i = 0; i < ny; i++) rd[i] = test_randf(-1, 1);
+            tensor tres = {rd, NULL, c.N, c.OH, c.OW, c.s.B, c.s.B};
+            for (size_t i = 0; i < ny; i++) tout.d[i / c.s.B * yld + i % c.s.B] = 2.0f;
+            conv_forward_narrow(&c.s, tout, tin, 0, bwd, bp, ACT_NONE, &tres, 1, zeros);
+            double *want = malloc(ny * sizeof *want);
+            for (size_t i = 0; i < ny; i++) {
+                want[i] = z[i] + rd[i] + 2.0;
+                yf[i] = tout.d[i / c.s.B * yld + i % c.s.B];
+            }
+            e = rel_err(want, yf, ny, &me);
+            CHECK(e < 2e-6, "narrow conv residual+accumulate k%d s%d A%d B%d: rel %.3g", c.s.k, c.s.stride, c.s.A,
+                  c.s.B, e);
+            int a1 = c.s.A / 2;
+            if (a1 > 0) {
+                tensor lo = tin, hi = tin;
+                lo.c = a1;
+                hi.d += a1, hi.c = c.s.A - a1;
+                conv_forward_narrow(&c.s, tout, lo, 0, bwd, bp, ACT_NONE, NULL, 0, zeros);
+                conv_forward_narrow(&c.s, tout, hi, a1, bwd, NULL, ACT_NONE, NULL, 1, zeros);
+                for (size_t i = 0; i < ny; i++) {
+                    want[i] = z[i];
+                    yf[i] = tout.d[i / c.s.B * yld + i % c.s.B];
+                }
+                e = rel_err(want, yf, ny, &me);
+                CHECK(e < 2e-6, "narrow conv in blocks of %d + %d inputs k%d s%d B%d: rel %.3g", a1, c.s.A - a1,
+                      c.s.k, c.s.stride, c.s.B, e);
+            }
+            free(rd), free(want);
+        }
+    }
+
     /* backward: din starts non-zero to check that it accumulates */
     for (size_t i = 0; i < ny; i++) tout.g[i / c.s.B * yld + i % c.s.B] = (float)r[i];
     for (size_t i = 0; i < nx; i++) tin.g[i / c.s.A * xld + i % c.s.A] = 0.25f;
@@ -772,6 +816,10 @@ int main(void)
         {3, 1, 8, 3, 0, 6, 10, ACT_TANH_HALF, 1}, {3, 1, 33, 40, 0, 4, 17, ACT_NONE, 1},
         {5, 2, 16, 8, 1, 5, 7, ACT_RELU, 1},  {5, 2, 9, 20, 1, 3, 4, ACT_NONE, 1},
         {5, 2, 4, 4, 1, 1, 1, ACT_NONE, 0},   {3, 1, 4, 4, 0, 1, 1, ACT_NONE, 1},
+        /* narrow layers (≤ 4 outputs): whole vectors of inputs, a partial one, stride 2 */
+        {3, 1, 32, 3, 0, 6, 10, ACT_TANH_HALF, 1}, {5, 1, 16, 3, 0, 9, 7, ACT_NONE, 1},
+        {3, 2, 37, 2, 0, 7, 6, ACT_RELU, 1},  {1, 1, 20, 1, 0, 5, 6, ACT_NONE, 0},
+        {5, 2, 48, 4, 0, 9, 8, ACT_NONE, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         cfg c = {{cases[i].k, cases[i].s, cases[i].A, cases[i].B, cases[i].T}, 2, cases[i].H,

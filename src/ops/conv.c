@@ -197,9 +197,14 @@ static void run_conv(const conv_job *j, int n)
     if (j->qh <= 0 || j->qw <= 0) return;
     const kernel_set *k = kern();
     int nb = (j->B + k->conv_bblock - 1) / k->conv_bblock;
-    long items = (long)n * j->qh * nb;
     void (*row)(const conv_job *, int, int, int) = j->bf16 ? k->conv_row_bf16 : k->conv_row;
+    if (j->narrow) { /* every channel in one call */
+        assert(!j->bf16 && j->B <= CONV_NARROW_MAX);
+        row = k->conv_row_narrow;
+        nb = 1;
+    }
     assert(row);
+    long items = (long)n * j->qh * nb;
 #pragma omp parallel for schedule(dynamic, 1)
     for (long it = 0; it < items; it++) {
         int b = (int)(it % nb);
@@ -340,6 +345,44 @@ void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
                   const float *zeros)
 {
     forward(s, out, in, wfwd, bias, act, res, accumulate, zeros, 0);
+}
+
+/* A a multiple of CONV_VEC: no partial vector of input channels (which the kernel
+ * handles, but slower than the direct conv) */
+int conv_narrow_ok(const conv_shape *s)
+{
+    return s->B <= CONV_NARROW_MAX && !s->transposed && s->A % CONV_VEC == 0;
+}
+
+void conv_forward_narrow(const conv_shape *s, tensor out, tensor in, int a0, const float *wbwd,
+                         const float *bias, int act, const tensor *res, int accumulate,
+                         const float *zeros)
+{
+    int oh, ow, Ap = conv_round(s->A), p = pad_of(s);
+    conv_out_size(s, in.h, in.w, &oh, &ow);
+    assert(s->B <= CONV_NARROW_MAX && !s->transposed && a0 >= 0 && a0 + in.c <= s->A);
+    assert(out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
+    assert(!res || act == ACT_NONE);
+    conv_tap taps[64];
+    assert(s->k * s->k <= 64);
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++)
+            taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p, wbwd + ((size_t)ky * s->k + kx) * s->B * Ap + a0};
+    conv_job j = job_base(out, in, s->B, Ap, zeros);
+    j.s = s->stride;
+    j.narrow = 1;
+    j.taps = taps;
+    j.ntaps = s->k * s->k;
+    j.bias = bias;
+    j.act = act;
+    j.accumulate = accumulate;
+    if (res) {
+        assert(res->h == oh && res->w == ow && res->c == s->B);
+        j.res = res->d;
+        j.rld = res->ld;
+        j.res_n = t_img(res);
+    }
+    run_conv(&j, in.n);
 }
 
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,

@@ -17,11 +17,12 @@ struct conv_plan {
     int wino_bwd;  /* fp32 training: the data gradient by Winograd F(wino_bwd×wino_bwd)
                       (conv_backward_data_wino); 0: direct */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
+    int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
     float *bias;   /* [Bp], zero-padded, always */
     float *fwd;    /* conv_pack's fwd [k][k][A][Bp] */
-    float *bwd;    /* conv_pack's bwd [k][k][B][Ap] */
+    float *bwd;    /* conv_pack's bwd [k][k][B][Ap]: the data gradient; narrow: the forward */
     float *U;      /* conv_wino_pack, m = wino */
     float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
@@ -69,6 +70,11 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
      * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
     p->wino16 = p->wino == 4 && conv_wino_bf16_ok(s) && o->winograd_bf16;
+    /* The 3-channel layers (the tails, oconv): vectorised over input channels instead of
+     * output channels, of which 3 would fill a vector of 16 (2–3× faster, and tanh on 3
+     * lanes instead of 16; bench/conv_layers). In bf16 inference too (fp32: faster and
+     * exact); not in bf16 training (see wino_bwd above). */
+    p->narrow = !p->wino && !p->shuffled && conv_narrow_ok(s);
     p->bias = aligned_alloc(64, (conv_round(s->B) * sizeof(float) + 63) / 64 * 64);
     if (!p->bias) {
         free(p);
@@ -100,7 +106,9 @@ static int reserve_for(conv_plan *p, int want)
     const conv_shape *s = &p->s;
     int r = 0, had_g = p->g != NULL;
     if (want & PK_FWD) {
-        r |= p->wino ? reserve(&p->U, conv_wino_pack_size(s, p->wino)) : reserve(&p->fwd, conv_fwd_pack_size(s));
+        r |= p->wino     ? reserve(&p->U, conv_wino_pack_size(s, p->wino))
+             : p->narrow ? reserve(&p->bwd, conv_bwd_pack_size(s))
+                         : reserve(&p->fwd, conv_fwd_pack_size(s));
         if (p->shuffled) r |= reserve(&p->shuf, conv_shuffle_pack_size(s));
     }
     if (want & PK_BWD) {
@@ -111,9 +119,11 @@ static int reserve_for(conv_plan *p, int want)
     if (want & PK_BF16) {
         if (p->wino16) r |= reserve(&p->U16, conv_wino_bf16_pack_size(s));
         else if (p->wino) r |= reserve(&p->U, conv_wino_pack_size(s, p->wino)); /* runs fp32 */
+        else if (p->narrow) r |= reserve(&p->bwd, conv_bwd_pack_size(s));       /* runs fp32 */
         if (p->shuffled) r |= reserve(&p->shuf16, conv_bf16_shuffle_pack_size(s));
     }
-    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino)) r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino && !p->narrow))
+        r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
     if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
     if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
     if (!had_g && p->g) memset(p->g, 0, conv_fwd_pack_size(s) * sizeof *p->g);
@@ -152,8 +162,10 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     const conv_shape *s = &p->s;
     memset(p->bias, 0, conv_round(s->B) * sizeof *p->bias);
     if (b) memcpy(p->bias, b, s->B * sizeof *p->bias);
-    if (want & (PK_FWD | PK_BWD)) /* a Winograd layer never runs the direct layout */
-        conv_pack(s, w, want & PK_FWD && !p->wino ? p->fwd : NULL, want & PK_BWD && !p->wino_bwd ? p->bwd : NULL);
+    /* a Winograd layer never runs the direct layout; a narrow one runs bwd forward */
+    int fwd_direct = want & PK_FWD && !p->wino && !p->narrow;
+    int bwd_direct = (want & PK_BWD && !p->wino_bwd) || (want & (PK_FWD | PK_BF16) && p->narrow);
+    if (fwd_direct || bwd_direct) conv_pack(s, w, fwd_direct ? p->fwd : NULL, bwd_direct ? p->bwd : NULL);
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
     if (want & PK_FWD) {
         if (p->wino) conv_wino_pack(s, p->wino, w, p->U);
@@ -172,7 +184,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
         }
     }
     /* the direct bf16 forward: inference's non-Winograd layers, every layer in training */
-    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino)) {
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino && !p->narrow)) {
         conv_pack(s, w, tmp, NULL);
         conv_bf16_pack(s, tmp, p->fwd16);
     }
@@ -186,7 +198,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 
 /* ---- running ---------------------------------------------------------------------- */
 
-enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16 };
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
@@ -194,6 +206,7 @@ enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16 };
 static int fwd_kernel(const conv_plan *p, int mode, int whole)
 {
     int wino = p->wino && whole, train = mode & CONV_TRAIN;
+    if (p->narrow && !(mode & CONV_BF16 && train)) return K_NARROW;
     int bf16 = mode & CONV_BF16 && (train || !(wino && !p->wino16));
     if (bf16 && !train && wino) return K_WINO_BF16;
     if (bf16) return K_BF16;
@@ -251,6 +264,9 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
     case K_WINO:
         conv_forward_wino(&s, p->wino, out, in, p->U, b, act, res, accumulate, zeros, scratch);
         return 0;
+    case K_NARROW:
+        conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
+        return 0;
     default:
         conv_forward(&s, out, in, p->fwd + (size_t)a0 * Bp, b, act, res, accumulate, zeros);
         return 0;
@@ -303,15 +319,20 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
     int want = want_of(mode);
     size_t f = conv_round(s->B);
     if (want & PK_FWD)
-        f += (p->wino ? conv_wino_pack_size(s, p->wino) : conv_fwd_pack_size(s)) +
+        f += (p->wino     ? conv_wino_pack_size(s, p->wino)
+              : p->narrow ? conv_bwd_pack_size(s)
+                          : conv_fwd_pack_size(s)) +
              (p->shuffled ? conv_shuffle_pack_size(s) : 0);
     if (want & PK_BWD) {
         conv_shape d = conv_dgrad_shape(s);
-        f += p->wino_bwd ? conv_wino_pack_size(&d, p->wino_bwd) : conv_bwd_pack_size(s);
+        if (p->wino_bwd) f += conv_wino_pack_size(&d, p->wino_bwd);
+        else if (!p->narrow) f += conv_bwd_pack_size(s); /* narrow: the forward's, counted */
     }
     if (want & PK_BF16)
-        f += (p->wino16 ? conv_wino_bf16_pack_size(s)
-              : p->wino ? conv_wino_pack_size(s, p->wino) : conv_bf16_pack_size(s)) +
+        f += (p->wino16   ? conv_wino_bf16_pack_size(s)
+              : p->wino   ? conv_wino_pack_size(s, p->wino)
+              : p->narrow ? conv_bwd_pack_size(s)
+                          : conv_bf16_pack_size(s)) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
     if (want & PK_BF16_TRAIN) f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
     if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);

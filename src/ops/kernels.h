@@ -34,6 +34,8 @@ typedef struct {
     size_t res_n;
     const float *zeros; /* >= A zeros */
     int bf16;           /* in and taps hold bf16 pairs; A counts pairs */
+    int narrow;         /* B ≤ CONV_NARROW_MAX (ops.h), fp32: each tap's w holds [B][Bp] rows, Bp the
+                           row stride (≥ A); conv_row_narrow */
 } conv_job;
 
 typedef struct {
@@ -85,6 +87,8 @@ typedef struct {
     /* One output row (image n, grid row qy) for output channels [b0, b0 + 2·VL·…) */
     void (*conv_row)(const conv_job *j, int n, int qy, int b0);
     int conv_bblock;    /* output channels per conv_row call */
+    /* One output row of a narrow job (all its B ≤ CONV_NARROW_MAX channels; b0 unused) */
+    void (*conv_row_narrow)(const conv_job *j, int n, int qy, int b0);
     /* The same on bf16 pairs (conv_job.bf16), or NULL where the CPU lacks avx512_bf16 */
     void (*conv_row_bf16)(const conv_job *j, int n, int qy, int b0);
     /* npix pixels of c floats, ld apart → bf16 pairs, dld words apart (with bf16) */

@@ -109,6 +109,16 @@ void conv_out_size(const conv_shape *s, int ih, int iw, int *oh, int *ow);
 void conv_forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
                   const float *bias, int act, const tensor *res, int accumulate,
                   const float *zeros);
+/* The same for a narrow layer (at most CONV_NARROW_MAX = 4 output channels, not
+ * transposed: the 3-channel tails and oconv), vectorised over the input channels, from
+ * the bwd pack ([k][k][B][Ap], conv_pack). A block of the inputs: in.c channels from a0
+ * (in.c < s->A). conv_narrow_ok: where it is the faster kernel (also A a multiple of
+ * CONV_VEC). */
+#define CONV_NARROW_MAX 4
+int conv_narrow_ok(const conv_shape *s);
+void conv_forward_narrow(const conv_shape *s, tensor out, tensor in, int a0, const float *wbwd,
+                         const float *bias, int act, const tensor *res, int accumulate,
+                         const float *zeros);
 
 /* Given dout (gradient w.r.t. the conv's output *before* act, i.e. already masked):
  *   din  += conv^T(dout)         (skipped if din is NULL)

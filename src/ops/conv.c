@@ -273,42 +273,52 @@ static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, i
         }
 }
 
-/* in.c is s->A, or for bf16 the number of channel pairs */
-static void forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
-                    const float *bias, int act, const tensor *res, int accumulate,
-                    const float *zeros, int bf16)
+/* The tap conv of a stride-s, non-transposed layer: tap (ky, kx) reads the weights at
+ * w0 + (ky·k + kx)·tstride (rows Wp apart); the epilogue as conv_forward. */
+static void run_taps(const conv_shape *s, tensor out, tensor in, const float *w0, size_t tstride, int Wp,
+                     const float *bias, int act, const tensor *res, int accumulate, const float *zeros,
+                     int bf16, int narrow)
 {
-    int oh, ow, Bp = conv_round(s->B), p = pad_of(s);
-    conv_out_size(s, in.h, in.w, &oh, &ow);
-    assert(in.c == (bf16 ? bf16_pairs(s->A) : s->A));
-    assert(out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
-    assert(!res || act == ACT_NONE);
-    if (s->transposed) {
-        assert(!res);
-        run_subpixel(out, in, wfwd, Bp, s->k, p, bias, act, accumulate, zeros, in.n, bf16);
-        return;
-    }
+    int p = pad_of(s);
     conv_tap taps[64];
-    assert(s->k * s->k <= 64);
+    assert(s->k * s->k <= 64 && (!res || act == ACT_NONE));
     for (int ky = 0; ky < s->k; ky++)
         for (int kx = 0; kx < s->k; kx++)
-            taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p,
-                                              wfwd + ((size_t)ky * s->k + kx) * in.c * Bp};
-    conv_job j = job_base(out, in, s->B, Bp, zeros);
+            taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p, w0 + ((size_t)ky * s->k + kx) * tstride};
+    conv_job j = job_base(out, in, s->B, Wp, zeros);
     j.s = s->stride;
     j.bf16 = bf16;
+    j.narrow = narrow;
     j.taps = taps;
     j.ntaps = s->k * s->k;
     j.bias = bias;
     j.act = act;
     j.accumulate = accumulate;
     if (res) {
-        assert(res->h == oh && res->w == ow && res->c == s->B);
+        assert(res->h == out.h && res->w == out.w && res->c == s->B);
         j.res = res->d;
         j.rld = res->ld;
         j.res_n = t_img(res);
     }
     run_conv(&j, in.n);
+}
+
+/* in.c is s->A, or for bf16 the number of channel pairs */
+static void forward(const conv_shape *s, tensor out, tensor in, const float *wfwd,
+                    const float *bias, int act, const tensor *res, int accumulate,
+                    const float *zeros, int bf16)
+{
+    int oh, ow, Bp = conv_round(s->B);
+    conv_out_size(s, in.h, in.w, &oh, &ow);
+    assert(in.c == (bf16 ? bf16_pairs(s->A) : s->A));
+    assert(out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
+    assert(!res || act == ACT_NONE);
+    if (s->transposed) {
+        assert(!res);
+        run_subpixel(out, in, wfwd, Bp, s->k, pad_of(s), bias, act, accumulate, zeros, in.n, bf16);
+        return;
+    }
+    run_taps(s, out, in, wfwd, (size_t)in.c * Bp, Bp, bias, act, res, accumulate, zeros, bf16, 0);
 }
 
 static void shuffle_forward_(const conv_shape *s, tensor out, tensor in, const float *packed,
@@ -358,31 +368,11 @@ void conv_forward_narrow(const conv_shape *s, tensor out, tensor in, int a0, con
                          const float *bias, int act, const tensor *res, int accumulate,
                          const float *zeros)
 {
-    int oh, ow, Ap = conv_round(s->A), p = pad_of(s);
+    int oh, ow, Ap = conv_round(s->A);
     conv_out_size(s, in.h, in.w, &oh, &ow);
     assert(s->B <= CONV_NARROW_MAX && !s->transposed && a0 >= 0 && a0 + in.c <= s->A);
     assert(out.c == s->B && out.h == oh && out.w == ow && out.n == in.n);
-    assert(!res || act == ACT_NONE);
-    conv_tap taps[64];
-    assert(s->k * s->k <= 64);
-    for (int ky = 0; ky < s->k; ky++)
-        for (int kx = 0; kx < s->k; kx++)
-            taps[ky * s->k + kx] = (conv_tap){ky - p, kx - p, wbwd + ((size_t)ky * s->k + kx) * s->B * Ap + a0};
-    conv_job j = job_base(out, in, s->B, Ap, zeros);
-    j.s = s->stride;
-    j.narrow = 1;
-    j.taps = taps;
-    j.ntaps = s->k * s->k;
-    j.bias = bias;
-    j.act = act;
-    j.accumulate = accumulate;
-    if (res) {
-        assert(res->h == oh && res->w == ow && res->c == s->B);
-        j.res = res->d;
-        j.rld = res->ld;
-        j.res_n = t_img(res);
-    }
-    run_conv(&j, in.n);
+    run_taps(s, out, in, wbwd + a0, (size_t)s->B * Ap, Ap, bias, act, res, accumulate, zeros, 0, 1);
 }
 
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,

@@ -272,6 +272,40 @@ static void check_conv(cfg c)
     free(dwf), free(dbf), free(yref), free(gpack), free(scratch);
 }
 
+/* tanh(z)/2 + 1/2 over its whole range, through the conv epilogues that compute it in
+ * vectors (1 / (1 + e^(−2z)) with a polynomial e^y): a 1×1 conv 1 → 16 (the direct
+ * kernel) and 16 → 1 (the narrow one) with weights that pass z through. Against float64
+ * 1 / (1 + e^(−2z)) (tanh(z)/2 + 1/2 in float64 loses the small values to cancellation):
+ * within 4 ulp of the value where it is above 2^−126 (a normal float; below, the exact
+ * value is under the smallest normal and any result there is within 2^−126). */
+static void check_tanh_half(void)
+{
+    enum { N = 4001 };
+    float zeros[64] = {0}, bias[16] = {0};
+    float *x = calloc((size_t)N * 16, sizeof *x), *y = calloc((size_t)N * 16, sizeof *y);
+    for (int kind = 0; kind < 2; kind++) {
+        conv_shape s = kind ? (conv_shape){1, 1, 16, 1, 0} : (conv_shape){1, 1, 1, 16, 0};
+        float w[16], *fwd = calloc(conv_fwd_pack_size(&s), 4), *bwd = calloc(conv_bwd_pack_size(&s), 4);
+        for (int i = 0; i < 16; i++) w[i] = kind ? (i == 0) : 1.0f;
+        conv_pack(&s, w, fwd, bwd);
+        tensor in = {x, NULL, 1, 1, N, s.A, s.A}, out = {y, NULL, 1, 1, N, s.B, s.B};
+        for (int i = 0; i < N; i++) x[(size_t)i * s.A] = -40.0f + 80.0f * i / (N - 1);
+        if (kind) conv_forward_narrow(&s, out, in, 0, bwd, bias, ACT_TANH_HALF, NULL, 0, zeros);
+        else conv_forward(&s, out, in, fwd, bias, ACT_TANH_HALF, NULL, 0, zeros);
+        double worst = 0;
+        for (int i = 0; i < N; i++)
+            for (int b = 0; b < s.B; b++) {
+                double z = x[(size_t)i * s.A], want = 1 / (1 + exp(-2 * z)), got = y[(size_t)i * s.B + b];
+                double ulp = want > 0x1p-126 ? ldexp(1.0, ilogb(want) - 23) : 0x1p-126;
+                if (fabs(got - want) / ulp > worst) worst = fabs(got - want) / ulp;
+            }
+        CHECK(worst <= 4, "tanh(z)/2 + 1/2 by the %s kernel, z in [-40, 40]: %.2f ulp", kind ? "narrow" : "direct",
+              worst);
+        free(fwd), free(bwd);
+    }
+    free(x), free(y);
+}
+
 /* ---- piecewise-linear ops, by central differences on the float op ------------- */
 
 static float q64(void) { return (float)((int)(test_uniform() * 129) - 64) / 64.0f; }
@@ -826,6 +860,7 @@ int main(void)
                  cases[i].W, 0, 0, cases[i].act, cases[i].bias};
         check_conv(c);
     }
+    check_tanh_half();
     check_edge(6, 7);
     check_edge(1, 4);
     check_shuffle();

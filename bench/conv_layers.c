@@ -71,7 +71,10 @@ int main(int argc, char **argv)
     int runs = argc > 1 ? atoi(argv[1]) : 9, H = argc > 3 ? atoi(argv[2]) : 128, W = argc > 3 ? atoi(argv[3]) : 128;
     /* the 3×3 stride-1 shapes of a width-c model: U-Net levels c, 2c, 4c; RDB dense layers */
     int c = argc > 4 ? atoi(argv[4]) : 32;
-    if (c < 1 || c > 256) c = 32;
+    if (runs < 1 || H < 1 || W < 1 || c < 1 || c > 256) {
+        fprintf(stderr, "usage: conv_layers [RUNS >= 1] [H W [WIDTH 1..256]]\n");
+        return 2;
+    }
     const int shapes[][2] = {{c, c}, {2 * c, 2 * c}, {4 * c, 4 * c}, {2 * c, c}, {4 * c, c}, {6 * c, c}};
     printf("kernels %s, %dx%d pixels, width %d, minimum of %d runs: ms (GFLOP/s)\n", ops_isa(), W, H, c, runs);
     printf("%-10s", "A>B");

@@ -24,8 +24,8 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-enum { ALG_DIRECT, ALG_W2, ALG_W4, ALG_BF16, ALG_W4BF16, NALG };
-static const char *names[NALG] = {"direct", "F(2x2)", "F(4x4)", "bf16", "F(4x4) bf16"};
+enum { ALG_DIRECT, ALG_W2, ALG_W4, ALG_W6, ALG_BF16, ALG_W4BF16, NALG };
+static const char *names[NALG] = {"direct", "F(2x2)", "F(4x4)", "F(6x6)", "bf16", "F(4x4) bf16"};
 
 /* The narrow layers (3 output channels: the paths' tails, 3×3, and the image U-Net's
  * oconv, 5×5, whose output is tanh(·)/2 + 1/2): the direct kernel (a vector of output
@@ -91,11 +91,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)H * W * s.A; i++) in.d[i] = (float)rand() / RAND_MAX;
         float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *U2 = malloc(conv_wino_pack_size(&s, 2) * 4);
         float *U4 = malloc(conv_wino_pack_size(&s, 4) * 4), *p16 = malloc(conv_bf16_pack_size(&s) * 4);
-        float *U16 = malloc(conv_wino_bf16_pack_size(&s) * 4);
-        size_t sc = conv_wino_scratch_size(&s, 4) > conv_wino_scratch_size(&s, 2) ? conv_wino_scratch_size(&s, 4) : conv_wino_scratch_size(&s, 2);
+        float *U16 = malloc(conv_wino_bf16_pack_size(&s) * 4), *U6 = malloc(conv_wino_pack_size(&s, 6) * 4);
+        size_t sc = 0;
+        for (int m = 2; m <= 6; m += 2)
+            if (conv_wino_scratch_size(&s, m) > sc) sc = conv_wino_scratch_size(&s, m);
         float *scratch = malloc(sc * 4);
         conv_pack(&s, w, fwd, NULL);
-        if (conv_wino_ok(&s)) conv_wino_pack(&s, 2, w, U2), conv_wino_pack(&s, 4, w, U4);
+        if (conv_wino_ok(&s)) conv_wino_pack(&s, 2, w, U2), conv_wino_pack(&s, 4, w, U4), conv_wino_pack(&s, 6, w, U6);
         int bf = ops_has_bf16();
         int wino = conv_wino_ok(&s), wino16 = bf && conv_wino_bf16_ok(&s);
         if (bf) conv_bf16_pack(&s, fwd, p16);
@@ -104,13 +106,14 @@ int main(int argc, char **argv)
         for (int a = 0; a < NALG; a++) best[a] = 1e30;
         for (int r = 0; r < runs + 1; r++)
             for (int a = 0; a < NALG; a++) {
-                if ((!bf && a == ALG_BF16) || (!wino16 && a == ALG_W4BF16) || (!wino && (a == ALG_W2 || a == ALG_W4)))
+                if ((!bf && a == ALG_BF16) || (!wino16 && a == ALG_W4BF16) || (!wino && (a == ALG_W2 || a == ALG_W4 || a == ALG_W6)))
                     continue;
                 double t0 = now();
                 switch (a) {
                 case ALG_DIRECT: conv_forward(&s, out, in, fwd, bias, ACT_RELU, NULL, 0, zeros); break;
                 case ALG_W2: conv_forward_wino(&s, 2, out, in, U2, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
                 case ALG_W4: conv_forward_wino(&s, 4, out, in, U4, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
+                case ALG_W6: conv_forward_wino(&s, 6, out, in, U6, bias, ACT_RELU, NULL, 0, zeros, scratch); break;
                 case ALG_BF16:
                     bf16_convert(pairs, in);
                     conv_forward_bf16(&s, out, pairs, p16, bias, ACT_RELU, NULL, 0, zeros);
@@ -127,7 +130,7 @@ int main(int argc, char **argv)
             else printf("  %18s", "-");
         printf("\n");
         free(w), free(bias), free(zeros), free(in.d), free(out.d), free(pairs.d), free(fwd), free(U2), free(U4);
-        free(p16), free(U16), free(scratch);
+        free(p16), free(U16), free(U6), free(scratch);
     }
     narrow_layers(runs, H, W, c);
     return 0;

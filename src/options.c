@@ -22,8 +22,8 @@ sung_status sung_set_options(const sung_options *o, sung_error *err)
         return SUNG_ERR_ARG;
     }
     int w = o->winograd;
-    if (w != SUNG_WINOGRAD_AUTO && w != 0 && w != 2 && w != 4) {
-        model_set_error(err, "sung_options.winograd must be -1 (automatic), 0, 2 or 4, not %d", w);
+    if (w != SUNG_WINOGRAD_AUTO && w != 0 && w != 2 && w != 4 && w != 6) {
+        model_set_error(err, "sung_options.winograd must be -1 (automatic), 0, 2, 4 or 6, not %d", w);
         return SUNG_ERR_ARG;
     }
     if (o->winograd_bf16 != 0 && o->winograd_bf16 != 1) {

@@ -619,8 +619,10 @@ static void check_bwd_bf16(void)
 
 /* Winograd F(m×m, 3×3) against the direct convolution (itself checked against float64).
  * The transforms add roundings, more of them and with larger coefficients for m = 4
- * (Bᵀ up to 5, Aᵀ up to 8): relative L2 error ~1e-7 for F(2×2) and ~1e-6 for F(4×4) in
- * the measurements, so the bounds are 2e-6 and 1e-5. With bf16 (m = 4) the Winograd-domain
+ * (Bᵀ up to 5, Aᵀ up to 8) and again for m = 6 (Bᵀ up to 21/4, Aᵀ up to 32): relative
+ * L2 error ~1e-7 for F(2×2), ~1e-6 for F(4×4) and twice that for F(6×6) in the
+ * measurements (a float64 simulation of the fp32 roundings: 1.7–2.8e-6 and 3.4–5.4e-6),
+ * so the bounds are 2e-6, 1e-5 and 2e-5. With bf16 (m = 4) the Winograd-domain
  * products round V and U to 8 bits and the output transform (Aᵀ up to 8) amplifies that:
  * against the fp32 direct conv, on these uniform inputs and weights, a float64 simulation
  * of exactly this rounding gives a relative L2 error of 2.6 % (bf16 direct: 0.24 %), and
@@ -653,13 +655,40 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
     } else {
         conv_forward_wino(&s, m, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
     }
-    double e = rel_l2(want, got), tol = bf16 ? 4e-2 : m == 2 ? 2e-6 : 1e-5;
+    double e = rel_l2(want, got), tol = bf16 ? 4e-2 : m == 2 ? 2e-6 : m == 4 ? 1e-5 : 2e-5;
     CHECK(e < tol, "winograd F(%d) %s A%d B%d %dx%d act%d res%d: relative error %.3g", m,
           bf16 ? "bf16" : "fp32", A, B, h, w, act, with_res, e);
     if (getenv("SUNG_TEST_VERBOSE"))
         printf("winograd F(%d) %s A%d B%d %dx%d: relative error %.3g\n", m, bf16 ? "bf16" : "fp32", A, B, h, w, e);
     free(wt), free(f32), free(U), free(scratch);
     free_t(x), free_t(r), free_t(want), free_t(got);
+}
+
+/* The per-call weight transform (conv_wino_transform, fp32 from the direct layout) against
+ * the packed one (conv_wino_pack, float64 sums rounded once): the same U to a few ulp of
+ * its largest value, and +0 in the padded output channels, which the products read. */
+static void check_wino_transform(int m, int A, int B)
+{
+    conv_shape s = {3, 1, A, B, 0};
+    size_t nw = (size_t)A * B * 9, nu = conv_wino_pack_size(&s, m);
+    float *wt = malloc(nw * 4), *fwd = malloc(conv_fwd_pack_size(&s) * 4);
+    float *want = malloc(nu * 4), *got = malloc(nu * 4);
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    conv_pack(&s, wt, fwd, NULL);
+    conv_wino_pack(&s, m, wt, want);
+    for (size_t i = 0; i < nu; i++) got[i] = NAN;
+    conv_wino_transform(&s, m, fwd, got);
+    double top = 0, worst = 0;
+    long pad_bad = 0, Bp = conv_round(B);
+    for (size_t i = 0; i < nu; i++) top = fmax(top, fabs(want[i]));
+    for (size_t i = 0; i < nu; i++) {
+        worst = fmax(worst, fabs((double)got[i] - want[i])); /* NaN (unwritten) fails below */
+        if ((long)(i % Bp) >= B && got[i] != 0) pad_bad++;
+        if (isnan(got[i])) worst = INFINITY;
+    }
+    CHECK(worst <= 4e-7 * top && pad_bad == 0, "winograd F(%d) weight transform A%d B%d: error %.3g of max %.3g, %ld padded values not zero",
+          m, A, B, worst, top, pad_bad);
+    free(wt), free(fwd), free(want), free(got);
 }
 
 /* The data gradient by Winograd (conv_backward_data_wino) against the direct one of
@@ -870,7 +899,10 @@ int main(void)
     check_arena_plan();
     check_bf16();
     check_bwd_bf16();
-    for (int m = 2; m <= 4; m += 2) {
+    for (int m = 2; m <= 6; m += 2) {
+        check_wino_transform(m, 16, 16);
+        check_wino_transform(m, 64, 40); /* B not a multiple of 16 */
+        check_wino_transform(m, 192, 32);
         check_wino(m, 0, 16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
         check_wino(m, 0, 32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
         check_wino(m, 0, 64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */

@@ -1,6 +1,6 @@
 /* The engine options of the environment, for the `sung` command and the tests (the
- * library reads no environment variable): SUNG_ISA (a kernel set), SUNG_WINOGRAD (0, 2
- * or 4) and SUNG_WINOGRAD_BF16 (0 or 1), each unset or empty for the default, given to
+ * library reads no environment variable): SUNG_ISA (a kernel set), SUNG_WINOGRAD (0, 2,
+ * 4 or 6) and SUNG_WINOGRAD_BF16 (0 or 1), each unset or empty for the default, given to
  * sung_set_options. Header-only so that the tests, which link only the library, read
  * them the same way. */
 #ifndef SUNG_ENV_H
@@ -18,8 +18,8 @@ static inline int sung_env_options(char *why, size_t n)
     sung_options o = sung_options_default();
     const char *isa = getenv("SUNG_ISA"), *w = getenv("SUNG_WINOGRAD"), *w16 = getenv("SUNG_WINOGRAD_BF16");
     if (w && *w) {
-        if (strcmp(w, "0") && strcmp(w, "2") && strcmp(w, "4")) {
-            snprintf(why, n, "SUNG_WINOGRAD must be 0, 2 or 4 (or unset), not '%.40s'", w);
+        if (strcmp(w, "0") && strcmp(w, "2") && strcmp(w, "4") && strcmp(w, "6")) {
+            snprintf(why, n, "SUNG_WINOGRAD must be 0, 2, 4 or 6 (or unset), not '%.40s'", w);
             return 1;
         }
         o.winograd = w[0] - '0';

@@ -395,6 +395,7 @@ int conv_wino_bf16_ok(const conv_shape *s) { return conv_wino_ok(s) && s->A % 32
 static int wino_tiles(const conv_shape *s, int m)
 {
     if (m == 2) return 32;
+    if (m == 6) return 12;
     return s->A + conv_round(s->B) <= 128 ? 24 : 12;
 }
 
@@ -421,7 +422,9 @@ size_t conv_wino_scratch_size(const conv_shape *s, int m)
 
 /* U = G g Gᵀ per (a, b), in double:
  *   F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
- *   F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] */
+ *   F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]
+ *   F(6×6): G = [1 0 0; −2/9 −2/9 −2/9; −2/9 2/9 −2/9; 1/90 1/45 2/45; 1/90 −1/45 2/45;
+ *                32/45 16/45 8/45; 32/45 −16/45 8/45; 0 0 1] */
 /* dgrad: the weights of the data gradient instead (conv_wino_dgrad_pack): the Winograd
  * conv has s->B inputs and s->A outputs, and its tap (ky, kx) is s's (2−ky, 2−kx).
  * Training packs every step, so the sums run over blocks of WP output channels, the
@@ -434,14 +437,22 @@ static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int 
     static const double G4[6][3] = {{1 / 4., 0, 0},         {-1 / 6., -1 / 6., -1 / 6.},
                                     {-1 / 6., 1 / 6., -1 / 6.}, {1 / 24., 1 / 12., 1 / 6.},
                                     {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
-    assert(m == 2 || m == 4);
-    const double(*G)[3] = m == 2 ? G2 : G4;
+    static const double G6[8][3] = {{1, 0, 0},
+                                    {-2 / 9., -2 / 9., -2 / 9.},
+                                    {-2 / 9., 2 / 9., -2 / 9.},
+                                    {1 / 90., 1 / 45., 2 / 45.},
+                                    {1 / 90., -1 / 45., 2 / 45.},
+                                    {32 / 45., 16 / 45., 8 / 45.},
+                                    {32 / 45., -16 / 45., 8 / 45.},
+                                    {0, 0, 1}};
+    assert(m == 2 || m == 4 || m == 6);
+    const double(*G)[3] = m == 2 ? G2 : m == 4 ? G4 : G6;
     conv_shape ws = dgrad ? conv_dgrad_shape(s) : *s; /* the Winograd conv's shape */
     int Bp = conv_round(ws.B), n = m + 2;
     for (int a = 0; a < ws.A; a++)
         for (int b0 = 0; b0 < Bp; b0 += WP) {
             int nb = Bp - b0 < WP ? Bp - b0 : WP;
-            double g[3][3][WP], t[6][3][WP];
+            double g[3][3][WP], t[8][3][WP];
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++)
                     for (int i = 0; i < nb; i++) {
@@ -466,13 +477,25 @@ static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int 
 
 void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U) { wino_pack(s, m, w, U, 0); }
 
+void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U)
+{
+    assert(conv_wino_ok(s) && (m == 2 || m == 4 || m == 6));
+    const kernel_set *k = kern();
+    int Bp = conv_round(s->B), blk = 4, nblk = (s->A + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (nblk > 1)
+    for (int i = 0; i < nblk; i++) {
+        int a0 = i * blk, a1 = a0 + blk < s->A ? a0 + blk : s->A;
+        k->wino_u_rows(fwd, s->A, Bp, m, U, a0, a1);
+    }
+}
+
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
                      const float *zeros, float *scratch, int bf16)
 {
     assert(conv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == in.h && out.w == in.w);
     assert(!res || act == ACT_NONE);
-    assert(m == 4 || (m == 2 && !bf16));
+    assert(m == 4 || ((m == 2 || m == 6) && !bf16));
     const kernel_set *k = kern();
     wino_job j = {
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
@@ -488,7 +511,7 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
     int th = (in.h + m - 1) / m, tw = (in.w + m - 1) / m, chunks = (tw + tiles - 1) / tiles;
     size_t per = wino_per_thread(s, m);
     long items = (long)in.n * th * chunks;
-    void (*row)(const wino_job *, int, int, int, int, float *) = m == 2 ? k->wino_row : k->wino4_row;
+    void (*row)(const wino_job *, int, int, int, int, float *) = m == 2 ? k->wino_row : m == 4 ? k->wino4_row : k->wino6_row;
 #pragma omp parallel for schedule(dynamic, 1)
     for (long it = 0; it < items; it++) {
         int tid = 0;

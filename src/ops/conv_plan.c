@@ -21,9 +21,9 @@ struct conv_plan {
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
     float *bias;   /* [Bp], zero-padded, always */
-    float *fwd;    /* conv_pack's fwd [k][k][A][Bp] */
+    float *fwd;    /* conv_pack's fwd [k][k][A][Bp]; a Winograd layer's too, transformed
+                      at each call (conv_wino_transform into the call's tmp) */
     float *bwd;    /* conv_pack's bwd [k][k][B][Ap]: the data gradient; narrow: the forward */
-    float *U;      /* conv_wino_pack, m = wino */
     float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
     float *fwd16, *bwd16, *shuf16, *U16; /* bf16 pairs of fwd, bwd, shuf; conv_wino_bf16_pack */
@@ -44,18 +44,23 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
     p->has_bias = o->bias;
     p->shuffled = o->shuffled;
     assert(!p->shuffled || (s->stride == 1 && !s->transposed && s->B % 4 == 0));
-    /* Winograd for every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
-     * 192 input channels): F(4×4, 3×3), except F(2×2) where the weights are large next
-     * to the pictures they meet (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels):
-     * F(4×4)'s packs are 4× the weights, F(2×2)'s 16/9×, and there F(4×4) is only 1.17×
-     * faster (bench/conv_layers, 64×64): −47 MB for ~1 % of the time at width 32.
-     * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on (before
-     * F(4×4)); 4: F(4×4) everywhere. */
+    /* The forward of every 3×3 stride-1 conv with A a multiple of 16 (at width 32: 32 to
+     * 192 input channels) by Winograd F(6×6, 3×3): 1.05–1.45× faster per layer than
+     * F(4×4) (bench/conv_layers; the most in cache), 10–15 % off a whole inference,
+     * twice F(4×4)'s rounding error (~4e-6, tests/test_ops.c). Its weights are
+     * transformed at each call from the direct layout (conv_wino_transform, ~1 % of the
+     * time), so that the model holds 1× its weights, not 64/9× (docs/BENCHMARKS.md).
+     * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on; 4:
+     * F(4×4) everywhere; 6: F(6×6) everywhere. */
     int wm = o->winograd;
-    if (wm == CONV_WINOGRAD_AUTO) wm = s->A * s->B >= 128 * 128 ? 2 : 4;
-    p->wino = conv_wino_ok(s) && (wm == 4 || (wm == 2 && s->A >= 64)) ? wm : 0;
+    p->wino = !conv_wino_ok(s) ? 0
+              : wm == CONV_WINOGRAD_AUTO ? 6
+              : wm >= 4 || (wm == 2 && s->A >= 64) ? wm : 0;
     /* fp32 training: the data gradient of a 3×3 stride-1 conv is a 3×3 conv from B to A
-     * channels, Winograd by the same rule on that shape (A·B is the same). bf16 training
+     * channels, by Winograd with packed weights (each step packs them anyway): in AUTO
+     * F(4×4), except F(2×2) where the weights are large next to the pictures they meet
+     * (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels; F(4×4)'s packs are 4×
+     * the weights, F(2×2)'s 16/9×, and there F(4×4) was only 1.17× faster). bf16 training
      * keeps the direct bf16 kernels, forward and backward: an fp32 layer there carries
      * differences far below bf16's rounding (another order of the same sums, from another
      * split of the batch) into the bf16 roundings of the layers after it, which then flip,
@@ -63,12 +68,14 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * < 1e-5 after 4 steps); and it was not clearly faster (docs/BENCHMARKS.md). */
     if (conv_wino_dgrad_ok(s)) {
         conv_shape d = conv_dgrad_shape(s);
-        p->wino_bwd = wm == 4 || (wm == 2 && d.A >= 64) ? wm : 0;
+        int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
+        p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
     }
-    /* In bf16 inference a Winograd layer stays fp32 F(4×4): faster than the direct bf16
-     * conv (bench/conv_layers) and exact to fp32. Its products in bf16 (winograd_bf16,
+    /* In bf16 inference a Winograd layer stays fp32: faster than the direct bf16 conv
+     * (bench/conv_layers) and exact to fp32. F(4×4)'s products in bf16 (winograd_bf16,
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
      * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
+    if (o->winograd_bf16 && p->wino && conv_wino_bf16_ok(s)) p->wino = 4; /* the experiment is F(4×4) */
     p->wino16 = p->wino == 4 && conv_wino_bf16_ok(s) && o->winograd_bf16;
     /* The 3-channel layers (the tails, oconv): vectorised over input channels instead of
      * output channels, of which 3 would fill a vector of 16 (2–3× faster, and tanh on 3
@@ -86,7 +93,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
 void conv_plan_free(conv_plan *p)
 {
     if (!p) return;
-    float *all[] = {p->bias, p->fwd, p->bwd, p->U, p->Ud, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
+    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     free(p);
 }
@@ -106,9 +113,7 @@ static int reserve_for(conv_plan *p, int want)
     const conv_shape *s = &p->s;
     int r = 0, had_g = p->g != NULL;
     if (want & PK_FWD) {
-        r |= p->wino     ? reserve(&p->U, conv_wino_pack_size(s, p->wino))
-             : p->narrow ? reserve(&p->bwd, conv_bwd_pack_size(s))
-                         : reserve(&p->fwd, conv_fwd_pack_size(s));
+        r |= p->narrow ? reserve(&p->bwd, conv_bwd_pack_size(s)) : reserve(&p->fwd, conv_fwd_pack_size(s));
         if (p->shuffled) r |= reserve(&p->shuf, conv_shuffle_pack_size(s));
     }
     if (want & PK_BWD) {
@@ -118,7 +123,7 @@ static int reserve_for(conv_plan *p, int want)
     }
     if (want & PK_BF16) {
         if (p->wino16) r |= reserve(&p->U16, conv_wino_bf16_pack_size(s));
-        else if (p->wino) r |= reserve(&p->U, conv_wino_pack_size(s, p->wino)); /* runs fp32 */
+        else if (p->wino) r |= reserve(&p->fwd, conv_fwd_pack_size(s));        /* runs fp32 */
         else if (p->narrow) r |= reserve(&p->bwd, conv_bwd_pack_size(s));       /* runs fp32 */
         if (p->shuffled) r |= reserve(&p->shuf16, conv_bf16_shuffle_pack_size(s));
     }
@@ -162,21 +167,17 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     const conv_shape *s = &p->s;
     memset(p->bias, 0, conv_round(s->B) * sizeof *p->bias);
     if (b) memcpy(p->bias, b, s->B * sizeof *p->bias);
-    /* a Winograd layer never runs the direct layout; a narrow one runs bwd forward */
-    int fwd_direct = want & PK_FWD && !p->wino && !p->narrow;
+    /* a Winograd layer transforms the direct layout at each call; a narrow one runs bwd
+     * forward */
+    int fwd_direct = (want & PK_FWD && !p->narrow) || (want & PK_BF16 && p->wino && !p->wino16);
     int bwd_direct = (want & PK_BWD && !p->wino_bwd) || (want & (PK_FWD | PK_BF16) && p->narrow);
     if (fwd_direct || bwd_direct) conv_pack(s, w, fwd_direct ? p->fwd : NULL, bwd_direct ? p->bwd : NULL);
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
-    if (want & PK_FWD) {
-        if (p->wino) conv_wino_pack(s, p->wino, w, p->U);
-        if (p->shuffled) conv_shuffle_pack(s, w, b, p->shuf);
-    }
+    if (want & PK_FWD && p->shuffled) conv_shuffle_pack(s, w, b, p->shuf);
     if (want & PK_BF16) {
         if (p->wino16) {
             conv_wino_pack(s, 4, w, tmp);
             conv_wino_bf16_pack(s, tmp, p->U16);
-        } else if (p->wino) { /* runs fp32 Winograd */
-            if (!(want & PK_FWD)) conv_wino_pack(s, p->wino, w, p->U);
         }
         if (p->shuffled) { /* a Winograd layer's too: the up conv runs fused with its shuffle */
             conv_shuffle_pack(s, w, b, tmp);
@@ -236,7 +237,12 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
 {
     size_t pairs = (size_t)in.n * in.h * in.w * bf16_pairs(in.c); /* the input as bf16 pairs */
     switch (op) {
-    case CONV_OP_FORWARD: return fwd_kernel(p, mode, in.c == p->s.A) == K_BF16 ? pairs : 0;
+    case CONV_OP_FORWARD:
+        switch (fwd_kernel(p, mode, in.c == p->s.A)) {
+        case K_BF16: return pairs;
+        case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
+        default: return 0;
+        }
     case CONV_OP_SHUFFLE: return mode & CONV_BF16 ? pairs : 0;
     default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
     }
@@ -262,7 +268,8 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         return 1;
     }
     case K_WINO:
-        conv_forward_wino(&s, p->wino, out, in, p->U, b, act, res, accumulate, zeros, scratch);
+        conv_wino_transform(&s, p->wino, p->fwd, tmp);
+        conv_forward_wino(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
         return 0;
     case K_NARROW:
         conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
@@ -319,9 +326,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
     int want = want_of(mode);
     size_t f = conv_round(s->B);
     if (want & PK_FWD)
-        f += (p->wino     ? conv_wino_pack_size(s, p->wino)
-              : p->narrow ? conv_bwd_pack_size(s)
-                          : conv_fwd_pack_size(s)) +
+        f += (p->narrow ? conv_bwd_pack_size(s) : conv_fwd_pack_size(s)) +
              (p->shuffled ? conv_shuffle_pack_size(s) : 0);
     if (want & PK_BWD) {
         conv_shape d = conv_dgrad_shape(s);
@@ -330,7 +335,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
     }
     if (want & PK_BF16)
         f += (p->wino16   ? conv_wino_bf16_pack_size(s)
-              : p->wino   ? conv_wino_pack_size(s, p->wino)
+              : p->wino   ? conv_fwd_pack_size(s) /* runs fp32 Winograd */
               : p->narrow ? conv_bwd_pack_size(s)
                           : conv_bf16_pack_size(s)) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);

@@ -30,8 +30,9 @@ enum { CONV_INFER = 0, CONV_TRAIN = 1, CONV_BF16 = 2 };
 #define CONV_WINOGRAD_AUTO (-1)
 
 typedef struct {
-    int winograd;      /* CONV_WINOGRAD_AUTO: F(4×4), F(2×2) where A·B ≥ 128²; 0: direct
-                        * only; 2: F(2×2) from 64 input channels on; 4: F(4×4) everywhere
+    int winograd;      /* CONV_WINOGRAD_AUTO: F(6×6) (the data gradient: F(4×4), F(2×2)
+                        * where A·B ≥ 128²); 0: direct only; 2: F(2×2) from 64 input
+                        * channels on; 4: F(4×4) everywhere; 6: F(6×6) everywhere
                         * (sung_options.winograd) */
     int winograd_bf16; /* 1: bf16 inference multiplies the F(4×4) layers in bf16 */
     int bias;          /* the layer has a bias */

@@ -56,7 +56,7 @@ typedef struct {
     int ntaps;
 } wgrad_job;
 
-/* Winograd F(m×m, 3×3), m = 2 or 4, stride 1, padding 1: out (same size as in) =
+/* Winograd F(m×m, 3×3), m = 2, 4 or 6, stride 1, padding 1: out (same size as in) =
  * act(conv + bias) [+ out][+ res]. A is a multiple of 16 (of 32 with bf16). One call
  * does tiles tx0 ≤ tx < tx1 of tile row ty (output rows m·ty … m·ty+m−1) of image n:
  * input transform V = BᵀdB of each (m+2)² tile into scratch, then per ξ < (m+2)² the
@@ -106,6 +106,11 @@ typedef struct {
     /* F(4×4, 3×3); scratch: 36·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats; bf16 jobs only where
      * conv_row_bf16 exists */
     void (*wino4_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
+    /* F(6×6, 3×3), fp32 only; scratch: 64·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats */
+    void (*wino6_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
+    /* The transformed weights of input channels a0 … a1−1: fwd [3][3][A][Bp] (conv_pack)
+     * → U [(m+2)²][A][Bp] (conv_wino_transform) */
+    void (*wino_u_rows)(const float *fwd, int A, int Bp, int m, float *U, int a0, int a1);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
     int probe_flops;
 } kernel_set;

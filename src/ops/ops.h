@@ -43,15 +43,20 @@ void conv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, f
 void conv_shuffle_forward(const conv_shape *s, tensor out, tensor in, const float *packed,
                           int act, const float *zeros);
 
-/* Winograd F(m×m, 3×3), m = 2 or 4, for the 3×3 stride-1 convolutions with A a multiple
- * of 16 and B ≥ 16 (conv_wino_ok): (m+2)² multiplies per m×m outputs instead of 9m²
- * (16 for 4 with m = 2, 36 for 16 with m = 4); the weights transformed once
+/* Winograd F(m×m, 3×3), m = 2, 4 or 6, for the 3×3 stride-1 convolutions with A a
+ * multiple of 16 and B ≥ 16 (conv_wino_ok): (m+2)² multiplies per m×m outputs instead of
+ * 9m² (16 for 4 with m = 2, 36 for 16 with m = 4, 64 for 36 with m = 6); the weights transformed once
  * (conv_wino_pack, [(m+2)²][A][Bp]); same arguments and epilogue as conv_forward, plus
  * scratch of conv_wino_scratch_size() floats. */
 int conv_wino_ok(const conv_shape *s);
 size_t conv_wino_pack_size(const conv_shape *s, int m);
 size_t conv_wino_scratch_size(const conv_shape *s, int m);
 void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
+/* The same U from the direct forward layout (conv_pack's fwd) in fp32, on all threads:
+ * the weight transform a Winograd layer does at each call (conv_plan), so that a model
+ * keeps 1× its weights and not (m+2)²/9×. The same U as conv_wino_pack's but for fp32
+ * rounding (a few ulp). */
+void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U);
 void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);

@@ -8,6 +8,9 @@
  * linear, so central differences on the float32 op itself are exact up to rounding:
  * inputs are multiples of 1/64, and eps = 1/256 never crosses a kink. */
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "ops.h"
 #include "testutil.h"
@@ -542,6 +545,45 @@ static void t_map(tensor t, float *base, float (*f)(float))
  * slices (ld > A), din and gpack start non-zero (both must accumulate); batches 1, 2
  * and 3 (an odd batch pairs its last image with zeros). dbias comes from the unrounded
  * dout, as in the fp32 op. */
+/* The weight gradient (fp32 and bf16) has the same bits with 1, 2 and 3 threads: a run
+ * whose thread count follows the machine's load (`--threads auto`) stays reproducible.
+ * (Summed per thread, as before, the 1- and 2-thread gradients differed in the last bits.) */
+static void check_wgrad_threads(conv_shape s, int N, int h, int w, int bf16)
+{
+#ifdef _OPENMP
+    if (bf16 && !ops_has_bf16()) return;
+    int oh, ow, saved = omp_get_max_threads();
+    conv_out_size(&s, h, w, &oh, &ow);
+    size_t nw = (size_t)s.A * s.B * s.k * s.k, np = conv_fwd_pack_size(&s);
+    float *wt = malloc(nw * 4), zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    tensor x = new_t(N, h, w, s.A, s.A), dout = new_t(N, oh, ow, s.B, s.B);
+    for (size_t i = 0; i < (size_t)N * h * w * s.A; i++) x.d[i] = test_randf(-1, 1);
+    for (size_t i = 0; i < (size_t)N * oh * ow * s.B; i++) dout.g[i] = test_randf(-1, 1);
+    float *bwd = malloc(conv_bwd_pack_size(&s) * 4), *bwd16 = malloc(conv_bf16_bwd_pack_size(&s) * 4);
+    float *scratch = malloc(conv_scratch_size(&s) * 4 * 3), *tmp = malloc(conv_bf16_bwd_tmp_size(&s, N, h, w) * 4);
+    float *g[3];
+    conv_pack(&s, wt, NULL, bwd);
+    if (bf16) conv_bf16_bwd_pack(&s, bwd, bwd16);
+    for (int t = 0; t < 3; t++) {
+        g[t] = malloc(np * 4);
+        for (size_t i = 0; i < np; i++) g[t][i] = 0.5f; /* accumulates onto earlier gradients */
+        omp_set_num_threads(t + 1);
+        if (bf16) conv_backward_bf16(&s, NULL, g[t], NULL, dout, x, bwd16, zeros, scratch, tmp);
+        else conv_backward(&s, NULL, g[t], NULL, dout, x, bwd, zeros, scratch);
+    }
+    omp_set_num_threads(saved);
+    CHECK(!memcmp(g[0], g[1], np * 4) && !memcmp(g[0], g[2], np * 4),
+          "%s weight gradient k%d A%d B%d batch %d %dx%d: 1, 2 and 3 threads give other bits", bf16 ? "bf16" : "fp32",
+          s.k, s.A, s.B, N, h, w);
+    for (int t = 0; t < 3; t++) free(g[t]);
+    free(wt), free(bwd), free(bwd16), free(scratch), free(tmp);
+    free_t(x), free_t(dout);
+#else
+    (void)s, (void)N, (void)h, (void)w, (void)bf16;
+#endif
+}
+
 static void check_conv_bwd_bf16(conv_shape s, int N, int h, int w)
 {
     int oh, ow;
@@ -899,6 +941,11 @@ int main(void)
     check_arena_plan();
     check_bf16();
     check_bwd_bf16();
+    for (int bf = 0; bf < 2; bf++) {
+        check_wgrad_threads((conv_shape){3, 1, 32, 32, 0}, 4, 16, 16, bf);
+        check_wgrad_threads((conv_shape){5, 2, 16, 32, 0}, 2, 17, 9, bf); /* stride 2 */
+        check_wgrad_threads((conv_shape){5, 2, 32, 16, 1}, 3, 8, 8, bf);  /* transposed */
+    }
     for (int m = 2; m <= 6; m += 2) {
         check_wino_transform(m, 16, 16);
         check_wino_transform(m, 64, 40); /* B not a multiple of 16 */

@@ -673,13 +673,29 @@ void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const fl
 
 /* ---- backward ------------------------------------------------------------------ */
 
+/* The weight gradient's rows (images × grid rows) are summed in wgrad_parts() fixed
+ * parts, whatever the number of threads: the first part onto the gradient itself, each
+ * other into a zeroed buffer of scratch, then the buffers added to it in part order. So
+ * the same training gives the same bits with 1 or 2 threads (`--threads auto` changes
+ * the count with the machine's load) and costs what one buffer per thread did. The
+ * parts: the CPUs the process may run on (fixed for a run; the thread count is not). */
+static int wgrad_parts(void)
+{
+    int p = 1;
+#ifdef _OPENMP
+    p = omp_get_num_procs();
+#endif
+    return p < 1 ? 1 : p > 64 ? 64 : p;
+}
+
 size_t conv_scratch_size(const conv_shape *s)
 {
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    return (size_t)nt * conv_fwd_pack_size(s);
+    int parts = wgrad_parts() - 1;
+    return (size_t)(nt > parts ? nt : parts) * conv_fwd_pack_size(s);
 }
 
 static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, float *scratch, int bf16)
@@ -689,6 +705,8 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
     const kernel_set *k = kern();
     void (*wrows)(const wgrad_job *, int, int) = bf16 ? k->wgrad_rows_bf16 : k->wgrad_rows;
     assert(wrows);
+    int parts = wgrad_parts();
+    if (parts > rows) parts = (int)rows;
 #pragma omp parallel
     {
         int tid = 0, nt = 1;
@@ -696,22 +714,24 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
         tid = omp_get_thread_num();
         nt = omp_get_num_threads();
 #endif
-        float *mine = scratch + (size_t)tid * gsize;
-        memset(mine, 0, gsize * sizeof *mine);
-        wgrad_tap taps[64];
-        for (int t = 0; t < j->ntaps; t++) {
-            taps[t] = j->taps[t];
-            taps[t].dw = mine + (j->taps[t].dw - gpack);
+        for (int q = tid; q < parts; q += nt) {
+            float *dst = q ? scratch + (size_t)(q - 1) * gsize : gpack;
+            if (q) memset(dst, 0, gsize * sizeof *dst);
+            wgrad_tap taps[64];
+            for (int t = 0; t < j->ntaps; t++) {
+                taps[t] = j->taps[t];
+                taps[t].dw = dst + (j->taps[t].dw - gpack);
+            }
+            wgrad_job jj = *j;
+            jj.taps = taps;
+            long r0 = rows * q / parts, r1 = rows * (q + 1) / parts;
+            if (r0 < r1) wrows(&jj, (int)r0, (int)r1);
         }
-        wgrad_job jj = *j;
-        jj.taps = taps;
-        long r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
-        if (r0 < r1) wrows(&jj, (int)r0, (int)r1);
 #pragma omp barrier
-        /* reduce: thread tid sums its share of the elements over all threads */
+        /* reduce: thread tid adds its share of the elements, parts in order */
         size_t e0 = gsize * tid / nt, e1 = gsize * (tid + 1) / nt;
-        for (int u = 0; u < nt; u++) {
-            const float *src = scratch + (size_t)u * gsize;
+        for (int q = 1; q < parts; q++) {
+            const float *src = scratch + (size_t)(q - 1) * gsize;
             for (size_t e = e0; e < e1; e++) gpack[e] += src[e];
         }
     }

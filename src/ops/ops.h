@@ -129,7 +129,9 @@ void conv_forward_narrow(const conv_shape *s, tensor out, tensor in, int a0, con
  *   din  += conv^T(dout)         (skipped if din is NULL)
  *   gpack += in ⊗ dout           (fwd-packed layout, see conv_unpack_grad)
  *   dbias += sum of dout         (skipped if dbias is NULL)
- * threads: scratch of wgrad_scratch_size() floats for per-thread partial sums. */
+ * scratch: conv_scratch_size() floats for partial sums. gpack gets the same bits for
+ * any number of threads (the rows are summed in parts fixed by the CPUs the process
+ * may use, not by the threads; bias sums by channel). */
 void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *dbias,
                    tensor dout, tensor in, const float *wbwd, const float *zeros,
                    float *scratch);

@@ -204,14 +204,20 @@ enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW };
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
  * training (see wino_bwd). */
-static int fwd_kernel(const conv_plan *p, int mode, int whole)
+static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
-    int wino = p->wino && whole, train = mode & CONV_TRAIN;
+    int wino = p->wino && in.c == p->s.A, train = mode & CONV_TRAIN;
     if (p->narrow && !(mode & CONV_BF16 && train)) return K_NARROW;
-    int bf16 = mode & CONV_BF16 && (train || !(wino && !p->wino16));
-    if (bf16 && !train && wino) return K_WINO_BF16;
-    if (bf16) return K_BF16;
-    return wino ? K_WINO : K_DIRECT;
+    if (mode & CONV_BF16 && train) return K_BF16;
+    if (wino && p->wino16 && mode & CONV_BF16) return K_WINO_BF16;
+    /* A Winograd layer transforms its weights at each call ((m+2)²·A·B floats written:
+     * 4 MB at 128 → 128 with F(6×6)), which a picture of at most 32×32 pixels does not
+     * repay: those calls run the direct fp32 conv from the same layout. (The U-Nets'
+     * smallest levels; whole inference: 37×23 px 0.36 → 0.13–0.20 s, 512² −5 %,
+     * 1280×720 unchanged; docs/BENCHMARKS.md.) */
+    if (wino && (long)in.h * in.w <= 32 * 32) return K_DIRECT;
+    if (wino) return K_WINO;
+    return mode & CONV_BF16 ? K_BF16 : K_DIRECT;
 }
 
 size_t conv_plan_zeros_size(const conv_plan *p)
@@ -238,7 +244,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
     size_t pairs = (size_t)in.n * in.h * in.w * bf16_pairs(in.c); /* the input as bf16 pairs */
     switch (op) {
     case CONV_OP_FORWARD:
-        switch (fwd_kernel(p, mode, in.c == p->s.A)) {
+        switch (fwd_kernel(p, mode, in)) {
         case K_BF16: return pairs;
         case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         default: return 0;
@@ -256,7 +262,7 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
     assert(a0 >= 0 && a0 + in.c <= p->s.A);
     const float *b = bias && p->has_bias ? p->bias : NULL;
     size_t Bp = conv_round(s.B);
-    switch (fwd_kernel(p, mode, in.c == p->s.A)) {
+    switch (fwd_kernel(p, mode, in)) {
     case K_WINO_BF16: /* sung_options.winograd_bf16 */
         conv_forward_wino_bf16(&s, out, in, p->U16, b, act, res, accumulate, zeros, scratch);
         return 1;

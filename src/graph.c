@@ -283,7 +283,7 @@ static tensor up_shuffle(ctx *c, int layer, tensor f0)
     float *tmp = plan_tmp(c, U->plan, CONV_OP_SHUFFLE, f0);
     if (c->failed) return sh;
     int bf16 = 0;
-    if (!idle(c)) bf16 = conv_plan_shuffle_forward(U->plan, model_conv_mode(m, 0), sh, f0, ACT_NONE, m->zeros, tmp);
+    if (!idle(c)) bf16 = conv_plan_shuffle_forward(U->plan, model_conv_mode(m, 0), sh, f0, ACT_NONE, m->zeros, m->scratch, tmp);
     arena_release(&m->act, mk);
     c->flops += conv_flops(&U->s, (double)f0.n * f0.h * f0.w);
     prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)f0.n * f0.h * f0.w, 0, bf16);

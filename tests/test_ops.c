@@ -431,6 +431,18 @@ static void check_conv_shuffle(int A, int C, int h, int w)
                     worst = fmax(worst, fabs(want.d[t_off(&want, n, y, xx) + c] -
                                              got.d[t_off(&got, n, y, xx) + c]));
     CHECK(worst <= 1e-6, "conv+shuffle fused A%d C%d %dx%d: max difference %.3g", A, C, h, w, worst);
+    /* by Winograd, the output transform writing each channel to its sub-pixel (bounds
+     * as check_wino's) */
+    for (int m = 4; m <= 6 && conv_wino_ok(&s); m += 2) {
+        float *U = malloc(conv_wino_pack_size(&s, m) * 4), *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
+        for (size_t i = 0; i < (size_t)got.n * got.h * got.w * got.ld; i++) got.d[i] = NAN;
+        conv_wino_transform(&s, m, fwd, U);
+        conv_shuffle_forward_wino(&s, m, got, x, U, bias_p, ACT_NONE, zeros, scratch);
+        double e = rel_l2(want, got);
+        CHECK(e < (m == 4 ? 1e-5 : 2e-5), "conv+shuffle by Winograd F(%d) A%d C%d %dx%d: relative error %.3g", m, A,
+              C, h, w, e);
+        free(U), free(scratch);
+    }
     free(wt), free(bias), free(fwd), free(sp);
     free_t(x), free_t(mid), free_t(want), free_t(got);
 }
@@ -938,6 +950,8 @@ int main(void)
     check_conv_shuffle(8, 8, 5, 7);
     check_conv_shuffle(32, 32, 3, 13);
     check_conv_shuffle(5, 3, 1, 1);
+    check_conv_shuffle(32, 9, 8, 20);  /* 36 channels before the shuffle: a partial vector */
+    check_conv_shuffle(16, 4, 13, 7);
     check_arena_plan();
     check_bf16();
     check_bwd_bf16();

@@ -491,9 +491,11 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U)
 
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
-                     const float *zeros, float *scratch, int bf16)
+                     const float *zeros, float *scratch, int bf16, int shuffle)
 {
-    assert(conv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == in.h && out.w == in.w);
+    assert(conv_wino_ok(s) && in.c == s->A);
+    assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res && !accumulate
+                   : out.c == s->B && out.h == in.h && out.w == in.w);
     assert(!res || act == ACT_NONE);
     assert(m == 4 || ((m == 2 || m == 6) && !bf16));
     const kernel_set *k = kern();
@@ -501,6 +503,7 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
         .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
         .U = U, .bf16 = bf16, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
+        .shuffle = shuffle,
     };
     if (res) {
         j.res = res->d;
@@ -528,7 +531,13 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0);
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0);
+}
+
+void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                               const float *bias, int act, const float *zeros, float *scratch)
+{
+    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1);
 }
 
 /* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights
@@ -554,7 +563,7 @@ void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tens
     tensor g = dout, di = *din;
     g.d = dout.g, g.g = NULL; /* the gradients, viewed as data */
     di.d = din->g, di.g = NULL;
-    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0);
+    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0);
 }
 
 /* ---- bf16 ---------------------------------------------------------------------- */
@@ -668,7 +677,7 @@ void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const fl
                             const float *zeros, float *scratch)
 {
     assert(ops_has_bf16() && conv_wino_bf16_ok(s));
-    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1);
+    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0);
 }
 
 /* ---- backward ------------------------------------------------------------------ */

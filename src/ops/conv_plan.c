@@ -204,6 +204,14 @@ enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW };
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
  * training (see wino_bwd). */
+static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
+
+/* The up conv with its pixel shuffle at fp32 inference: Winograd where the layer is */
+static int shuffle_wino(const conv_plan *p, int mode, tensor in)
+{
+    return p->wino && !(mode & CONV_BF16) && wino_pays(in);
+}
+
 static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
     int wino = p->wino && in.c == p->s.A, train = mode & CONV_TRAIN;
@@ -215,7 +223,7 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
      * repay: those calls run the direct fp32 conv from the same layout. (The U-Nets'
      * smallest levels; whole inference: 37×23 px 0.36 → 0.13–0.20 s, 512² −5 %,
      * 1280×720 unchanged; docs/BENCHMARKS.md.) */
-    if (wino && (long)in.h * in.w <= 32 * 32) return K_DIRECT;
+    if (wino && !wino_pays(in)) return K_DIRECT;
     if (wino) return K_WINO;
     return mode & CONV_BF16 ? K_BF16 : K_DIRECT;
 }
@@ -249,7 +257,8 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         default: return 0;
         }
-    case CONV_OP_SHUFFLE: return mode & CONV_BF16 ? pairs : 0;
+    case CONV_OP_SHUFFLE:
+        return mode & CONV_BF16 ? pairs : shuffle_wino(p, mode, in) ? conv_wino_pack_size(&p->s, p->wino) : 0;
     default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
     }
 }
@@ -287,7 +296,7 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
 }
 
 int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor in, int act,
-                              const float *zeros, float *tmp)
+                              const float *zeros, float *scratch, float *tmp)
 {
     assert(p->shuffled && !(mode & CONV_TRAIN));
     if (mode & CONV_BF16) {
@@ -295,6 +304,11 @@ int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor i
         bf16_convert(pairs, in);
         conv_shuffle_forward_bf16(&p->s, out, pairs, p->shuf16, act, zeros);
         return 1;
+    }
+    if (shuffle_wino(p, mode, in)) {
+        conv_wino_transform(&p->s, p->wino, p->fwd, tmp);
+        conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
+        return 0;
     }
     conv_shuffle_forward(&p->s, out, in, p->shuf, act, zeros);
     return 0;

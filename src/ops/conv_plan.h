@@ -74,7 +74,7 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
 /* Inference, o->shuffled: out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias), 2), in
  * N×h×w×A, in one pass. Returns 1 when the products were bf16. */
 int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor in, int act,
-                              const float *zeros, float *tmp);
+                              const float *zeros, float *scratch, float *tmp);
 
 /* Training: given dout (the gradient w.r.t. the output before act, already masked) and
  * the forward's input in:

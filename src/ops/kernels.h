@@ -80,6 +80,8 @@ typedef struct {
     int rld;
     size_t res_n;
     const float *zeros;
+    int shuffle;        /* out = pixel_shuffle(·, 2) of the result: out is 2h×2w×B/4, old its ld
+                           (no res, no accumulate) */
 } wino_job;
 
 typedef struct {

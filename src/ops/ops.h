@@ -57,6 +57,11 @@ void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
  * keeps 1× its weights and not (m+2)²/9×. The same U as conv_wino_pack's but for fp32
  * rounding (a few ulp). */
 void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U);
+/* out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias), 2) by Winograd F(m×m) (B a
+ * multiple of 4; bias B floats or NULL), in one pass: the output transform writes each
+ * channel to its sub-pixel. */
+void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                               const float *bias, int act, const float *zeros, float *scratch);
 void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);

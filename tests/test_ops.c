@@ -718,6 +718,34 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
     free_t(x), free_t(r), free_t(want), free_t(got);
 }
 
+/* The transposed 5×5 stride-2 conv with its parity class (0, 0) by Winograd against the
+ * direct one (bounds as check_wino's; the other classes are the direct kernel's own). */
+static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int accumulate)
+{
+    conv_shape s = {5, 2, A, B, 1};
+    CHECK(conv_tconv_wino_ok(&s), "transposed A%d B%d must be accepted", A, B);
+    size_t nw = (size_t)A * B * 25;
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 4), want = new_t(2, 2 * h, 2 * w, B, B), got = new_t(2, 2 * h, 2 * w, B, B + 3);
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int xx = 0; xx < 2 * w; xx++)
+                for (int c = 0; c < B; c++)
+                    got.d[t_off(&got, n, y, xx) + c] = accumulate ? want.d[t_off(&want, n, y, xx) + c] : NAN;
+    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *tmp = malloc(conv_tconv_wino_tmp_size(&s, m) * 4);
+    float *scratch = malloc(conv_tconv_wino_scratch_size(&s, m) * 4);
+    conv_pack(&s, wt, fwd, NULL);
+    conv_forward(&s, want, x, fwd, bias, act, NULL, accumulate, zeros);
+    conv_forward_tconv_wino(&s, m, got, x, fwd, bias, act, accumulate, zeros, scratch, tmp);
+    double e = rel_l2(want, got);
+    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv by Winograd F(%d) A%d B%d %dx%d act%d acc%d: relative error %.3g", m,
+          A, B, h, w, act, accumulate, e);
+    free(wt), free(fwd), free(tmp), free(scratch);
+    free_t(x), free_t(want), free_t(got);
+}
+
 /* The per-call weight transform (conv_wino_transform, fp32 from the direct layout) against
  * the packed one (conv_wino_pack, float64 sums rounded once): the same U to a few ulp of
  * its largest value, and +0 in the padded output channels, which the products read. */
@@ -961,6 +989,11 @@ int main(void)
         check_wgrad_threads((conv_shape){5, 2, 32, 16, 1}, 3, 8, 8, bf);  /* transposed */
     }
     for (int m = 2; m <= 6; m += 2) {
+        if (m >= 4) {
+            check_tconv_wino(m, 64, 32, 7, 13, ACT_NONE, 0);
+            check_tconv_wino(m, 128, 64, 5, 30, ACT_RELU, 1); /* several chunks; accumulate */
+            check_tconv_wino(m, 32, 20, 1, 1, ACT_NONE, 1);   /* one pixel; B not a multiple of 16 */
+        }
         check_wino_transform(m, 16, 16);
         check_wino_transform(m, 64, 40); /* B not a multiple of 16 */
         check_wino_transform(m, 192, 32);

@@ -240,17 +240,19 @@ static int parity_taps(int k, int p, int r, int *kk, int *off)
     return n;
 }
 
-/* out (+)= sub-pixel conv: for each parity class (ry, rx) of out, the taps above.
+/* out (+)= sub-pixel conv: for each parity class (ry, rx) of out, the taps above,
+ * except class (0, 0) where skip00 (done by the caller).
  * w: packed [k][k][X][Yp] with X = in.c, Y = out.c. */
-static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
-                         const float *bias, int act, int accumulate, const float *zeros,
-                         int n, int bf16)
+static void run_subpixel_(tensor out, tensor in, const float *w, int Yp, int k, int p,
+                          const float *bias, int act, int accumulate, const float *zeros,
+                          int n, int bf16, int skip00)
 {
     conv_tap taps[64];
     int ky[8], oy[8], kx[8], ox[8];
     assert(k <= 8);
     for (int ry = 0; ry < 2; ry++)
         for (int rx = 0; rx < 2; rx++) {
+            if (skip00 && !ry && !rx) continue;
             int ny = parity_taps(k, p, ry, ky, oy), nx = parity_taps(k, p, rx, kx, ox);
             int nt = 0;
             for (int a = 0; a < ny; a++)
@@ -271,6 +273,13 @@ static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, i
             j.bf16 = bf16;
             run_conv(&j, n);
         }
+}
+
+static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
+                         const float *bias, int act, int accumulate, const float *zeros,
+                         int n, int bf16)
+{
+    run_subpixel_(out, in, w, Yp, k, p, bias, act, accumulate, zeros, n, bf16, 0);
 }
 
 /* The tap conv of a stride-s, non-transposed layer: tap (ky, kx) reads the weights at
@@ -491,11 +500,11 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U)
 
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
-                     const float *zeros, float *scratch, int bf16, int shuffle)
+                     const float *zeros, float *scratch, int bf16, int shuffle, int om)
 {
-    assert(conv_wino_ok(s) && in.c == s->A);
+    assert(conv_wino_ok(s) && in.c == s->A && (om == 1 || (om == 2 && !shuffle && !res)));
     assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res && !accumulate
-                   : out.c == s->B && out.h == in.h && out.w == in.w);
+                   : out.c == s->B && out.h == om * in.h && out.w == om * in.w);
     assert(!res || act == ACT_NONE);
     assert(m == 4 || ((m == 2 || m == 6) && !bf16));
     const kernel_set *k = kern();
@@ -503,7 +512,7 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
         .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
         .U = U, .bf16 = bf16, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
-        .shuffle = shuffle,
+        .shuffle = shuffle, .om = om, .ow = out.w,
     };
     if (res) {
         j.res = res->d;
@@ -531,13 +540,50 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0);
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1);
 }
 
 void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                                const float *bias, int act, const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1);
+    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1, 1);
+}
+
+/* A transposed 5×5 stride-2 layer's parity class (0, 0) is a 3×3 stride-1 conv of its
+ * input: taps (ky, kx) ∈ {0, 2, 4}² at input offsets (2 − ky)/2, i.e. the 3×3 conv whose
+ * tap (ty, tx) is the layer's (4 − 2ty, 4 − 2tx). */
+int conv_tconv_wino_ok(const conv_shape *s)
+{
+    conv_shape c = {3, 1, s->A, s->B, 0};
+    return s->transposed && s->k == 5 && s->stride == 2 && conv_wino_ok(&c);
+}
+
+size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m)
+{
+    conv_shape c = {3, 1, s->A, s->B, 0};
+    return 9 * (size_t)s->A * conv_round(s->B) + conv_wino_pack_size(&c, m);
+}
+
+size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m)
+{
+    conv_shape c = {3, 1, s->A, s->B, 0};
+    return conv_wino_scratch_size(&c, m);
+}
+
+void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, const float *wfwd,
+                             const float *bias, int act, int accumulate, const float *zeros,
+                             float *scratch, float *tmp)
+{
+    assert(conv_tconv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == 2 * in.h && out.w == 2 * in.w);
+    conv_shape c = {3, 1, s->A, s->B, 0};
+    size_t tap = (size_t)s->A * conv_round(s->B);
+    float *g3 = tmp, *U = tmp + 9 * tap;
+    for (int ty = 0; ty < 3; ty++)
+        for (int tx = 0; tx < 3; tx++)
+            memcpy(g3 + (3 * ty + tx) * tap, wfwd + ((4 - 2 * ty) * 5 + 4 - 2 * tx) * tap, tap * sizeof *g3);
+    conv_wino_transform(&c, m, g3, U);
+    wino_run(&c, m, out, in, U, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
+    run_subpixel_(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }
 
 /* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights
@@ -563,7 +609,7 @@ void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tens
     tensor g = dout, di = *din;
     g.d = dout.g, g.g = NULL; /* the gradients, viewed as data */
     di.d = din->g, di.g = NULL;
-    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0);
+    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1);
 }
 
 /* ---- bf16 ---------------------------------------------------------------------- */
@@ -677,7 +723,7 @@ void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const fl
                             const float *zeros, float *scratch)
 {
     assert(ops_has_bf16() && conv_wino_bf16_ok(s));
-    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0);
+    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0, 1);
 }
 
 /* ---- backward ------------------------------------------------------------------ */

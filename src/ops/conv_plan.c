@@ -17,6 +17,8 @@ struct conv_plan {
     int wino_bwd;  /* fp32 training: the data gradient by Winograd F(wino_bwd×wino_bwd)
                       (conv_backward_data_wino); 0: direct */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
+    int twino;     /* a transposed 5×5 stride-2 layer: its fp32 forward's parity class
+                      (0, 0) by Winograd F(twino×twino) (conv_forward_tconv_wino) */
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
@@ -53,6 +55,8 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on; 4:
      * F(4×4) everywhere; 6: F(6×6) everywhere. */
     int wm = o->winograd;
+    /* a transposed layer's class (0, 0) is 9 of its 25 taps as a 3×3 conv: the same rule */
+    p->twino = !conv_tconv_wino_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
     p->wino = !conv_wino_ok(s) ? 0
               : wm == CONV_WINOGRAD_AUTO ? 6
               : wm >= 4 || (wm == 2 && s->A >= 64) ? wm : 0;
@@ -199,7 +203,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 
 /* ---- running ---------------------------------------------------------------------- */
 
-enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW };
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
@@ -225,7 +229,8 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
      * 1280×720 unchanged; docs/BENCHMARKS.md.) */
     if (wino && !wino_pays(in)) return K_DIRECT;
     if (wino) return K_WINO;
-    return mode & CONV_BF16 ? K_BF16 : K_DIRECT;
+    if (mode & CONV_BF16) return K_BF16;
+    return p->twino && in.c == p->s.A && wino_pays(in) ? K_TWINO : K_DIRECT;
 }
 
 size_t conv_plan_zeros_size(const conv_plan *p)
@@ -240,6 +245,7 @@ size_t conv_plan_scratch_size(const conv_plan *p)
 {
     size_t n = conv_scratch_size(&p->s);
     if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
+    if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
@@ -255,6 +261,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         switch (fwd_kernel(p, mode, in)) {
         case K_BF16: return pairs;
         case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
+        case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
@@ -288,6 +295,10 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         return 0;
     case K_NARROW:
         conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
+        return 0;
+    case K_TWINO:
+        assert(!res);
+        conv_forward_tconv_wino(&p->s, p->twino, out, in, p->fwd, b, act, accumulate, zeros, scratch, tmp);
         return 0;
     default:
         conv_forward(&s, out, in, p->fwd + (size_t)a0 * Bp, b, act, res, accumulate, zeros);

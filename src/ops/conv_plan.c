@@ -50,8 +50,9 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * 192 input channels) by Winograd F(6×6, 3×3): 1.05–1.45× faster per layer than
      * F(4×4) (bench/conv_layers; the most in cache), 10–15 % off a whole inference,
      * twice F(4×4)'s rounding error (~4e-6, tests/test_ops.c). Its weights are
-     * transformed at each call from the direct layout (conv_wino_transform, ~1 % of the
-     * time), so that the model holds 1× its weights, not 64/9× (docs/BENCHMARKS.md).
+     * transformed at each call from the direct layout (conv_wino_transform: ~70 ms of
+     * a 512² inference, bound by its stores; small pictures run direct, fwd_kernel), so
+     * that the model holds 1× its weights, not 64/9× (docs/BENCHMARKS.md).
      * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on; 4:
      * F(4×4) everywhere; 6: F(6×6) everywhere. */
     int wm = o->winograd;

@@ -243,9 +243,9 @@ static int parity_taps(int k, int p, int r, int *kk, int *off)
 /* out (+)= sub-pixel conv: for each parity class (ry, rx) of out, the taps above,
  * except class (0, 0) where skip00 (done by the caller).
  * w: packed [k][k][X][Yp] with X = in.c, Y = out.c. */
-static void run_subpixel_(tensor out, tensor in, const float *w, int Yp, int k, int p,
-                          const float *bias, int act, int accumulate, const float *zeros,
-                          int n, int bf16, int skip00)
+static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
+                         const float *bias, int act, int accumulate, const float *zeros,
+                         int n, int bf16, int skip00)
 {
     conv_tap taps[64];
     int ky[8], oy[8], kx[8], ox[8];
@@ -273,13 +273,6 @@ static void run_subpixel_(tensor out, tensor in, const float *w, int Yp, int k, 
             j.bf16 = bf16;
             run_conv(&j, n);
         }
-}
-
-static void run_subpixel(tensor out, tensor in, const float *w, int Yp, int k, int p,
-                         const float *bias, int act, int accumulate, const float *zeros,
-                         int n, int bf16)
-{
-    run_subpixel_(out, in, w, Yp, k, p, bias, act, accumulate, zeros, n, bf16, 0);
 }
 
 /* The tap conv of a stride-s, non-transposed layer: tap (ky, kx) reads the weights at
@@ -324,7 +317,7 @@ static void forward(const conv_shape *s, tensor out, tensor in, const float *wfw
     assert(!res || act == ACT_NONE);
     if (s->transposed) {
         assert(!res);
-        run_subpixel(out, in, wfwd, Bp, s->k, pad_of(s), bias, act, accumulate, zeros, in.n, bf16);
+        run_subpixel(out, in, wfwd, Bp, s->k, pad_of(s), bias, act, accumulate, zeros, in.n, bf16, 0);
         return;
     }
     run_taps(s, out, in, wfwd, (size_t)in.c * Bp, Bp, bias, act, res, accumulate, zeros, bf16, 0);
@@ -552,21 +545,23 @@ void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in
 /* A transposed 5×5 stride-2 layer's parity class (0, 0) is a 3×3 stride-1 conv of its
  * input: taps (ky, kx) ∈ {0, 2, 4}² at input offsets (2 − ky)/2, i.e. the 3×3 conv whose
  * tap (ty, tx) is the layer's (4 − 2ty, 4 − 2tx). */
+static conv_shape tconv00_shape(const conv_shape *s) { return (conv_shape){3, 1, s->A, s->B, 0}; }
+
 int conv_tconv_wino_ok(const conv_shape *s)
 {
-    conv_shape c = {3, 1, s->A, s->B, 0};
+    conv_shape c = tconv00_shape(s);
     return s->transposed && s->k == 5 && s->stride == 2 && conv_wino_ok(&c);
 }
 
 size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m)
 {
-    conv_shape c = {3, 1, s->A, s->B, 0};
+    conv_shape c = tconv00_shape(s);
     return 9 * (size_t)s->A * conv_round(s->B) + conv_wino_pack_size(&c, m);
 }
 
 size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m)
 {
-    conv_shape c = {3, 1, s->A, s->B, 0};
+    conv_shape c = tconv00_shape(s);
     return conv_wino_scratch_size(&c, m);
 }
 
@@ -575,7 +570,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
                              float *scratch, float *tmp)
 {
     assert(conv_tconv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == 2 * in.h && out.w == 2 * in.w);
-    conv_shape c = {3, 1, s->A, s->B, 0};
+    conv_shape c = tconv00_shape(s);
     size_t tap = (size_t)s->A * conv_round(s->B);
     float *g3 = tmp, *U = tmp + 9 * tap;
     for (int ty = 0; ty < 3; ty++)
@@ -583,7 +578,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
             memcpy(g3 + (3 * ty + tx) * tap, wfwd + ((4 - 2 * ty) * 5 + 4 - 2 * tx) * tap, tap * sizeof *g3);
     conv_wino_transform(&c, m, g3, U);
     wino_run(&c, m, out, in, U, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
-    run_subpixel_(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
+    run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }
 
 /* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights
@@ -867,7 +862,7 @@ static void data_grad(const conv_shape *s, tensor di, tensor g, const float *wbw
         run_conv(&j, di.n);
     } else { /* stride 2: the four parity classes of din, as the transposed conv */
         assert(s->stride == 2);
-        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, di.n, bf16);
+        run_subpixel(di, g, wbwd, Ap, s->k, p, NULL, ACT_NONE, 1, zeros, di.n, bf16, 0);
     }
 }
 

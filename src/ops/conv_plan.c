@@ -80,8 +80,8 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * (bench/conv_layers) and exact to fp32. F(4×4)'s products in bf16 (winograd_bf16,
      * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
      * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
-    if (o->winograd_bf16 && p->wino && conv_wino_bf16_ok(s)) p->wino = 4; /* the experiment is F(4×4) */
-    p->wino16 = p->wino == 4 && conv_wino_bf16_ok(s) && o->winograd_bf16;
+    p->wino16 = o->winograd_bf16 && p->wino && conv_wino_bf16_ok(s);
+    if (p->wino16) p->wino = 4; /* the experiment is F(4×4) */
     /* The 3-channel layers (the tails, oconv): vectorised over input channels instead of
      * output channels, of which 3 would fill a vector of 16 (2–3× faster, and tanh on 3
      * lanes instead of 16; bench/conv_layers). In bf16 inference too (fp32: faster and
@@ -219,19 +219,20 @@ static int shuffle_wino(const conv_plan *p, int mode, tensor in)
 
 static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
-    int wino = p->wino && in.c == p->s.A, train = mode & CONV_TRAIN;
-    if (p->narrow && !(mode & CONV_BF16 && train)) return K_NARROW;
-    if (mode & CONV_BF16 && train) return K_BF16;
-    if (wino && p->wino16 && mode & CONV_BF16) return K_WINO_BF16;
-    /* A Winograd layer transforms its weights at each call ((m+2)²·A·B floats written:
-     * 4 MB at 128 → 128 with F(6×6)), which a picture of at most 32×32 pixels does not
-     * repay: those calls run the direct fp32 conv from the same layout. (The U-Nets'
-     * smallest levels; whole inference: 37×23 px 0.36 → 0.13–0.20 s, 512² −5 %,
-     * 1280×720 unchanged; docs/BENCHMARKS.md.) */
-    if (wino && !wino_pays(in)) return K_DIRECT;
-    if (wino) return K_WINO;
-    if (mode & CONV_BF16) return K_BF16;
-    return p->twino && in.c == p->s.A && wino_pays(in) ? K_TWINO : K_DIRECT;
+    int whole = in.c == p->s.A, bf16 = mode & CONV_BF16, train = mode & CONV_TRAIN;
+    if (p->narrow && !(bf16 && train)) return K_NARROW;
+    if (bf16 && train) return K_BF16;
+    if (p->wino && whole) {
+        if (p->wino16 && bf16) return K_WINO_BF16;
+        /* A Winograd layer transforms its weights at each call ((m+2)²·A·B floats
+         * written: 4 MB at 128 → 128 with F(6×6)), which a picture of at most 32×32
+         * pixels does not repay: those calls run the direct fp32 conv from the same
+         * layout. (The U-Nets' smallest levels; whole inference: 37×23 px 0.36 →
+         * 0.13–0.20 s, 512² −5 %, 1280×720 unchanged; docs/BENCHMARKS.md.) */
+        return wino_pays(in) ? K_WINO : K_DIRECT;
+    }
+    if (bf16) return K_BF16;
+    return p->twino && whole && wino_pays(in) ? K_TWINO : K_DIRECT;
 }
 
 size_t conv_plan_zeros_size(const conv_plan *p)

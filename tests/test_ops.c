@@ -436,7 +436,7 @@ static void check_conv_shuffle(int A, int C, int h, int w)
     for (int m = 4; m <= 6 && conv_wino_ok(&s); m += 2) {
         float *U = malloc(conv_wino_pack_size(&s, m) * 4), *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
         for (size_t i = 0; i < (size_t)got.n * got.h * got.w * got.ld; i++) got.d[i] = NAN;
-        conv_wino_transform(&s, m, fwd, U);
+        conv_wino_transform(&s, m, fwd, 0, U);
         conv_shuffle_forward_wino(&s, m, got, x, U, bias_p, ACT_NONE, zeros, scratch);
         double e = rel_l2(want, got);
         CHECK(e < (m == 4 ? 1e-5 : 2e-5), "conv+shuffle by Winograd F(%d) A%d C%d %dx%d: relative error %.3g", m, A,
@@ -748,18 +748,24 @@ static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int acc
 
 /* The per-call weight transform (conv_wino_transform, fp32 from the direct layout) against
  * the packed one (conv_wino_pack, float64 sums rounded once): the same U to a few ulp of
- * its largest value, and +0 in the padded output channels, which the products read. */
-static void check_wino_transform(int m, int A, int B)
+ * its largest value, and +0 in the padded output channels, which the products read.
+ * pairs: from the bf16 pairs of the direct layout (bf16 inference), against the packed U
+ * of the bf16-rounded weights (a swapped half or a lost channel gives O(1)). */
+static void check_wino_transform(int m, int A, int B, int pairs)
 {
     conv_shape s = {3, 1, A, B, 0};
     size_t nw = (size_t)A * B * 9, nu = conv_wino_pack_size(&s, m);
     float *wt = malloc(nw * 4), *fwd = malloc(conv_fwd_pack_size(&s) * 4);
+    float *fwd16 = malloc(conv_bf16_pack_size(&s) * 4);
     float *want = malloc(nu * 4), *got = malloc(nu * 4);
     for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
     conv_pack(&s, wt, fwd, NULL);
+    conv_bf16_pack(&s, fwd, fwd16);
+    if (pairs)
+        for (size_t i = 0; i < nw; i++) wt[i] = bf16_round(wt[i]);
     conv_wino_pack(&s, m, wt, want);
     for (size_t i = 0; i < nu; i++) got[i] = NAN;
-    conv_wino_transform(&s, m, fwd, got);
+    conv_wino_transform(&s, m, pairs ? fwd16 : fwd, pairs, got);
     double top = 0, worst = 0;
     long pad_bad = 0, Bp = conv_round(B);
     for (size_t i = 0; i < nu; i++) top = fmax(top, fabs(want[i]));
@@ -768,9 +774,10 @@ static void check_wino_transform(int m, int A, int B)
         if ((long)(i % Bp) >= B && got[i] != 0) pad_bad++;
         if (isnan(got[i])) worst = INFINITY;
     }
-    CHECK(worst <= 4e-7 * top && pad_bad == 0, "winograd F(%d) weight transform A%d B%d: error %.3g of max %.3g, %ld padded values not zero",
-          m, A, B, worst, top, pad_bad);
-    free(wt), free(fwd), free(want), free(got);
+    CHECK(worst <= 4e-7 * top && pad_bad == 0,
+          "winograd F(%d) weight transform%s A%d B%d: error %.3g of max %.3g, %ld padded values not zero", m,
+          pairs ? " from bf16 pairs" : "", A, B, worst, top, pad_bad);
+    free(wt), free(fwd), free(fwd16), free(want), free(got);
 }
 
 /* The data gradient by Winograd (conv_backward_data_wino) against the direct one of
@@ -994,9 +1001,11 @@ int main(void)
             check_tconv_wino(m, 128, 64, 5, 30, ACT_RELU, 1); /* several chunks; accumulate */
             check_tconv_wino(m, 32, 20, 1, 1, ACT_NONE, 1);   /* one pixel; B not a multiple of 16 */
         }
-        check_wino_transform(m, 16, 16);
-        check_wino_transform(m, 64, 40); /* B not a multiple of 16 */
-        check_wino_transform(m, 192, 32);
+        for (int pairs = 0; pairs <= 1; pairs++) {
+            check_wino_transform(m, 16, 16, pairs);
+            check_wino_transform(m, 64, 40, pairs); /* B not a multiple of 16 */
+            check_wino_transform(m, 192, 32, pairs);
+        }
         check_wino(m, 0, 16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
         check_wino(m, 0, 32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
         check_wino(m, 0, 64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */

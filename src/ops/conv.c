@@ -479,15 +479,15 @@ static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int 
 
 void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U) { wino_pack(s, m, w, U, 0); }
 
-void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U)
+void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U)
 {
-    assert(conv_wino_ok(s) && (m == 2 || m == 4 || m == 6));
+    assert(conv_wino_ok(s) && (m == 2 || m == 4 || m == 6) && (!pairs || s->A % 2 == 0));
     const kernel_set *k = kern();
     int Bp = conv_round(s->B), blk = 4, nblk = (s->A + blk - 1) / blk;
 #pragma omp parallel for schedule(static) if (nblk > 1)
     for (int i = 0; i < nblk; i++) {
         int a0 = i * blk, a1 = a0 + blk < s->A ? a0 + blk : s->A;
-        k->wino_u_rows(fwd, s->A, Bp, m, U, a0, a1);
+        k->wino_u_rows(fwd, s->A, Bp, m, U, a0, a1, pairs);
     }
 }
 
@@ -576,7 +576,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
     for (int ty = 0; ty < 3; ty++)
         for (int tx = 0; tx < 3; tx++)
             memcpy(g3 + (3 * ty + tx) * tap, wfwd + ((4 - 2 * ty) * 5 + 4 - 2 * tx) * tap, tap * sizeof *g3);
-    conv_wino_transform(&c, m, g3, U);
+    conv_wino_transform(&c, m, g3, 0, U);
     wino_run(&c, m, out, in, U, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
     run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }

@@ -76,10 +76,12 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
         p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
     }
-    /* In bf16 inference a Winograd layer stays fp32: faster than the direct bf16 conv
-     * (bench/conv_layers) and exact to fp32. F(4×4)'s products in bf16 (winograd_bf16,
-     * for experiments) are faster again but the transforms amplify bf16's rounding ~10×:
-     * −3.5 dB on the snapshot (docs/BENCHMARKS.md). */
+    /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
+     * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
+     * every other layer there; the transform makes fp32 of them at each call) on fp32
+     * activations. F(4×4)'s products in bf16 (winograd_bf16, for experiments) are faster
+     * again but the transforms amplify bf16's rounding ~10×: −3.5 dB on the snapshot
+     * (docs/BENCHMARKS.md). */
     p->wino16 = o->winograd_bf16 && p->wino && conv_wino_bf16_ok(s);
     if (p->wino16) p->wino = 4; /* the experiment is F(4×4) */
     /* The 3-channel layers (the tails, oconv): vectorised over input channels instead of
@@ -105,6 +107,11 @@ void conv_plan_free(conv_plan *p)
 
 const conv_shape *conv_plan_shape(const conv_plan *p) { return &p->s; }
 
+/* Whether bf16 inference reads the bf16 pairs of the direct layout: the direct bf16
+ * layers, and the Winograd ones, which transform them at each call (the shuffled up conv
+ * runs its own pack, a narrow layer fp32, the winograd_bf16 experiment its U16) */
+static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && !p->shuffled; }
+
 /* *buf = n floats (64-byte aligned), unless allocated already; -1 when out of memory */
 static int reserve(float **buf, size_t n)
 {
@@ -128,11 +135,10 @@ static int reserve_for(conv_plan *p, int want)
     }
     if (want & PK_BF16) {
         if (p->wino16) r |= reserve(&p->U16, conv_wino_bf16_pack_size(s));
-        else if (p->wino) r |= reserve(&p->fwd, conv_fwd_pack_size(s));        /* runs fp32 */
-        else if (p->narrow) r |= reserve(&p->bwd, conv_bwd_pack_size(s));       /* runs fp32 */
+        else if (p->narrow) r |= reserve(&p->bwd, conv_bwd_pack_size(s)); /* runs fp32 */
         if (p->shuffled) r |= reserve(&p->shuf16, conv_bf16_shuffle_pack_size(s));
     }
-    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino && !p->narrow))
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && bf16_direct(p)))
         r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
     if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
     if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
@@ -174,7 +180,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     if (b) memcpy(p->bias, b, s->B * sizeof *p->bias);
     /* a Winograd layer transforms the direct layout at each call; a narrow one runs bwd
      * forward */
-    int fwd_direct = (want & PK_FWD && !p->narrow) || (want & PK_BF16 && p->wino && !p->wino16);
+    int fwd_direct = want & PK_FWD && !p->narrow;
     int bwd_direct = (want & PK_BWD && !p->wino_bwd) || (want & (PK_FWD | PK_BF16) && p->narrow);
     if (fwd_direct || bwd_direct) conv_pack(s, w, fwd_direct ? p->fwd : NULL, bwd_direct ? p->bwd : NULL);
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
@@ -189,8 +195,8 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
             conv_bf16_shuffle_pack(s, tmp, p->shuf16);
         }
     }
-    /* the direct bf16 forward: inference's non-Winograd layers, every layer in training */
-    if (want & PK_BF16_TRAIN || (want & PK_BF16 && !p->wino && !p->narrow)) {
+    /* the direct bf16 forward: every layer in training; in inference those of bf16_direct */
+    if (want & PK_BF16_TRAIN || (want & PK_BF16 && bf16_direct(p))) {
         conv_pack(s, w, tmp, NULL);
         conv_bf16_pack(s, tmp, p->fwd16);
     }
@@ -207,8 +213,8 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
- * In bf16 inference the Winograd layers stay fp32 (see wino16 above); not in bf16
- * training (see wino_bwd). */
+ * In bf16 inference the Winograd layers run fp32 Winograd from bf16 weights (see wino16
+ * above); not in bf16 training (see wino_bwd). */
 static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
 
 /* The up conv with its pixel shuffle at fp32 inference: Winograd where the layer is */
@@ -226,10 +232,11 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
         if (p->wino16 && bf16) return K_WINO_BF16;
         /* A Winograd layer transforms its weights at each call ((m+2)²·A·B floats
          * written: 4 MB at 128 → 128 with F(6×6)), which a picture of at most 32×32
-         * pixels does not repay: those calls run the direct fp32 conv from the same
-         * layout. (The U-Nets' smallest levels; whole inference: 37×23 px 0.36 →
-         * 0.13–0.20 s, 512² −5 %, 1280×720 unchanged; docs/BENCHMARKS.md.) */
-        return wino_pays(in) ? K_WINO : K_DIRECT;
+         * pixels does not repay: those calls run the direct conv from the same layout
+         * (fp32, or bf16 pairs in bf16). (The U-Nets' smallest levels; whole inference:
+         * 37×23 px 0.36 → 0.13–0.20 s, 512² −5 %, 1280×720 unchanged;
+         * docs/BENCHMARKS.md.) */
+        return wino_pays(in) ? K_WINO : bf16 ? K_BF16 : K_DIRECT;
     }
     if (bf16) return K_BF16;
     return p->twino && whole && wino_pays(in) ? K_TWINO : K_DIRECT;
@@ -291,8 +298,8 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         conv_forward_bf16(&s, out, pairs, p->fwd16 + (size_t)(a0 / 2) * Bp, b, act, res, accumulate, zeros);
         return 1;
     }
-    case K_WINO:
-        conv_wino_transform(&s, p->wino, p->fwd, tmp);
+    case K_WINO: /* fp32, or bf16 inference from the pairs */
+        conv_wino_transform(&s, p->wino, mode & CONV_BF16 ? p->fwd16 : p->fwd, mode & CONV_BF16, tmp);
         conv_forward_wino(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
         return 0;
     case K_NARROW:
@@ -319,7 +326,7 @@ int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor i
         return 1;
     }
     if (shuffle_wino(p, mode, in)) {
-        conv_wino_transform(&p->s, p->wino, p->fwd, tmp);
+        conv_wino_transform(&p->s, p->wino, p->fwd, 0, tmp);
         conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
         return 0;
     }
@@ -368,9 +375,8 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
     }
     if (want & PK_BF16)
         f += (p->wino16   ? conv_wino_bf16_pack_size(s)
-              : p->wino   ? conv_fwd_pack_size(s) /* runs fp32 Winograd */
               : p->narrow ? conv_bwd_pack_size(s)
-                          : conv_bf16_pack_size(s)) +
+              : bf16_direct(p) ? conv_bf16_pack_size(s) : 0) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
     if (want & PK_BF16_TRAIN) f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
     if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);

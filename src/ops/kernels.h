@@ -112,9 +112,9 @@ typedef struct {
     void (*wino4_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     /* F(6×6, 3×3), fp32 only; scratch: 64·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats */
     void (*wino6_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
-    /* The transformed weights of input channels a0 … a1−1: fwd [3][3][A][Bp] (conv_pack)
-     * → U [(m+2)²][A][Bp] (conv_wino_transform) */
-    void (*wino_u_rows)(const float *fwd, int A, int Bp, int m, float *U, int a0, int a1);
+    /* The transformed weights of input channels a0 … a1−1: fwd [3][3][A][Bp] (conv_pack;
+     * pairs: its bf16 pairs, conv_bf16_pack) → U [(m+2)²][A][Bp] (conv_wino_transform) */
+    void (*wino_u_rows)(const float *fwd, int A, int Bp, int m, float *U, int a0, int a1, int pairs);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
     int probe_flops;
 } kernel_set;

@@ -55,8 +55,9 @@ void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
 /* The same U from the direct forward layout (conv_pack's fwd) in fp32, on all threads:
  * the weight transform a Winograd layer does at each call (conv_plan), so that a model
  * keeps 1× its weights and not (m+2)²/9×. The same U as conv_wino_pack's but for fp32
- * rounding (a few ulp). */
-void conv_wino_transform(const conv_shape *s, int m, const float *fwd, float *U);
+ * rounding (a few ulp). pairs: fwd is instead that layout's bf16 pairs (conv_bf16_pack,
+ * A even; bf16 inference keeps ½× its weights): the U of the bf16-rounded weights. */
+void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U);
 /* out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias), 2) by Winograd F(m×m) (B a
  * multiple of 4; bias B floats or NULL), in one pass: the output transform writes each
  * channel to its sub-pixel. */

@@ -479,7 +479,8 @@ static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int 
 
 void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U) { wino_pack(s, m, w, U, 0); }
 
-void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U)
+/* conv_wino_transform of the 3×3 kernel whose tap (ky, kx) is fwd's tap taps[3·ky + kx] */
+static void wino_transform_taps(const conv_shape *s, int m, const float *fwd, const int *taps, int pairs, float *U)
 {
     assert(conv_wino_ok(s) && (m == 2 || m == 4 || m == 6) && (!pairs || s->A % 2 == 0));
     const kernel_set *k = kern();
@@ -487,8 +488,14 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs
 #pragma omp parallel for schedule(static) if (nblk > 1)
     for (int i = 0; i < nblk; i++) {
         int a0 = i * blk, a1 = a0 + blk < s->A ? a0 + blk : s->A;
-        k->wino_u_rows(fwd, s->A, Bp, m, U, a0, a1, pairs);
+        k->wino_u_rows(fwd, taps, s->A, Bp, m, U, a0, a1, pairs);
     }
+}
+
+void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U)
+{
+    static const int taps[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    wino_transform_taps(s, m, fwd, taps, pairs, U);
 }
 
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
@@ -556,7 +563,7 @@ int conv_tconv_wino_ok(const conv_shape *s)
 size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m)
 {
     conv_shape c = tconv00_shape(s);
-    return 9 * (size_t)s->A * conv_round(s->B) + conv_wino_pack_size(&c, m);
+    return conv_wino_pack_size(&c, m);
 }
 
 size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m)
@@ -571,13 +578,11 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
 {
     assert(conv_tconv_wino_ok(s) && in.c == s->A && out.c == s->B && out.h == 2 * in.h && out.w == 2 * in.w);
     conv_shape c = tconv00_shape(s);
-    size_t tap = (size_t)s->A * conv_round(s->B);
-    float *g3 = tmp, *U = tmp + 9 * tap;
+    int taps[9]; /* the class's tap (ty, tx) is the layer's (4 − 2ty, 4 − 2tx) */
     for (int ty = 0; ty < 3; ty++)
-        for (int tx = 0; tx < 3; tx++)
-            memcpy(g3 + (3 * ty + tx) * tap, wfwd + ((4 - 2 * ty) * 5 + 4 - 2 * tx) * tap, tap * sizeof *g3);
-    conv_wino_transform(&c, m, g3, 0, U);
-    wino_run(&c, m, out, in, U, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
+        for (int tx = 0; tx < 3; tx++) taps[3 * ty + tx] = (4 - 2 * ty) * 5 + 4 - 2 * tx;
+    wino_transform_taps(&c, m, wfwd, taps, 0, tmp);
+    wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
     run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }
 

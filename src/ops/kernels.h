@@ -112,9 +112,11 @@ typedef struct {
     void (*wino4_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     /* F(6×6, 3×3), fp32 only; scratch: 64·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats */
     void (*wino6_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
-    /* The transformed weights of input channels a0 … a1−1: fwd [3][3][A][Bp] (conv_pack;
-     * pairs: its bf16 pairs, conv_bf16_pack) → U [(m+2)²][A][Bp] (conv_wino_transform) */
-    void (*wino_u_rows)(const float *fwd, int A, int Bp, int m, float *U, int a0, int a1, int pairs);
+    /* The transformed weights of input channels a0 … a1−1: fwd [k][k][A][Bp] (conv_pack;
+     * pairs: its bf16 pairs, conv_bf16_pack), whose tap taps[3·ky + kx] is the 3×3
+     * kernel's (ky, kx) → U [(m+2)²][A][Bp] (conv_wino_transform) */
+    void (*wino_u_rows)(const float *fwd, const int *taps, int A, int Bp, int m, float *U, int a0, int a1,
+                        int pairs);
     float (*fma_probe)(long rounds);   /* rounds × probe_flops FLOPs */
     int probe_flops;
 } kernel_set;

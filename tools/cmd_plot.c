@@ -29,21 +29,28 @@ static int add(series *s, double x, double y)
     return 0;
 }
 
-/* One panel: the series in a box at (x0, y0, w, h), y on a log scale if asked. */
-static void panel(FILE *f, const char *title, series *s, const char *const *names, const char *const *colours,
-                  int ns, double x0, double y0, double w, double h, int logy, int smooth)
+/* A round tick spacing (1, 2 or 5 × 10^k) giving about `want` ticks over range */
+static double tick_step(double range, int want)
 {
-    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    double raw = range / want, mag = pow(10, floor(log10(raw))), r = raw / mag;
+    return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
+}
+
+/* One panel: the series in a box at (x0, y0, w, h) against the steps xmin … xmax (the
+ * same in every panel, so that they line up), y on a log scale if asked. */
+static void panel(FILE *f, const char *title, series *s, const char *const *names, const char *const *colours,
+                  int ns, double xmin, double xmax, double x0, double y0, double w, double h, int logy, int smooth)
+{
+    double ymin = INFINITY, ymax = -INFINITY;
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < s[k].n; i++) {
             double y = logy ? log10(s[k].y[i]) : s[k].y[i];
             if (!isfinite(y)) continue;
-            xmin = fmin(xmin, s[k].x[i]), xmax = fmax(xmax, s[k].x[i]);
             ymin = fmin(ymin, y), ymax = fmax(ymax, y);
         }
     fprintf(f, "<rect x='%g' y='%g' width='%g' height='%g' fill='none' stroke='#888'/>\n", x0, y0, w, h);
     fprintf(f, "<text x='%g' y='%g' font-size='14'>%s</text>\n", x0, y0 - 8, title);
-    if (!(xmin < INFINITY)) {
+    if (!(ymin < INFINITY)) {
         fprintf(f, "<text x='%g' y='%g' font-size='12'>no data</text>\n", x0 + 10, y0 + 20);
         return;
     }
@@ -55,8 +62,13 @@ static void panel(FILE *f, const char *title, series *s, const char *const *name
                 logy ? pow(10, v) : v);
         fprintf(f, "<line x1='%g' y1='%g' x2='%g' y2='%g' stroke='#eee'/>\n", x0, py, x0 + w, py);
     }
-    fprintf(f, "<text x='%g' y='%g' font-size='10'>step %.0f</text>\n", x0, y0 + h + 14, xmin);
-    fprintf(f, "<text x='%g' y='%g' font-size='10' text-anchor='end'>step %.0f</text>\n", x0 + w, y0 + h + 14, xmax);
+    double dx = tick_step(xmax - xmin, 8);
+    for (double v = ceil(xmin / dx) * dx; v <= xmax; v += dx) { /* x ticks: steps */
+        double px = x0 + w * (v - xmin) / (xmax - xmin);
+        fprintf(f, "<line x1='%g' y1='%g' x2='%g' y2='%g' stroke='#eee'/>\n", px, y0, px, y0 + h);
+        fprintf(f, "<text x='%g' y='%g' font-size='10' text-anchor='middle'>%.0f</text>\n", px, y0 + h + 14, v);
+    }
+    fprintf(f, "<text x='%g' y='%g' font-size='10'>step</text>\n", x0 + w + 8, y0 + h + 14);
     for (int k = 0; k < ns; k++) {
         /* the points as they are, then (smooth) their running mean over `win` points */
         int win = smooth ? s[k].n / 50 : 0;
@@ -135,8 +147,13 @@ int cmd_plot(int argc, char **argv)
         static const char *colours[] = {"#000", "#1f77b4", "#2ca02c", "#d62728", "#9467bd"};
         fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='900' height='560' font-family='sans-serif'>\n"
                    "<rect width='100%%' height='100%%' fill='white'/>\n");
-        panel(f, "training loss (log scale; bold: running mean)", s, names, colours, 4, 70, 40, 700, 260, 1, 1);
-        panel(f, "validation PSNR (dB)", s + 4, names + 4, colours + 4, 1, 70, 350, 700, 170, 0, 0);
+        double xmin = INFINITY, xmax = -INFINITY; /* the steps of every series */
+        for (int k = 0; k < 5; k++)
+            for (int i = 0; i < s[k].n; i++) xmin = fmin(xmin, s[k].x[i]), xmax = fmax(xmax, s[k].x[i]);
+        if (xmax == xmin) xmax = xmin + 1;
+        panel(f, "training loss (log scale; bold: running mean)", s, names, colours, 4, xmin, xmax, 70, 40, 700, 260,
+              1, 1);
+        panel(f, "validation PSNR (dB)", s + 4, names + 4, colours + 4, 1, xmin, xmax, 70, 350, 700, 170, 0, 0);
         fprintf(f, "</svg>\n");
         if (fclose(f) || rename(tmp, out)) rc = cli_fail("plot", "%s: %s", out, strerror(errno));
         if (rc) remove(tmp);

@@ -6,7 +6,8 @@
 #   2. the blurred inputs against the sharp images: OUTDIR/blurred-KIND-{matlab,skimage}.csv;
 #   3. MODEL on them at test iterations 1..4 (--quick: 4 only), PSNR and MATLAB SSIM:
 #      OUTDIR/model-KIND.csv, the deblurred images in OUTDIR/saved-KIND/, and skimage SSIM
-#      of iteration 4: OUTDIR/model-KIND-skimage.csv.
+#      of iteration 4: OUTDIR/model-KIND-skimage.csv, and its mean gain by blur length
+#      (scripts/by-length.sh).
 # Prints one summary line per measurement (the lines docs/RESULTS.md quotes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 quick=0
 if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
 if [ $# -ne 2 ] || [ "${1:0:1}" = "-" ]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 model=$1 out=$2
@@ -59,4 +60,5 @@ for kind in shake trajectory; do
   flat "$saved" blur "$out/.flat-$kind-model"
   "$sung" eval --pred "$out/.flat-$kind-model" --gt "$out/.flat-$kind-sharp" --ssim skimage \
     --csv "$out/model-$kind-skimage.csv" | summary "model $kind, 4 iterations (skimage SSIM)"
+  scripts/by-length.sh "data/test/$kind.csv" "$out/model-$kind-skimage.csv" | sed "s/^/model $kind, blur /"
 done

@@ -83,7 +83,8 @@ typedef struct {
     int shuffle;        /* out = pixel_shuffle(·, 2) of the result: out is 2h×2w×B/4, old its ld
                            (no res, no accumulate) */
     int om, ow;         /* result pixel (y, x) goes to out pixel (om·y, om·x) of an ow-wide out
-                           (om 1: ow = w; 2: one parity class of a transposed conv) */
+                           (om 1: ow = w, or 2w with shuffle; 2: one parity class of a
+                           transposed conv) */
 } wino_job;
 
 typedef struct {

@@ -58,9 +58,6 @@ void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
  * rounding (a few ulp). pairs: fwd is instead that layout's bf16 pairs (conv_bf16_pack,
  * A even; bf16 inference keeps ½× its weights): the U of the bf16-rounded weights. */
 void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U);
-/* out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias), 2) by Winograd F(m×m) (B a
- * multiple of 4; bias B floats or NULL), in one pass: the output transform writes each
- * channel to its sub-pixel. */
 /* The transposed 5×5 stride-2 conv (conv_forward's transposed case, fp32, from its fwd
  * pack) with the output parity class (0, 0), 9 of its 25 taps, by Winograd F(m×m) as a
  * 3×3 conv (conv_tconv_wino_ok: A a multiple of 16, B ≥ 16), the other three classes
@@ -71,6 +68,9 @@ size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m);
 void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, const float *wfwd,
                              const float *bias, int act, int accumulate, const float *zeros,
                              float *scratch, float *tmp);
+/* out N×2h×2w×B/4 = pixel_shuffle(act(conv(in) + bias), 2) by Winograd F(m×m) (B a
+ * multiple of 4; bias B floats or NULL), in one pass: the output transform writes each
+ * channel to its sub-pixel. */
 void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                                const float *bias, int act, const float *zeros, float *scratch);
 void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,

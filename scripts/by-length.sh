@@ -10,6 +10,7 @@ if [ $# -ne 2 ] || [ "${1:0:1}" = "-" ]; then
   sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
+for f in "$1" "$2"; do [ -r "$f" ] || { echo "by-length: cannot read $f" >&2; exit 1; }; done
 awk -F, '
   NR == FNR { if (FNR > 1) { len[$1] = $8; blur[$1] = $4 } next }
   FNR > 1 {

@@ -498,6 +498,17 @@ int main(void)
     CHECK(run("train --photos photos --width 4 --iters 1 --patch 128 --batch 4 --out p3 --steps 1 --max-memory 64") == 0 &&
               file_has("out.txt", "micro-batches of 2 (2 per step)"),
           "--max-memory 64: micro-batches of 2");
+    /* a resumed run keeps its budget, and one given then replaces it; without one, a new run
+     * sizes itself to the machine (at least the old fixed 1536 MB: the whole batch fits) */
+    CHECK(run("train --photos photos --resume p3 --steps 2") == 0 && file_has("out.txt", "micro-batches of 2 (2 per step)") &&
+              file_has("out.txt", "of 64 MB\n"),
+          "resumed: --max-memory 64 kept");
+    CHECK(run("train --photos photos --resume p3 --steps 3 --max-memory 200") == 0 &&
+              file_has("out.txt", "micro-batches of 4 (1 per step)") && file_has("out.txt", "of 200 MB\n"),
+          "resumed with --max-memory 200: micro-batches of 4");
+    CHECK(run("train --photos photos --width 4 --iters 1 --patch 128 --batch 4 --out p5 --steps 1") == 0 &&
+              file_has("out.txt", "micro-batches of 4 (1 per step)") && file_has("out.txt", "(a quarter of the RAM)"),
+          "no --max-memory: a quarter of the RAM");
     CHECK(run("%s --out p4 --steps 1 --max-memory 10", pbase) == 2 && !exists("p4/state.safetensors"),
           "--max-memory 10: a usage error");
     CHECK(run("train --photos photos --data s1 --out px") == 2, "--photos and --data together");

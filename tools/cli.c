@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void say(const char *cmd, const char *fmt, va_list ap)
 {
@@ -37,6 +38,12 @@ double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+long cli_ram_mb(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && psize > 0 ? (long)((double)pages * psize / 1048576) : 0;
 }
 
 void cli_usage(const char *cmd, const char *usage, const cli_opt *opts)

@@ -27,6 +27,8 @@ int cli_fail(const char *cmd, const char *fmt, ...);
 /* The same for a usage error (an option's value that cannot be): returns 2. */
 int cli_bad_value(const char *cmd, const char *fmt, ...);
 double cli_now(void);
+/* This machine's physical memory in MB (0 where the system does not say). */
+long cli_ram_mb(void);
 
 /* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */
 const char *cli_model_path(const char *cmd, const char *given);

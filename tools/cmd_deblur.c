@@ -331,8 +331,7 @@ int cmd_deblur(int argc, char **argv)
     if (tile < -1 || (tile > 0 && (tile % mult || tile > SUNG_MAX_SIDE)))
         return cli_bad_value("deblur", "--tile must be a multiple of %d (2^(iters+2)), 0 or -1, not %d", mult, tile);
     if (max_mb == -1) {
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
-        long half = pages > 0 && psize > 0 ? (long)((double)pages * psize / 2 / 1048576) : 4096;
+        long ram = cli_ram_mb(), half = ram ? ram / 2 : 4096;
         max_mb = half < 4096 ? half : 4096;
     } else if (max_mb < 64) {
         return cli_bad_value("deblur", "--max-memory must be at least 64 (MB), not %ld", max_mb);

@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 
+#include "conv_plan.h"
 #include "ops.h"
 #include "testutil.h"
 
@@ -495,6 +496,56 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
     free_t(x), free_t(xr), free_t(pairs), free_t(want), free_t(got);
 }
 
+/* A 1×1 layer's bf16 forward through its plan converts and runs its input a band of rows
+ * at a time (conv_plan.c: pairs_band_rows): the same output, bit for bit, as the whole
+ * input converted at once, with a temporary of a band (bias, ReLU, a residual, and an
+ * accumulating block of input channels from a0 as the RDBs' fuse1 runs it). */
+static void check_plan_1x1_bands(void)
+{
+    conv_shape s = {1, 1, 224, 32, 0};
+    int N = 2, H = 150, W = 96, a0 = 64, Ab = 96; /* a row of pairs: 96 · 112 · 4 B = 43 KB */
+    conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = CONV_WINOGRAD_AUTO, .bias = 1});
+    size_t nw = (size_t)s.A * s.B;
+    float *wt = malloc(nw * 4), *bias = malloc(s.B * 4);
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < s.B; i++) bias[i] = test_randf(-0.2f, 0.2f);
+    int mode = CONV_INFER | CONV_BF16;
+    float *ptmp = malloc((conv_plan_pack_tmp_size(p, mode) + 1) * 4);
+    CHECK(p && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0, "plan of a 1x1 224 -> 32 layer");
+    float *zeros = calloc(conv_plan_zeros_size(p) + 64, 4), *scratch = malloc((conv_plan_scratch_size(p) + 1) * 4);
+    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *p16 = malloc(conv_bf16_pack_size(&s) * 4);
+    conv_pack(&s, wt, f32, NULL);
+    conv_bf16_pack(&s, f32, p16);
+    tensor x = new_t(N, H, W, s.A, s.A), res = new_t(N, H, W, s.B, s.B);
+    for (int variant = 0; variant < 3; variant++) {
+        /* 0: the whole layer with bias and ReLU; 1: with a residual; 2: a block of Ab
+         * input channels from a0, accumulated */
+        tensor in = variant == 2 ? t_slice(x, a0, Ab) : x;
+        tensor got = new_t(N, H, W, s.B, s.B), want = new_t(N, H, W, s.B, s.B);
+        memcpy(want.d, got.d, (size_t)N * H * W * s.B * 4);
+        size_t whole = (size_t)N * H * W * bf16_pairs(in.c), n = conv_plan_tmp_size(p, mode, CONV_OP_FORWARD, in);
+        CHECK(n > 0 && n * 4 <= (2u << 20) && n < whole / 4, "1x1 bf16 forward: a band's temporary (%zu of %zu floats)",
+              n, whole);
+        float *tmp = malloc(n * 4);
+        int act = variant == 0 ? ACT_RELU : ACT_NONE, acc = variant == 2;
+        const tensor *r = variant == 1 ? &res : NULL;
+        conv_plan_forward(p, mode, got, in, variant == 2 ? a0 : 0, variant != 2, act, r, acc, zeros, scratch, tmp);
+        tensor pairs = new_t(N, H, W, bf16_pairs(in.c), bf16_pairs(in.c));
+        bf16_convert(pairs, in);
+        conv_shape sb = s;
+        sb.A = in.c;
+        conv_forward_bf16(&sb, want, pairs, p16 + (size_t)(variant == 2 ? a0 / 2 : 0) * conv_round(s.B),
+                          variant != 2 ? bias : NULL, act, r, acc, zeros);
+        size_t bad = 0;
+        for (size_t i = 0; i < (size_t)N * H * W * s.B; i++) bad += memcmp(&got.d[i], &want.d[i], 4) != 0;
+        CHECK(bad == 0, "1x1 bf16 forward in bands (variant %d): %zu of %zu outputs differ from the whole input's",
+              variant, bad, (size_t)N * H * W * s.B);
+        free(tmp), free_t(got), free_t(want), free_t(pairs);
+    }
+    free_t(x), free_t(res), free(wt), free(bias), free(ptmp), free(zeros), free(scratch), free(f32), free(p16);
+    conv_plan_free(p);
+}
+
 static void check_bf16(void)
 {
     /* rounding: to nearest, ties to even */
@@ -537,6 +588,7 @@ static void check_bf16(void)
     check_conv_bf16((conv_shape){1, 1, 21, 8, 0}, 6, 5, ACT_NONE, 0);
     check_conv_bf16((conv_shape){3, 1, 8, 3, 0}, 6, 10, ACT_TANH_HALF, 0);
     check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
+    check_plan_1x1_bands();
 }
 
 /* Values of a tensor's channels, all images and pixels, through f (in place) */

@@ -262,13 +262,37 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     return n;
 }
 
+/* A 1×1 layer's bf16 forward converts its input to pairs a band of rows at a time, each
+ * band then run, so that its temporary is at most PAIRS_BAND bytes instead of the whole
+ * input: the RDBs' fuse layers (7c = 224 channels in, at the paths' resolution) set the
+ * peak of a bf16 inference with their 28 MB of pairs at 512² (docs/BENCHMARKS.md).
+ * Every output pixel's sums are the same whatever the band. Returns in.h for one piece
+ * (every other layer: its taps reach across rows). */
+#define PAIRS_BAND (1u << 20)
+static int pairs_band_rows(const conv_plan *p, tensor in)
+{
+    if (p->s.k != 1 || p->s.stride != 1 || p->s.transposed) return in.h;
+    size_t row = (size_t)in.w * bf16_pairs(in.c) * sizeof(float);
+    size_t rows = PAIRS_BAND / row;
+    return rows < 1 ? 1 : rows >= (size_t)in.h ? in.h : (int)rows;
+}
+
+/* Rows y0 … y0+h−1 of image i of t, as a tensor of one image */
+static tensor rows_of(tensor t, int i, int y0, int h)
+{
+    return (tensor){t.d + t_off(&t, i, y0, 0), NULL, 1, h, t.w, t.c, t.ld};
+}
+
 size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
 {
     size_t pairs = (size_t)in.n * in.h * in.w * bf16_pairs(in.c); /* the input as bf16 pairs */
     switch (op) {
     case CONV_OP_FORWARD:
         switch (fwd_kernel(p, mode, in)) {
-        case K_BF16: return pairs;
+        case K_BF16: {
+            int rows = pairs_band_rows(p, in);
+            return rows < in.h ? (size_t)rows * in.w * bf16_pairs(in.c) : pairs;
+        }
         case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
         default: return 0;
@@ -293,9 +317,23 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         return 1;
     case K_BF16: {
         assert(a0 % 2 == 0);
-        tensor pairs = {tmp, NULL, in.n, in.h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
-        bf16_convert(pairs, in);
-        conv_forward_bf16(&s, out, pairs, p->fwd16 + (size_t)(a0 / 2) * Bp, b, act, res, accumulate, zeros);
+        const float *w16 = p->fwd16 + (size_t)(a0 / 2) * Bp;
+        int rows = pairs_band_rows(p, in);
+        if (rows >= in.h) {
+            tensor pairs = {tmp, NULL, in.n, in.h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
+            bf16_convert(pairs, in);
+            conv_forward_bf16(&s, out, pairs, w16, b, act, res, accumulate, zeros);
+            return 1;
+        }
+        assert(out.h == in.h && out.w == in.w && (!res || (res->h == in.h && res->w == in.w)));
+        for (int i = 0; i < in.n; i++)
+            for (int y0 = 0; y0 < in.h; y0 += rows) {
+                int h = in.h - y0 < rows ? in.h - y0 : rows;
+                tensor pairs = {tmp, NULL, 1, h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
+                tensor ob = rows_of(out, i, y0, h), rb = res ? rows_of(*res, i, y0, h) : ob;
+                bf16_convert(pairs, rows_of(in, i, y0, h));
+                conv_forward_bf16(&s, ob, pairs, w16, b, act, res ? &rb : NULL, accumulate, zeros);
+            }
         return 1;
     }
     case K_WINO: /* fp32, or bf16 inference from the pairs */

@@ -797,41 +797,39 @@ static void run_wgrad(const wgrad_job *j, int n, float *gpack, size_t gsize, flo
  * not depend on the thread count. (It summed channel blocks of 8 over the whole tensor
  * before, a scalar pass per block: 1.5–1.8 ms of a 5 ms bf16 weight gradient at 32
  * channels, 256², batch 2; docs/BENCHMARKS.md.) */
+/* out[b] = Σ over the pixels of row r (image r / g.h) of g[c0 + b], b < nc ≤ 64, in
+ * pixel order; the sums in registers (constant counts for the usual widths) */
+static void row_sums(tensor g, long r, int c0, int nc, float *out)
+{
+    float acc[64] = {0};
+    const float *src = g.d + t_off(&g, (int)(r / g.h), (int)(r % g.h), 0) + c0;
+#define ROW_SUM(NC) for (int x = 0; x < g.w; x++, src += g.ld) for (int b = 0; b < (NC); b++) acc[b] += src[b]
+    if (nc == 64) ROW_SUM(64);
+    else if (nc == 32) ROW_SUM(32);
+    else if (nc == 16) ROW_SUM(16);
+    else ROW_SUM(nc);
+#undef ROW_SUM
+    memcpy(out, acc, (size_t)nc * sizeof(float));
+}
+
 static void bias_grad(tensor g, float *dbias)
 {
     long rows = (long)g.n * g.h;
     int C = g.c;
     float *part = malloc(sizeof(float) * (size_t)rows * C);
     if (!part) { /* the same sums, one thread */
-        for (long r = 0; r < rows; r++) {
-            float acc[64];
+        for (long r = 0; r < rows; r++)
             for (int c0 = 0; c0 < C; c0 += 64) {
+                float acc[64];
                 int nc = C - c0 < 64 ? C - c0 : 64;
-                const float *src = g.d + t_off(&g, (int)(r / g.h), (int)(r % g.h), 0) + c0;
-                for (int b = 0; b < nc; b++) acc[b] = 0;
-                for (int x = 0; x < g.w; x++, src += g.ld)
-                    for (int b = 0; b < nc; b++) acc[b] += src[b];
+                row_sums(g, r, c0, nc, acc);
                 for (int b = 0; b < nc; b++) dbias[c0 + b] += acc[b];
             }
-        }
         return;
     }
 #pragma omp parallel for schedule(static)
-    for (long r = 0; r < rows; r++) {
-        float *p = part + (size_t)r * C;
-        for (int c0 = 0; c0 < C; c0 += 64) { /* 64 channels in registers at a time */
-            int nc = C - c0 < 64 ? C - c0 : 64;
-            float acc[64] = {0};
-            const float *src = g.d + t_off(&g, (int)(r / g.h), (int)(r % g.h), 0) + c0;
-#define ROW_SUM(NC) for (int x = 0; x < g.w; x++, src += g.ld) for (int b = 0; b < (NC); b++) acc[b] += src[b]
-            if (nc == 64) ROW_SUM(64); /* constant counts: the compiler keeps acc in registers */
-            else if (nc == 32) ROW_SUM(32);
-            else if (nc == 16) ROW_SUM(16);
-            else ROW_SUM(nc);
-#undef ROW_SUM
-            memcpy(p + c0, acc, (size_t)nc * sizeof(float));
-        }
-    }
+    for (long r = 0; r < rows; r++)
+        for (int c0 = 0; c0 < C; c0 += 64) row_sums(g, r, c0, C - c0 < 64 ? C - c0 : 64, part + (size_t)r * C + c0);
     for (long r = 0; r < rows; r++)
         for (int b = 0; b < C; b++) dbias[b] += part[(size_t)r * C + b];
     free(part);

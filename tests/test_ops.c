@@ -1063,6 +1063,12 @@ int main(void)
         check_wino(m, 0, 64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */
         check_wino(m, 0, 96, 32, 5, 3, ACT_RELU, 0);
         check_wino(m, 0, 192, 32, 9, 30, ACT_RELU, 0);   /* the widest RDB dense layer */
+        /* tiles wholly inside the input and the output (their own paths: no pointer table,
+         * the plain epilogue) among border ones, each epilogue */
+        check_wino(m, 0, 32, 32, 20, 27, ACT_RELU, 0);
+        check_wino(m, 0, 32, 48, 26, 40, ACT_NONE, 0);   /* 3 output vectors */
+        check_wino(m, 0, 16, 32, 21, 19, ACT_NONE, 1);   /* residual + accumulate: not plain */
+        check_wino(m, 0, 32, 40, 20, 20, ACT_RELU, 0);   /* B not a multiple of 16: not plain */
     }
     for (int m = 2; m <= 4; m += 2) {
         check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */

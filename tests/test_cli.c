@@ -440,6 +440,17 @@ int main(void)
               run("train --data s1 --resume e2 --steps 4") == 0 && same_file("e1/last.safetensors", "e2/last.safetensors") &&
               !same_file("e1/last.safetensors", "r1/last.safetensors") && file_has("out.txt", "moving average"),
           "train --ema: resumed average differs from the uninterrupted one, or is the plain weights");
+    /* init --from STATE --state: the weights the steps use, which --ema does not change (e1's
+     * are r1's), not the average; a state is not a weights file without --state */
+    CHECK(run("init --from e1/state.safetensors --state -o e1w.safetensors") == 0 &&
+              same_file("e1w.safetensors", "r1/last.safetensors") && file_has("out.txt", "weights of the state"),
+          "init --from a state --state: not the weights its steps use");
+    CHECK(run("init --from e1/state.safetensors -o e1x.safetensors") == 1 && !exists("e1x.safetensors") &&
+              file_has("err.txt", "adam."),
+          "init --from a state without --state: should fail naming an optimizer tensor");
+    CHECK(run("init --from r1/last.safetensors --state -o e1y.safetensors") == 1 && !exists("e1y.safetensors"),
+          "init --state on a weights file: should fail");
+    CHECK(run("init --state -o e1z.safetensors") == 2 && !exists("e1z.safetensors"), "init --state without --from: a usage error");
     CHECK(run("%s --out e3 --steps 2", base) == 0 && run("train --data s1 --resume e3 --steps 4 --ema 0.5") == 0 &&
               !same_file("e3/last.safetensors", "r1/last.safetensors"),
           "train --ema on a resume");

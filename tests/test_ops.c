@@ -770,6 +770,35 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
     free_t(x), free_t(r), free_t(want), free_t(got);
 }
 
+/* Non-temporal stores (conv_wino_stream): an aligned output qualifies once the threshold
+ * allows it, a misaligned one never; the values are the bits of the cached stores, every
+ * output written (both outputs start as different garbage). */
+static void check_wino_stream(int m, int A, int B, int h, int w, int act)
+{
+    conv_shape s = {3, 1, A, B, 0};
+    size_t nw = (size_t)A * B * 9, n = (size_t)2 * h * w * B, bytes = (n * 4 + 63) / 64 * 64;
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A);
+    tensor a = {aligned_alloc(64, bytes), NULL, 2, h, w, B, B}, b = {aligned_alloc(64, bytes), NULL, 2, h, w, B, B};
+    for (size_t i = 0; i < n; i++) a.d[i] = NAN, b.d[i] = -1e30f;
+    float *U = malloc(conv_wino_pack_size(&s, m) * 4), *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
+    conv_wino_pack(&s, m, wt, U);
+    size_t old = ops_set_wino_stream_bytes(SIZE_MAX);
+    CHECK(!conv_wino_stream(a), "F(%d) %dx%d: streams above its threshold", m, h, w);
+    conv_forward_wino(&s, m, a, x, U, bias, act, NULL, 0, zeros, scratch);
+    ops_set_wino_stream_bytes(0);
+    tensor mis = b;
+    mis.d += 4;
+    CHECK(conv_wino_stream(b) && !conv_wino_stream(mis), "F(%d) %dx%d: an aligned output must stream, a misaligned one not", m, h, w);
+    conv_forward_wino(&s, m, b, x, U, bias, act, NULL, 0, zeros, scratch);
+    ops_set_wino_stream_bytes(old);
+    CHECK(memcmp(a.d, b.d, n * 4) == 0, "F(%d) A%d B%d %dx%d: non-temporal stores changed the output", m, A, B, h, w);
+    free(wt), free(U), free(scratch), free(a.d), free(b.d);
+    free_t(x);
+}
+
 /* The transposed 5×5 stride-2 conv with its parity class (0, 0) by Winograd against the
  * direct one (bounds as check_wino's; the other classes are the direct kernel's own). */
 static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int accumulate)
@@ -1069,6 +1098,8 @@ int main(void)
         check_wino(m, 0, 32, 48, 26, 40, ACT_NONE, 0);   /* 3 output vectors */
         check_wino(m, 0, 16, 32, 21, 19, ACT_NONE, 1);   /* residual + accumulate: not plain */
         check_wino(m, 0, 32, 40, 20, 20, ACT_RELU, 0);   /* B not a multiple of 16: not plain */
+        check_wino_stream(m, 32, 32, 26, 40, ACT_RELU);
+        check_wino_stream(m, 16, 48, 20, 27, ACT_NONE);
     }
     for (int m = 2; m <= 4; m += 2) {
         check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */

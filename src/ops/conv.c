@@ -498,6 +498,24 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs
     wino_transform_taps(s, m, fwd, taps, pairs, U);
 }
 
+/* Written through the caches, each line a Winograd layer stores is first read from
+ * memory; at 2 threads the full-resolution layers are bound by that traffic
+ * (docs/BENCHMARKS.md), so outputs too large to stay in cache are stored around it. */
+static size_t wino_stream_bytes = (size_t)4 << 20;
+
+size_t ops_set_wino_stream_bytes(size_t bytes)
+{
+    size_t old = wino_stream_bytes;
+    wino_stream_bytes = bytes;
+    return old;
+}
+
+int conv_wino_stream(tensor out)
+{
+    size_t bytes = (size_t)t_img(&out) * out.n * sizeof(float);
+    return bytes >= wino_stream_bytes && (uintptr_t)out.d % 64 == 0 && out.ld % 16 == 0 && t_img(&out) % 16 == 0;
+}
+
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
                      const float *zeros, float *scratch, int bf16, int shuffle, int om)
@@ -519,6 +537,7 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
         j.rld = res->ld;
         j.res_n = t_img(res);
     }
+    j.stream = conv_wino_stream(out);
     int tiles = wino_tiles(s, m);
     int th = (in.h + m - 1) / m, tw = (in.w + m - 1) / m, chunks = (tw + tiles - 1) / tiles;
     size_t per = wino_per_thread(s, m);

@@ -85,6 +85,9 @@ typedef struct {
     int om, ow;         /* result pixel (y, x) goes to out pixel (om·y, om·x) of an ow-wide out
                            (om 1: ow = w, or 2w with shuffle; 2: one parity class of a
                            transposed conv) */
+    int stream;         /* the inner tiles' plain stores bypass the caches (non-temporal;
+                           out, its ld and its image stride 64-byte aligned): for an out
+                           too large to stay in cache for the next layer */
 } wino_job;
 
 typedef struct {

@@ -207,6 +207,12 @@ const char *ops_isa(void);
  * unknown name, -2 when the kernels are chosen already and the request would change
  * them (packed weights and a model's precision were made for them). Not thread-safe. */
 int ops_set_isa(const char *name);
+/* Winograd layers store the inner tiles of an output of at least `bytes` (default 4 MB)
+ * non-temporally, around the caches, where out, its ld and its image stride are 64-byte
+ * aligned (conv_wino_stream says whether a tensor qualifies); the values are the same.
+ * For tests and measurements; returns the previous value. Not thread-safe. */
+size_t ops_set_wino_stream_bytes(size_t bytes);
+int conv_wino_stream(tensor out);
 /* Whether the bf16 convolutions (avx512_bf16) can run here. */
 int ops_has_bf16(void);
 /* Peak FP32 FLOP/s of this machine with those kernels, all threads (an FMA probe). */

@@ -218,7 +218,7 @@ def pget(key, field):
 rows = []
 for w, h in SIZES:
     k = f"infer_{w}x{h}"
-    rows.append((f"inference {w}x{h}, {c['iters']} iterations", c[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
+    rows.append((f"inference {w}x{h}, {c['iters']} iterations, fp32" + ("" if bf16 else " *"), c[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
                  c[k + "_gflops"], c[k + "_peak_pct"]))
 rows.append((f"training step, batch {c['batch']}, {c['patch']}x{c['patch']}, {c['train_iters']} iterations",
              c["train_s"], pget("train", "train_step_s"), None, c["train_gflops"], c["train_peak_pct"]))
@@ -226,7 +226,7 @@ if bf16:
     for w, h in SIZES:
         k = f"infer_{w}x{h}"
         # % of the fp32 FMA peak; the references are fp32 (against them: the same pictures' times)
-        rows.append((f"inference {w}x{h}, bf16", bf16[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
+        rows.append((f"inference {w}x{h}, bf16 *", bf16[k + "_s"], pget(k, "infer_s"), oget(k, "infer_s"),
                      bf16[k + "_gflops"], bf16[k + "_peak_pct"]))
 if bf16_train:  # PyTorch column: its bf16 autocast step
     rows.append(("training step, bf16 (PyTorch: autocast bf16)", bf16_train["train_s"],
@@ -277,6 +277,8 @@ def show(name, cs, ps, os_, gf, pct):
 
 for row in rows:
     show(*row)
+print("  (* sung's default precision on this CPU: `sung deblur` and `sung eval` run --precision auto, bf16 where\n"
+      "   the CPU has avx512_bf16, else fp32)")
 if bf16_train and pget("train", "train_step_s"):
     print(f"  (training step, C bf16 against PyTorch fp32: {pget('train', 'train_step_s') / bf16_train['train_s']:.2f}x)")
 if layers:

@@ -8,6 +8,8 @@
 #      OUTDIR/model-KIND.csv, the deblurred images in OUTDIR/saved-KIND/, and skimage SSIM
 #      of iteration 4: OUTDIR/model-KIND-skimage.csv, and its mean gain by blur length
 #      (scripts/by-length.sh).
+# The model runs in fp32, the reference arithmetic (sung's default, bf16 where the CPU has
+# avx512_bf16, moves the means by under 0.001 dB: docs/BENCHMARKS.md).
 # Prints one summary line per measurement (the lines docs/RESULTS.md quotes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/.."
 quick=0
 if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
 if [ $# -ne 2 ] || [ "${1:0:1}" = "-" ]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 model=$1 out=$2
@@ -54,6 +56,7 @@ for kind in shake trajectory; do
   [ "$quick" = 1 ] && iters=4
   rm -rf "$out/saved-$kind"
   "$sung" eval --model "$model" --data "data/test/$kind" --iters "$iters" --csv "$out/model-$kind.csv" --quiet \
+    --precision fp32 \
     --save "$out/saved-$kind" | grep -E 'images' | sed "s/^/model $kind: /"
   saved=$out/saved-$kind/iters-4
   [ "$quick" = 1 ] && saved=$out/saved-$kind

@@ -189,7 +189,7 @@ int main(void)
           "missing model file");
     CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");
     CHECK(run("deblur --model m.safetensors --precision fp16 imgs/x.png -o o.png") == 2 &&
-              file_has("err.txt", "fp32 or bf16") && !exists("o.png"),
+              file_has("err.txt", "auto, fp32 or bf16") && !exists("o.png"),
           "bad --precision");
     CHECK(run("eval --model m.safetensors --precision half --data s1") == 2, "eval: bad --precision");
     CHECK(run("bench --bogus") == 2 && file_has("err.txt", "--bogus"), "bench: unknown option");
@@ -212,6 +212,17 @@ int main(void)
         int rc = run("deblur --model m.safetensors --precision bf16 imgs/x.png -o b.png");
         CHECK(rc == 0 ? exists("b.png") : (rc == 1 && file_has("err.txt", "avx512_bf16") && !exists("b.png")),
               "deblur --precision bf16: exit %d", rc);
+        /* the default, auto: bf16 where it runs, else fp32, and the line says which */
+        int bf16 = rc == 0;
+        CHECK(run("deblur --model m.safetensors --precision fp32 imgs/x.png -o f.png") == 0 &&
+                  file_has("out.txt", ", fp32)"),
+              "deblur --precision fp32");
+        CHECK(run("deblur --model m.safetensors imgs/x.png -o d.png") == 0 &&
+                  same_file("d.png", bf16 ? "b.png" : "f.png") && file_has("out.txt", bf16 ? ", bf16)" : ", fp32)"),
+              "deblur's default is not %s", bf16 ? "bf16" : "fp32");
+        CHECK(run("deblur --model m.safetensors --precision auto imgs/x.png -o a.png") == 0 && same_file("a.png", "d.png"),
+              "deblur --precision auto is not the default");
+        if (bf16) CHECK(!same_file("b.png", "f.png"), "bf16 and fp32 gave the same bits: one of them did not run");
     }
 
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */

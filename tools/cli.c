@@ -129,3 +129,16 @@ int cli_parse(const char *cmd, const char *usage, const cli_opt *opts, int argc,
     }
     return npos;
 }
+
+int cli_precision_parse(const char *name)
+{
+    return !strcmp(name, "auto") ? CLI_PRECISION_AUTO : sung_precision_parse(name);
+}
+
+sung_status cli_set_precision(sung_model *m, int prec, sung_error *err)
+{
+    if (prec == CLI_PRECISION_AUTO)
+        return sung_model_set_precision(m, SUNG_BF16, NULL) == SUNG_OK ? SUNG_OK
+                                                                        : sung_model_set_precision(m, SUNG_FP32, err);
+    return sung_model_set_precision(m, (sung_precision)prec, err);
+}

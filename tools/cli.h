@@ -33,6 +33,14 @@ long cli_ram_mb(void);
 /* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */
 const char *cli_model_path(const char *cmd, const char *given);
 
+/* --precision of inference: "fp32", "bf16", or "auto" (CLI_PRECISION_AUTO: bf16 where the
+ * model runs it, i.e. the CPU has avx512_bf16 and the width is even, else fp32); -1 if
+ * none of them. */
+#define CLI_PRECISION_AUTO 2
+int cli_precision_parse(const char *name);
+/* Sets a parsed --precision on m (auto never fails); SUNG_OK or the library's error. */
+sung_status cli_set_precision(sung_model *m, int prec, sung_error *err);
+
 int cmd_init(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -124,8 +124,8 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
             rc = write_compare(&im, &res, compare);
         }
         if (!rc && verbose)
-            printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s%s)\n", in, out, im.w, im.h, iters, *secs, sung_isa(),
-                   sung_model_precision(m) == SUNG_BF16 ? ", bf16" : "");
+            printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s, %s)\n", in, out, im.w, im.h, iters, *secs, sung_isa(),
+                   sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32");
     }
     sung_image_free(&im);
     sung_image_free(&res);
@@ -297,7 +297,7 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
 
 int cmd_deblur(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *compare = NULL, *precision = "fp32", *pos[4096];
+    const char *model = NULL, *out = NULL, *compare = NULL, *precision = "auto", *pos[4096];
     int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0;
     long max_mb = -1;
     cli_opt opts[] = {
@@ -306,7 +306,8 @@ int cmd_deblur(int argc, char **argv)
         {"-o", 's', &out, "output file (one input file) or folder (folders, several files); not an input unless "
                         "--overwrite"},
         {"--compare", 's', &compare, "also write blurred | deblurred | edge maps of both (one input file)"},
-        {"--precision", 's', &precision, "fp32 (default) or bf16 (faster; needs avx512_bf16)"},
+        {"--precision", 's', &precision, "auto (default: bf16 where the CPU has avx512_bf16, else fp32), fp32 (the "
+                                            "reference's arithmetic) or bf16 (docs/BENCHMARKS.md)"},
         {"--tile", 'i', &tile, "deblur in tiles of N px (a multiple of 2^(iters+2)); 0 (default): only when "
                                "needed to fit --max-memory; -1: never"},
         {"--max-memory", 'l', &max_mb, "MB an image may use (default: 4096 or half the RAM, whichever is less)"},
@@ -323,8 +324,8 @@ int cmd_deblur(int argc, char **argv)
     if (n < 0) return 2;
     if (n == 0) return cli_bad_value("deblur", "no input given (files or folders of PNG/JPEG; see sung deblur --help)");
     if (!out) return cli_bad_value("deblur", "an output is required: -o OUT");
-    int prec = sung_precision_parse(precision);
-    if (prec < 0) return cli_bad_value("deblur", "--precision must be fp32 or bf16, not '%s'", precision);
+    int prec = cli_precision_parse(precision);
+    if (prec < 0) return cli_bad_value("deblur", "--precision must be auto, fp32 or bf16, not '%s'", precision);
     if (iters < 1 || iters > SUNG_MAX_ITERS)
         return cli_bad_value("deblur", "--iters must be between 1 and %d, not %d", SUNG_MAX_ITERS, iters);
     int mult = 1 << (iters + 2);
@@ -367,7 +368,7 @@ int cmd_deblur(int argc, char **argv)
     int rc = 0;
     if (!mp) {
         rc = 1;
-    } else if (sung_model_load(&m, mp, &err) || sung_model_set_precision(m, (sung_precision)prec, &err)) {
+    } else if (sung_model_load(&m, mp, &err) || cli_set_precision(m, prec, &err)) {
         rc = cli_fail("deblur", "%s", err.msg);
     } else if (single) {
         double t;

@@ -55,7 +55,7 @@ static int score(const char *name, const sung_image *pred, const uint8_t *pu, co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *pred = NULL, *gt = NULL, *model = NULL, *data = NULL, *save = NULL, *csvp = NULL, *precision = "fp32",
+    const char *pred = NULL, *gt = NULL, *model = NULL, *data = NULL, *save = NULL, *csvp = NULL, *precision = "auto",
                *ssim = "matlab", *iters_s = "4", *blur_dir = "blur";
     int quiet = 0;
     cli_opt opts[] = {
@@ -66,7 +66,8 @@ int cmd_eval(int argc, char **argv)
         {"--blur-dir", 's', &blur_dir, "blur (default) or blur_gamma"},
         {"--iters", 's', &iters_s, "scale iterations: N (default 4) or all (1..4, each a full pass)"},
         {"--save", 's', &save, "also save the deblurred images here (GoPro layout)"},
-        {"--precision", 's', &precision, "fp32 (default) or bf16 (with --model; needs avx512_bf16)"},
+        {"--precision", 's', &precision, "with a model: auto (default: bf16 where the CPU has avx512_bf16, else "
+                                            "fp32), fp32 or bf16, as in sung deblur"},
         {"--ssim", 's', &ssim, "matlab (default; the papers' MATLAB ssim) or skimage"},
         {"--csv", 's', &csvp, "per-image scores: image,psnr,ssim"},
         {"--quiet", 'b', &quiet, "only the summary"},
@@ -75,8 +76,8 @@ int cmd_eval(int argc, char **argv)
     int n = cli_parse("eval", "--pred DIR --gt DIR | [--model W] --data GOPRO_DIR [options]", opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
-    int prec = sung_precision_parse(precision);
-    if (prec < 0) return cli_bad_value("eval", "--precision must be fp32 or bf16, not '%s'", precision);
+    int prec = cli_precision_parse(precision);
+    if (prec < 0) return cli_bad_value("eval", "--precision must be auto, fp32 or bf16, not '%s'", precision);
     sung_ssim_kind kind;
     if (!strcmp(ssim, "matlab")) kind = SUNG_SSIM_MATLAB;
     else if (!strcmp(ssim, "skimage")) kind = SUNG_SSIM_SKIMAGE;
@@ -132,7 +133,7 @@ int cmd_eval(int argc, char **argv)
         if (!mp) rc = 1;
         else if (pairs_list("eval", data, blur_dir, &P)) rc = 1;
         else if (sung_model_load(&m, mp, &err)) rc = cli_fail("eval", "%s", err.msg), pairs_free(&P);
-        else if (sung_model_set_precision(m, (sung_precision)prec, &err))
+        else if (cli_set_precision(m, prec, &err))
             rc = cli_fail("eval", "%s", err.msg), pairs_free(&P), sung_model_free(m), m = NULL;
         for (int it = first; it <= last && !rc; it++) {
             totals t = {0, 0, 0};
@@ -169,8 +170,8 @@ int cmd_eval(int argc, char **argv)
                 free(u);
             }
             if (!rc)
-                printf("%d iterations: %d images, PSNR %.4f dB, SSIM (%s) %.5f, %.2f s/image\n", it, t.n,
-                       t.psnr / t.n, ssim, t.ssim / t.n, secs / t.n);
+                printf("%d iterations: %d images, PSNR %.4f dB, SSIM (%s) %.5f, %.2f s/image (%s)\n", it, t.n,
+                       t.psnr / t.n, ssim, t.ssim / t.n, secs / t.n, sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32");
         }
         if (m) pairs_free(&P);
         sung_model_free(m);

@@ -500,6 +500,67 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
  * at a time (conv_plan.c: pairs_band_rows): the same output, bit for bit, as the whole
  * input converted at once, with a temporary of a band (bias, ReLU, a residual, and an
  * accumulating block of input channels from a0 as the RDBs' fuse1 runs it). */
+/* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
+ * direct kernels only: over 32² pixels its forward runs fp32 Winograd F(6×6) on the bf16
+ * operands (returns 0: fp32 products) and its data gradient F(4×4) Winograd on dout and
+ * the weights rounded; both within fp32 Winograd's bounds of the direct bf16 sums, the
+ * weight and bias gradients bit for bit the direct ones. At 32² and less: direct, the
+ * same bits throughout. Layers 32 → 32 and 64 → 32 (the data gradient 32 → 64). */
+static void check_plan_train_wino(int A, int B)
+{
+    if (!ops_has_bf16()) return;
+    conv_shape s = {3, 1, A, B, 0};
+    conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = CONV_WINOGRAD_AUTO, .bias = 1});
+    conv_plan *q = conv_plan_create(&s, &(conv_plan_opts){.winograd = 0, .bias = 1});
+    size_t nw = (size_t)s.A * s.B * 9;
+    float *wt = malloc(nw * 4), *bias = malloc(s.B * 4);
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < s.B; i++) bias[i] = test_randf(-0.2f, 0.2f);
+    int mode = CONV_TRAIN | CONV_BF16;
+    size_t pt = conv_plan_pack_tmp_size(p, mode) > conv_plan_pack_tmp_size(q, mode) ? conv_plan_pack_tmp_size(p, mode)
+                                                                                      : conv_plan_pack_tmp_size(q, mode);
+    float *ptmp = malloc((pt + 1) * 4);
+    CHECK(p && q && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0 && conv_plan_prepare(q, mode, wt, bias, ptmp) == 0,
+          "plans of a 3x3 %d -> %d layer", A, B);
+    size_t zs = conv_plan_zeros_size(p) > conv_plan_zeros_size(q) ? conv_plan_zeros_size(p) : conv_plan_zeros_size(q);
+    size_t ss = conv_plan_scratch_size(p) > conv_plan_scratch_size(q) ? conv_plan_scratch_size(p) : conv_plan_scratch_size(q);
+    float *zeros = calloc(zs + 64, 4), *scratch = malloc((ss + 1) * 4);
+    for (int big = 0; big <= 1; big++) {
+        int N = 2, H = big ? 40 : 32, W = big ? 45 : 32;
+        tensor x = new_t(N, H, W, s.A, s.A), y1 = new_t(N, H, W, s.B, s.B), y2 = new_t(N, H, W, s.B, s.B);
+        tensor d1 = new_t(N, H, W, s.A, s.A), d2 = new_t(N, H, W, s.A, s.A);
+        memcpy(d2.g, d1.g, (size_t)N * H * W * s.A * 4); /* din accumulates onto the same values */
+        for (size_t i = 0; i < (size_t)N * H * W * s.A; i++) x.d[i] = test_randf(-1, 1); /* not bf16 values */
+        for (size_t i = 0; i < (size_t)N * H * W * s.B; i++) y1.g[i] = test_randf(-1, 1);
+        size_t t1 = conv_plan_tmp_size(p, mode, CONV_OP_FORWARD, x), t2 = conv_plan_tmp_size(p, mode, CONV_OP_BACKWARD, x);
+        size_t t3 = conv_plan_tmp_size(q, mode, CONV_OP_FORWARD, x), t4 = conv_plan_tmp_size(q, mode, CONV_OP_BACKWARD, x);
+        size_t tn = t1 > t2 ? t1 : t2;
+        tn = tn > t3 ? tn : t3;
+        tn = tn > t4 ? tn : t4;
+        float *tmp = malloc((tn + 1) * 4);
+        int prods16 = conv_plan_forward(p, mode, y1, x, 0, 1, ACT_RELU, NULL, 0, zeros, scratch, tmp);
+        conv_plan_forward(q, mode, y2, x, 0, 1, ACT_RELU, NULL, 0, zeros, scratch, tmp);
+        double e = rel_l2(y2, y1);
+        CHECK(prods16 == !big && e < (big ? 2e-5 : 1e-9),
+              "bf16 training forward %d -> %d %dx%d: %s products, relative error %.3g against the direct bf16 conv", A,
+              B, H, W, prods16 ? "bf16" : "fp32", e);
+        float db1[512] = {0}, db2[512] = {0}, *g1 = malloc(nw * 4), *g2 = malloc(nw * 4);
+        conv_plan_grad_zero(p), conv_plan_grad_zero(q);
+        conv_plan_backward(p, mode, &d1, db1, y1, x, zeros, scratch, tmp); /* dout: y1.g, random */
+        conv_plan_backward(q, mode, &d2, db2, y1, x, zeros, scratch, tmp);
+        conv_plan_grad_unpack(p, g1), conv_plan_grad_unpack(q, g2);
+        tensor a = d1, b = d2;
+        a.d = d1.g, b.d = d2.g;
+        e = rel_l2(b, a);
+        CHECK(e < (big ? 2e-5 : 1e-9), "bf16 training data gradient %d -> %d %dx%d: relative error %.3g", A, B, H, W, e);
+        CHECK(memcmp(g1, g2, nw * 4) == 0 && memcmp(db1, db2, sizeof db1) == 0,
+              "bf16 training %d -> %d %dx%d: the weight or bias gradient is not the direct one's", A, B, H, W);
+        free(tmp), free(g1), free(g2), free_t(x), free_t(y1), free_t(y2), free_t(d1), free_t(d2);
+    }
+    free(wt), free(bias), free(ptmp), free(zeros), free(scratch);
+    conv_plan_free(p), conv_plan_free(q);
+}
+
 static void check_plan_1x1_bands(void)
 {
     conv_shape s = {1, 1, 224, 32, 0};
@@ -589,6 +650,8 @@ static void check_bf16(void)
     check_conv_bf16((conv_shape){3, 1, 8, 3, 0}, 6, 10, ACT_TANH_HALF, 0);
     check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
     check_plan_1x1_bands();
+    check_plan_train_wino(32, 32);
+    check_plan_train_wino(64, 32);
 }
 
 /* Values of a tensor's channels, all images and pixels, through f (in place) */
@@ -768,6 +831,46 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
         printf("winograd F(%d) %s A%d B%d %dx%d: relative error %.3g\n", m, bf16 ? "bf16" : "fp32", A, B, h, w, e);
     free(wt), free(f32), free(U), free(scratch);
     free_t(x), free_t(r), free_t(want), free_t(got);
+}
+
+/* conv_forward_wino_round (bf16 training's Winograd forward): the input rounded to bf16
+ * as it is read gives the bits of the plain fp32 Winograd conv of the rounded input, on
+ * border and inner tiles, every epilogue; and that is the direct conv of the rounded
+ * operands within fp32 Winograd's bound (check_wino). */
+static void check_wino_round(int m, int A, int B, int h, int w, int act, int with_res)
+{
+    if (!ops_has_bf16()) return;
+    conv_shape s = {3, 1, A, B, 0};
+    size_t nw = (size_t)A * B * 9;
+    float *wr = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    for (size_t i = 0; i < nw; i++) wr[i] = bf16_round(test_randf(-0.3f, 0.3f));
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 4), xr = new_t(2, h, w, A, A + 4), r = new_t(2, h, w, B, B);
+    tensor want = new_t(2, h, w, B, B), got = new_t(2, h, w, B, B), ref = new_t(2, h, w, B, B);
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++)
+                for (int c = 0; c < A; c++) {
+                    float v = test_randf(-1, 1);
+                    x.d[t_off(&x, n, y, xx) + c] = v;
+                    xr.d[t_off(&xr, n, y, xx) + c] = bf16_round(v);
+                }
+    memcpy(got.d, want.d, (size_t)2 * h * w * B * 4); /* accumulate onto the same values */
+    memcpy(ref.d, want.d, (size_t)2 * h * w * B * 4);
+    float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *U = malloc(conv_wino_pack_size(&s, m) * 4);
+    float *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
+    conv_pack(&s, wr, f32, NULL);
+    conv_wino_pack(&s, m, wr, U);
+    conv_forward(&s, ref, xr, f32, bias, act, with_res ? &r : NULL, with_res, zeros);
+    conv_forward_wino(&s, m, want, xr, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+    conv_forward_wino_round(&s, m, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+    CHECK(memcmp(want.d, got.d, (size_t)2 * h * w * B * 4) == 0,
+          "winograd F(%d) rounding as read A%d B%d %dx%d act%d res%d: not the bits of the rounded input's", m, A, B,
+          h, w, act, with_res);
+    double e = rel_l2(ref, got), tol = m == 4 ? 1e-5 : 2e-5;
+    CHECK(e < tol, "winograd F(%d) rounded A%d B%d %dx%d: relative error %.3g against direct", m, A, B, h, w, e);
+    free(wr), free(f32), free(U), free(scratch);
+    free_t(x), free_t(xr), free_t(r), free_t(want), free_t(got), free_t(ref);
 }
 
 /* Non-temporal stores (conv_wino_stream): an aligned output qualifies once the threshold
@@ -1100,6 +1203,11 @@ int main(void)
         check_wino(m, 0, 32, 40, 20, 20, ACT_RELU, 0);   /* B not a multiple of 16: not plain */
         check_wino_stream(m, 32, 32, 26, 40, ACT_RELU);
         check_wino_stream(m, 16, 48, 20, 27, ACT_NONE);
+        if (m >= 4) {
+            check_wino_round(m, 32, 32, 20, 27, ACT_RELU, 0); /* inner and border tiles */
+            check_wino_round(m, 16, 32, 21, 19, ACT_NONE, 1); /* residual + accumulate */
+            check_wino_round(m, 192, 32, 9, 30, ACT_RELU, 0);
+        }
     }
     for (int m = 2; m <= 4; m += 2) {
         check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */

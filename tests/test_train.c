@@ -574,6 +574,52 @@ static void test_ema(const float *blur, const float *sharp)
     sung_model_free(r), sung_model_free(m), sung_model_free(plain);
 }
 
+/* bf16 training with Winograd layers (width 16, crops over 32²: the 3×3 forwards run fp32
+ * Winograd on bf16-rounded operands, the rest bf16 direct): a batch of 3 in micro-batches
+ * of 2 + 1 gives the gradient of the whole batch to float rounding (each image's passes
+ * do not depend on the others). (Two Adam steps of 2 + 1
+ * against 3 are no test at this width: Adam turns the rounding differences of gradients
+ * near 0 into steps of up to lr, 1e-5 to 1e-3 apart whichever kernels run;
+ * docs/BENCHMARKS.md.) */
+static void test_bf16_split(void)
+{
+    enum { n = 3, h = 64, w = 64 };
+    sung_error e;
+    sung_model *m;
+    CHECK(sung_model_create(&m, SUNG_SUNG, 16, 9, &e) == SUNG_OK, "create: %s", e.msg);
+    if (sung_model_set_precision(m, SUNG_BF16, NULL) != SUNG_OK) {
+        SKIP("bf16 training: this CPU has no avx512_bf16");
+        sung_model_free(m);
+        return;
+    }
+    float *blur = malloc(sizeof(float) * n * h * w * 3), *sharp = malloc(sizeof(float) * n * h * w * 3);
+    for (int i = 0; i < n; i++) /* smooth pictures: the edge maps and their losses say something */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++) {
+                    size_t at = (((size_t)i * h + y) * w + x) * 3 + c;
+                    sharp[at] = 0.5f + 0.4f * sinf(0.2f * (x + 3 * i) + 0.1f * c) * cosf(0.15f * y);
+                    blur[at] = 0.7f * sharp[at] + 0.15f + test_randf(-0.05f, 0.05f);
+                }
+    sung_train_opts o = sung_train_defaults(m);
+    o.iters = 2;
+    sung_losses whole;
+    CHECK(sung_train_grads(m, blur, sharp, n, h, w, &o, &whole, &e) == SUNG_OK, "bf16 one shot: %s", e.msg);
+    size_t cnt;
+    float *g1 = grads(m, &cnt);
+    sung_train_zero_grads(m);
+    size_t img = (size_t)h * w * 3;
+    CHECK(sung_train_accumulate(m, blur, sharp, 2, h, w, &o, 2.0 / n, NULL, &e) == SUNG_OK &&
+              sung_train_accumulate(m, blur + 2 * img, sharp + 2 * img, 1, h, w, &o, 1.0 / n, NULL, &e) == SUNG_OK,
+          "bf16 2 + 1: %s", e.msg);
+    float *g2 = grads(m, &cnt);
+    double d = rel_diff(g1, g2, cnt);
+    CHECK(d < 1e-5, "bf16 width 16, 2 + 1 against 3: gradients differ by %.3g", d);
+    if (getenv("SUNG_TEST_VERBOSE")) printf("bf16 width 16, 2 + 1 against 3: gradients %.3g apart\n", d);
+    free(g1), free(g2), free(blur), free(sharp);
+    sung_model_free(m);
+}
+
 int main(void)
 {
     float *blur = malloc(sizeof(float) * N * IMG), *sharp = malloc(sizeof(float) * N * IMG);
@@ -588,6 +634,7 @@ int main(void)
     test_crop();
     test_validate();
     test_ema(blur, sharp);
+    test_bf16_split();
     free(blur), free(sharp);
     return test_summary("test_train");
 }

@@ -518,19 +518,20 @@ int conv_wino_stream(tensor out)
 
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
-                     const float *zeros, float *scratch, int bf16, int shuffle, int om)
+                     const float *zeros, float *scratch, int bf16, int shuffle, int om, int round)
 {
     assert(conv_wino_ok(s) && in.c == s->A && (om == 1 || (om == 2 && !shuffle && !res)));
     assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res && !accumulate
                    : out.c == s->B && out.h == om * in.h && out.w == om * in.w);
     assert(!res || act == ACT_NONE);
     assert(m == 4 || ((m == 2 || m == 6) && !bf16));
+    assert(!round || (m != 2 && !bf16 && ops_has_bf16()));
     const kernel_set *k = kern();
     wino_job j = {
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
         .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
         .U = U, .bf16 = bf16, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
-        .shuffle = shuffle, .om = om, .ow = out.w,
+        .shuffle = shuffle, .om = om, .ow = out.w, .round = round,
     };
     if (res) {
         j.res = res->d;
@@ -559,13 +560,20 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1);
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 0);
+}
+
+void conv_forward_wino_round(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                             const float *bias, int act, const tensor *res, int accumulate,
+                             const float *zeros, float *scratch)
+{
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 1);
 }
 
 void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                                const float *bias, int act, const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1, 1);
+    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1, 1, 0);
 }
 
 /* A transposed 5×5 stride-2 layer's parity class (0, 0) is a 3×3 stride-1 conv of its
@@ -601,7 +609,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
     for (int ty = 0; ty < 3; ty++)
         for (int tx = 0; tx < 3; tx++) taps[3 * ty + tx] = (4 - 2 * ty) * 5 + 4 - 2 * tx;
     wino_transform_taps(&c, m, wfwd, taps, 0, tmp);
-    wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2);
+    wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2, 0);
     run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }
 
@@ -621,14 +629,26 @@ void conv_wino_dgrad_pack(const conv_shape *s, int m, const float *w, float *U)
     wino_pack(s, m, w, U, 1);
 }
 
-void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
-                             const float *zeros, float *scratch)
+static void dgrad_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                       const float *zeros, float *scratch, int round)
 {
     conv_shape d = conv_dgrad_shape(s);
     tensor g = dout, di = *din;
     g.d = dout.g, g.g = NULL; /* the gradients, viewed as data */
     di.d = din->g, di.g = NULL;
-    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1);
+    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1, round);
+}
+
+void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                             const float *zeros, float *scratch)
+{
+    dgrad_wino(s, m, din, dout, U, zeros, scratch, 0);
+}
+
+void conv_backward_data_wino_round(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                                   const float *zeros, float *scratch)
+{
+    dgrad_wino(s, m, din, dout, U, zeros, scratch, 1);
 }
 
 /* ---- bf16 ---------------------------------------------------------------------- */
@@ -742,7 +762,7 @@ void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const fl
                             const float *zeros, float *scratch)
 {
     assert(ops_has_bf16() && conv_wino_bf16_ok(s));
-    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0, 1);
+    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0, 1, 0);
 }
 
 /* ---- backward ------------------------------------------------------------------ */

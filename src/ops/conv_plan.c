@@ -66,11 +66,12 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * F(4×4), except F(2×2) where the weights are large next to the pictures they meet
      * (A·B ≥ 128², the U-Nets' third level, 1/16 of the pixels; F(4×4)'s packs are 4×
      * the weights, F(2×2)'s 16/9×, and there F(4×4) was only 1.17× faster). bf16 training
-     * keeps the direct bf16 kernels, forward and backward: an fp32 layer there carries
-     * differences far below bf16's rounding (another order of the same sums, from another
-     * split of the batch) into the bf16 roundings of the layers after it, which then flip,
-     * and 2 processes no longer give the weights of 1 (tests/test_mpi.c: 2e-3 instead of
-     * < 1e-5 after 4 steps); and it was not clearly faster (docs/BENCHMARKS.md). */
+     * runs the F(4×4) ones too, on bf16 operands: dout rounded as it is read and U from the
+     * rounded weights (bf16_dgrad_wino; its forward likewise, fwd_kernel), so that a layer
+     * computes the direct bf16 kernel's sums to fp32 Winograd's rounding. (A plain fp32
+     * layer there carried differences far below bf16's rounding into the bf16 roundings of
+     * the layers after it.) At 256²–384² crops the step is 1.1–1.2× faster for it
+     * (docs/BENCHMARKS.md). */
     if (conv_wino_dgrad_ok(s)) {
         conv_shape d = conv_dgrad_shape(s);
         int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
@@ -112,6 +113,10 @@ const conv_shape *conv_plan_shape(const conv_plan *p) { return &p->s; }
  * runs its own pack, a narrow layer fp32, the winograd_bf16 experiment its U16) */
 static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && !p->shuffled; }
 
+/* Whether bf16 training runs this layer's data gradient by Winograd (from Ud of the
+ * rounded weights, dout rounded as it is read), where the picture repays it */
+static int bf16_dgrad_wino(const conv_plan *p) { return p->wino_bwd >= 4; }
+
 /* *buf = n floats (64-byte aligned), unless allocated already; -1 when out of memory */
 static int reserve(float **buf, size_t n)
 {
@@ -141,6 +146,10 @@ static int reserve_for(conv_plan *p, int want)
     if (want & PK_BF16_TRAIN || (want & PK_BF16 && bf16_direct(p)))
         r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
     if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
+    if (want & PK_BF16_TRAIN && bf16_dgrad_wino(p)) {
+        conv_shape d = conv_dgrad_shape(s);
+        r |= reserve(&p->Ud, conv_wino_pack_size(&d, p->wino_bwd));
+    }
     if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
     if (!had_g && p->g) memset(p->g, 0, conv_fwd_pack_size(s) * sizeof *p->g);
     return r;
@@ -203,6 +212,11 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     if (want & PK_BF16_TRAIN) {
         conv_pack(s, w, NULL, tmp);
         conv_bf16_bwd_pack(s, tmp, p->bwd16);
+        if (bf16_dgrad_wino(p)) { /* the Winograd data gradient's, from the rounded weights */
+            size_t nw = (size_t)s->A * s->B * s->k * s->k;
+            for (size_t i = 0; i < nw; i++) tmp[i] = bf16_round(w[i]);
+            conv_wino_dgrad_pack(s, p->wino_bwd, tmp, p->Ud);
+        }
     }
     p->fresh |= want;
     return 0;
@@ -210,11 +224,11 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 
 /* ---- running ---------------------------------------------------------------------- */
 
-enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO };
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers run fp32 Winograd from bf16 weights (see wino16
- * above); not in bf16 training (see wino_bwd). */
+ * above); in bf16 training from the same, on the input rounded to bf16 (see wino_bwd). */
 static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
 
 /* The up conv with its pixel shuffle at fp32 inference: Winograd where the layer is */
@@ -227,7 +241,10 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
     int whole = in.c == p->s.A, bf16 = mode & CONV_BF16, train = mode & CONV_TRAIN;
     if (p->narrow && !(bf16 && train)) return K_NARROW;
-    if (bf16 && train) return K_BF16;
+    /* bf16 training: a Winograd layer's forward runs fp32 Winograd on the operands of
+     * the direct bf16 conv (input and weights rounded to bf16; see wino_bwd above): the
+     * 3×3 forwards of a step on 384² crops 1.55 → 1.29 s (docs/BENCHMARKS.md) */
+    if (bf16 && train) return p->wino && whole && wino_pays(in) ? K_WINO_ROUND : K_BF16;
     if (p->wino && whole) {
         if (p->wino16 && bf16) return K_WINO_BF16;
         /* A Winograd layer transforms its weights at each call ((m+2)²·A·B floats
@@ -293,7 +310,8 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
             int rows = pairs_band_rows(p, in);
             return rows < in.h ? (size_t)rows * in.w * bf16_pairs(in.c) : pairs;
         }
-        case K_WINO: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
+        case K_WINO:
+        case K_WINO_ROUND: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
         default: return 0;
         }
@@ -340,6 +358,10 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         conv_wino_transform(&s, p->wino, mode & CONV_BF16 ? p->fwd16 : p->fwd, mode & CONV_BF16, tmp);
         conv_forward_wino(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
         return 0;
+    case K_WINO_ROUND: /* bf16 training: from the pairs, the input rounded as it is read */
+        conv_wino_transform(&s, p->wino, p->fwd16, 1, tmp);
+        conv_forward_wino_round(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
+        return 0;
     case K_NARROW:
         conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
         return 0;
@@ -377,6 +399,10 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
 {
     assert(mode & CONV_TRAIN);
     if (mode & CONV_BF16) {
+        if (din && bf16_dgrad_wino(p) && wino_pays(dout)) { /* as the forward: see fwd_kernel */
+            conv_backward_data_wino_round(&p->s, p->wino_bwd, din, dout, p->Ud, zeros, scratch);
+            din = NULL;
+        }
         conv_backward_bf16(&p->s, din, p->g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
         return 1;
     }
@@ -416,7 +442,13 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
               : p->narrow ? conv_bwd_pack_size(s)
               : bf16_direct(p) ? conv_bf16_pack_size(s) : 0) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
-    if (want & PK_BF16_TRAIN) f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
+    if (want & PK_BF16_TRAIN) {
+        f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
+        if (bf16_dgrad_wino(p)) {
+            conv_shape d = conv_dgrad_shape(s);
+            f += conv_wino_pack_size(&d, p->wino_bwd);
+        }
+    }
     if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);
     return f * sizeof(float);
 }

@@ -76,6 +76,12 @@ void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in
 void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch);
+/* conv_forward_wino (m 4 or 6) of the input rounded to bf16 as it is read (round to
+ * nearest even, as bf16_convert): from U of bf16-rounded weights, the operands of the
+ * direct bf16 conv, with fp32 transforms and products (bf16 training; ops_has_bf16) */
+void conv_forward_wino_round(const conv_shape *s, int m, tensor out, tensor in, const float *U,
+                             const float *bias, int act, const tensor *res, int accumulate,
+                             const float *zeros, float *scratch);
 
 /* The data gradient of a 3×3 stride-1 conv is itself a 3×3 stride-1 "same" conv of dout,
  * from B to A channels (conv_dgrad_shape), with the weights flipped and transposed, so it
@@ -89,6 +95,10 @@ int conv_wino_dgrad_ok(const conv_shape *s);
 void conv_wino_dgrad_pack(const conv_shape *s, int m, const float *w, float *U);
 void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
                              const float *zeros, float *scratch);
+/* The same (m 4 or 6) with dout.g rounded to bf16 as it is read, from U of bf16-rounded
+ * weights: the direct bf16 data gradient's operands (bf16 training; ops_has_bf16) */
+void conv_backward_data_wino_round(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
+                                   const float *zeros, float *scratch);
 
 /* bf16 (ops_has_bf16()): convolution inputs and weights are rounded to
  * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words

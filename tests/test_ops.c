@@ -544,7 +544,7 @@ static void check_plan_train_wino(int A, int B)
         CHECK(prods16 == !big && e < (big ? 2e-5 : 1e-9),
               "bf16 training forward %d -> %d %dx%d: %s products, relative error %.3g against the direct bf16 conv", A,
               B, H, W, prods16 ? "bf16" : "fp32", e);
-        float db1[512] = {0}, db2[512] = {0}, *g1 = malloc(nw * 4), *g2 = malloc(nw * 4);
+        float db1[512] = {0}, db2[512] = {0}, *g1 = calloc(nw, 4), *g2 = calloc(nw, 4); /* unpack adds */
         conv_plan_grad_zero(p), conv_plan_grad_zero(q);
         conv_plan_backward(p, mode, &d1, db1, y1, x, zeros, scratch, tmp); /* dout: y1.g, random */
         conv_plan_backward(q, mode, &d2, db2, y1, x, zeros, scratch, tmp);
@@ -555,6 +555,23 @@ static void check_plan_train_wino(int A, int B)
         CHECK(e < (big ? 2e-5 : 1e-9), "bf16 training data gradient %d -> %d %dx%d: relative error %.3g", A, B, H, W, e);
         CHECK(memcmp(g1, g2, nw * 4) == 0 && memcmp(db1, db2, sizeof db1) == 0,
               "bf16 training %d -> %d %dx%d: the weight or bias gradient is not the direct one's", A, B, H, W);
+        if (big) { /* bf16, fp32, bf16, fp32 training, the weights unchanged: each
+                    * precision's data gradient the same every time (each keeps its packs) */
+            int f = CONV_TRAIN;
+            size_t nd = (size_t)N * H * W * s.A, tf = conv_plan_tmp_size(p, f, CONV_OP_BACKWARD, x);
+            float *tf32 = malloc((tf + 1) * 4), *first[2] = {malloc(nd * 4), malloc(nd * 4)};
+            float *pt32 = malloc((conv_plan_pack_tmp_size(p, f) + 1) * 4);
+            for (int k = 0; k < 4; k++) {
+                int md = k % 2 ? f : mode;
+                CHECK(conv_plan_prepare(p, md, wt, bias, k % 2 ? pt32 : ptmp) == 0, "training plan");
+                memset(d1.g, 0, nd * 4);
+                conv_plan_backward(p, md, &d1, NULL, y1, x, zeros, scratch, k % 2 ? tf32 : tmp);
+                if (k < 2) memcpy(first[k], d1.g, nd * 4);
+                else CHECK(memcmp(first[k % 2], d1.g, nd * 4) == 0, "%d -> %d: %s training after %s training changed its "
+                           "data gradient", A, B, k % 2 ? "fp32" : "bf16", k % 2 ? "bf16" : "fp32");
+            }
+            free(tf32), free(first[0]), free(first[1]), free(pt32);
+        }
         free(tmp), free(g1), free(g2), free_t(x), free_t(y1), free_t(y2), free_t(d1), free_t(d2);
     }
     free(wt), free(bias), free(ptmp), free(zeros), free(scratch);

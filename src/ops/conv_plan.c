@@ -16,6 +16,8 @@ struct conv_plan {
     int wino;      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     int wino_bwd;  /* fp32 training: the data gradient by Winograd F(wino_bwd×wino_bwd)
                       (conv_backward_data_wino); 0: direct */
+    int wino_bwd16; /* bf16 training: the same on bf16 operands (conv_backward_data_wino_round);
+                       0: direct bf16 */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
     int twino;     /* a transposed 5×5 stride-2 layer: its fp32 forward's parity class
                       (0, 0) by Winograd F(twino×twino) (conv_forward_tconv_wino) */
@@ -27,6 +29,7 @@ struct conv_plan {
                       at each call (conv_wino_transform into the call's tmp) */
     float *bwd;    /* conv_pack's bwd [k][k][B][Ap]: the data gradient; narrow: the forward */
     float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
+    float *Ud16;   /* bf16 training: the same of the bf16-rounded weights, m = wino_bwd16 */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
     float *fwd16, *bwd16, *shuf16, *U16; /* bf16 pairs of fwd, bwd, shuf; conv_wino_bf16_pack */
     float *g;      /* the weight gradient in the fwd layout [k][k][A][Bp] */
@@ -76,6 +79,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         conv_shape d = conv_dgrad_shape(s);
         int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
         p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
+        p->wino_bwd16 = p->wino_bwd >= 4 ? p->wino_bwd : 0;
     }
     /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
      * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
@@ -101,7 +105,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
 void conv_plan_free(conv_plan *p)
 {
     if (!p) return;
-    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
+    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->Ud16, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     free(p);
 }
@@ -115,7 +119,7 @@ static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && 
 
 /* Whether bf16 training runs this layer's data gradient by Winograd (from Ud of the
  * rounded weights, dout rounded as it is read), where the picture repays it */
-static int bf16_dgrad_wino(const conv_plan *p) { return p->wino_bwd >= 4; }
+static int bf16_dgrad_wino(const conv_plan *p) { return p->wino_bwd16 != 0; }
 
 /* *buf = n floats (64-byte aligned), unless allocated already; -1 when out of memory */
 static int reserve(float **buf, size_t n)
@@ -148,7 +152,7 @@ static int reserve_for(conv_plan *p, int want)
     if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
     if (want & PK_BF16_TRAIN && bf16_dgrad_wino(p)) {
         conv_shape d = conv_dgrad_shape(s);
-        r |= reserve(&p->Ud, conv_wino_pack_size(&d, p->wino_bwd));
+        r |= reserve(&p->Ud16, conv_wino_pack_size(&d, p->wino_bwd16));
     }
     if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
     if (!had_g && p->g) memset(p->g, 0, conv_fwd_pack_size(s) * sizeof *p->g);
@@ -215,7 +219,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
         if (bf16_dgrad_wino(p)) { /* the Winograd data gradient's, from the rounded weights */
             size_t nw = (size_t)s->A * s->B * s->k * s->k;
             for (size_t i = 0; i < nw; i++) tmp[i] = bf16_round(w[i]);
-            conv_wino_dgrad_pack(s, p->wino_bwd, tmp, p->Ud);
+            conv_wino_dgrad_pack(s, p->wino_bwd16, tmp, p->Ud16);
         }
     }
     p->fresh |= want;
@@ -275,6 +279,7 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
+        if (p->wino_bwd16 && conv_wino_scratch_size(&d, p->wino_bwd16) > n) n = conv_wino_scratch_size(&d, p->wino_bwd16);
     }
     return n;
 }
@@ -400,7 +405,7 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
     assert(mode & CONV_TRAIN);
     if (mode & CONV_BF16) {
         if (din && bf16_dgrad_wino(p) && wino_pays(dout)) { /* as the forward: see fwd_kernel */
-            conv_backward_data_wino_round(&p->s, p->wino_bwd, din, dout, p->Ud, zeros, scratch);
+            conv_backward_data_wino_round(&p->s, p->wino_bwd16, din, dout, p->Ud16, zeros, scratch);
             din = NULL;
         }
         conv_backward_bf16(&p->s, din, p->g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
@@ -446,7 +451,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
         f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
         if (bf16_dgrad_wino(p)) {
             conv_shape d = conv_dgrad_shape(s);
-            f += conv_wino_pack_size(&d, p->wino_bwd);
+            f += conv_wino_pack_size(&d, p->wino_bwd16);
         }
     }
     if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);

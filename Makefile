@@ -3,6 +3,7 @@
 CC      ?= cc
 CFLAGS  ?= -O3 -g
 RUNS    ?= 3
+ROUNDS  ?= 1
 PYTHON  ?= /usr/bin/python3
 BUILD   := build
 
@@ -174,7 +175,7 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cli.o $(
 $(BUILD)/conv_layers: bench/conv_layers.c $(BUILD)/libsung.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 bench: all $(BUILD)/bench $(BUILD)/conv_layers
-	$(PYTHON) bench/compare.py $(BUILD)/sung $(RUNS)
+	ROUNDS=$(ROUNDS) $(PYTHON) bench/compare.py $(BUILD)/sung $(RUNS)
 
 # Installs the binary, the library and its header, sung.pc, the man page and, when
 # they exist, the default weights (PREFIX/share/sung/sung.safetensors).

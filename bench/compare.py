@@ -1,7 +1,7 @@
 """make bench: the C engine (`sung bench`) and the PyTorch reference (tests/ref/bench_ref.py)
 on the shapes of issue 4, one after the other in the same run, as ratios.
 
-    python3 bench/compare.py build/sung [RUNS]        # make bench [RUNS=3]
+    python3 bench/compare.py build/sung [RUNS]        # make bench [RUNS=3] [ROUNDS=1]
 
 Shapes: width-32 sung, inference with 4 scale iterations at 512x512 and 1280x720, one
 training step (batch 4, 128x128 crops, 3 iterations), and the time per layer type of the
@@ -17,7 +17,10 @@ training step (batch 4, 128x128 crops, 3 iterations), and the time per layer typ
 The reference runs under this interpreter (make passes PYTHON=/usr/bin/python3); without
 torch the C numbers are printed alone. Prints a table, then one JSON line (for
 docs/BENCHMARKS.md). Threads: OMP_NUM_THREADS (default: all cores), the same for all.
-BENCH_WRAP="CMD": each timed process runs as CMD PROCESS (e.g. a script that pauses other
+ROUNDS=k (k > 1): the inference at sung's default precision and ONNX Runtime's are measured
+k times more or less at once, alternating C and ORT, each size, and the table pools their
+runs (a host whose speed drifts moves both sides of the ratio alike); each round's ratio is
+printed. BENCH_WRAP="CMD": each timed process runs as CMD PROCESS (e.g. a script that pauses other
 work on a shared machine for that long).
 
 ONNX Runtime: the reference model exported with torch.onnx.export at each inference size
@@ -41,6 +44,10 @@ if len(sys.argv) < 2:
     sys.exit("usage: compare.py SUNG_BINARY [RUNS]")
 sung = sys.argv[1]
 runs = sys.argv[2] if len(sys.argv) > 2 else "3"
+# ROUNDS=k > 1: the inference at sung's default precision and ONNX Runtime's, each size, are
+# measured k times, alternating (C, ORT, C, ORT, …), and their medians pool every run: a
+# host whose speed drifts over minutes then moves both sides of the ratio alike
+ROUNDS = int(os.environ.get("ROUNDS", "1"))
 threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 env = dict(os.environ, OMP_NUM_THREADS=threads)
 # BENCH_WRAP="CMD ARGS": run each timed process as CMD ARGS PROCESS… (e.g. a script that
@@ -153,19 +160,30 @@ def ort_run(w, h, iters):
         r = subprocess.run(cmd + (["--weights", weights] if weights else []), capture_output=True, text=True)
         if r.returncode:
             return "ONNX export failed: " + r.stderr.strip()[-300:]
-    log(f"running: ort_bench.js {tag}")
+    res = ort_time(w, h)
+    if isinstance(res, str):
+        return res
     ort_out = os.path.join(out, f"ort_{tag}.f32")
-    r = subprocess.run(WRAP + ["node", os.path.join(here, "ort_bench.js"), model, os.path.join(out, f"in_{tag}.f32"),
-                        str(h), str(w), threads, runs, ort_out], capture_output=True, text=True, env=env)
-    if r.returncode:
-        return "ort_bench.js failed: " + r.stderr.strip()[-300:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
     res["weights"] = os.path.relpath(weights, ROOT) if weights else "fresh (seed 0)"
     try:
         res.update(ort_check(out, tag, ort_out, weights))
     except Exception as e:  # the timing stands without the check
         res["check_error"] = str(e)[-300:]
     return res
+
+
+def ort_time(w, h):
+    """ort_bench.js on the exported model of w×h (its output in build/onnx/ort_HxW.f32): its
+    JSON, or a string saying why not"""
+    out = os.path.join(ROOT, "build", "onnx")
+    tag = f"{h}x{w}"
+    log(f"running: ort_bench.js {tag}")
+    r = subprocess.run(WRAP + ["node", os.path.join(here, "ort_bench.js"), os.path.join(out, f"sung_{tag}.onnx"),
+                               os.path.join(out, f"in_{tag}.f32"), str(h), str(w), threads, runs,
+                               os.path.join(out, f"ort_{tag}.f32")], capture_output=True, text=True, env=env)
+    if r.returncode:
+        return "ort_bench.js failed: " + r.stderr.strip()[-300:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def ort_check(out, tag, ort_out, weights):
@@ -203,6 +221,38 @@ o = {}
 if not ort_err:
     for w, h in SIZES:
         o[f"infer_{w}x{h}"] = ort_run(w, h, c["iters"])
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+# The default precision: bf16 where this build and CPU run it (sung deblur --precision auto)
+dflt, dflt_name = (bf16, "bf16") if bf16 else (c, "fp32")
+paired = {}  # size key → per-round (C median, ORT median)
+if ROUNDS > 1 and not ort_err:
+    for w, h in SIZES:
+        k = f"infer_{w}x{h}"
+        if not isinstance(o.get(k), dict):
+            continue
+        pr = [(dflt[k + "_s"], o[k]["infer_s"])]
+        for _ in range(ROUNDS - 1):
+            cr, cerr = c_bench("--what", "infer", "--precision", dflt_name, "--size", f"{w}x{h}")
+            orr = ort_time(w, h)
+            if cerr or isinstance(orr, str):
+                log(f"round skipped: {cerr or orr}")
+                continue
+            dflt[k + "_runs_s"] = dflt[k + "_runs_s"] + cr[k + "_runs_s"]
+            o[k]["infer_runs_s"] = o[k]["infer_runs_s"] + orr["infer_runs_s"]
+            pr.append((cr[k + "_s"], orr["infer_s"]))
+        # the table's medians pool every round's runs (GFLOP/s follow the C time)
+        new_s = median(dflt[k + "_runs_s"])
+        for f in ("_gflops", "_peak_pct"):
+            dflt[k + f] = round(dflt[k + f] * dflt[k + "_s"] / new_s, 2)
+        dflt[k + "_s"] = new_s
+        o[k]["infer_s"] = median(o[k]["infer_runs_s"])
+        paired[k] = pr
 
 
 def oget(key, field):
@@ -264,7 +314,9 @@ else:
     for k, v in o.items():
         if not isinstance(v, dict):
             print(f"ONNX Runtime {k}: {v}")
-print(f"median of {runs} runs after one warm-up each, all in this run\n")
+print(f"median of {runs} runs after one warm-up each, all in this run" +
+      (f"; the {dflt_name} inference and ORT: {ROUNDS} alternating rounds, medians of all their runs"
+       if paired else "") + "\n")
 print(f"{'':46} {'C (s)':>7} {'PyTorch (s)':>11} {'x PyT':>6} {'ORT (s)':>8} {'x ORT':>6} {'GFLOP/s':>8} {'% peak':>6}")
 
 
@@ -292,6 +344,9 @@ elif bf16:
 if layers:
     print("  (\"other\": everything outside the convolutions — element-wise ops, pyramid, edge maps, padding;\n"
           "   PyTorch's \"conv 3x3 + shuffle\" is the up conv without its pixel shuffle)")
+for k, pr in paired.items():
+    print(f"rounds, {k[6:]} ({dflt_name} / ORT, each round's medians): " +
+          ", ".join(f"{cs:.3f} / {os_:.3f} s = {os_ / cs:.2f}x" for cs, os_ in pr))
 print(f"C peak resident memory: {w0}x{h0} inference {c[f'infer_{w0}x{h0}_rss_mb']} MB, "
       f"{w1}x{h1} inference {c[f'infer_{w1}x{h1}_rss_mb']} MB (each in a process that had run only that size)")
 for k, v in o.items():
@@ -302,7 +357,8 @@ for k, v in o.items():
               f"8-bit PSNR against ORT: {checks or v.get('check_error', '?')}")
 
 print(json.dumps({
-    "runs": int(runs), "threads": int(threads),
+    "runs": int(runs), "threads": int(threads), "rounds": ROUNDS,
+    "paired": {k: [{"c_s": cs, "ort_s": os_} for cs, os_ in pr] for k, pr in paired.items()},
     "table": [{"row": ("layer " if name.startswith("  ") else "") + name.strip(), "c_s": cs, "pytorch_s": ps,
                "speedup": round(ps / cs, 3) if ps and cs else None, "ort_s": os_,
                "speedup_vs_ort": round(os_ / cs, 3) if os_ and cs else None,

@@ -68,6 +68,8 @@ struct sung_model {
     float *ema, *ema_buf;
     double ema_decay;
     int ema_swapped;
+    long ema_updates; /* the average's updates since it started */
+    int ema_warmup;   /* sung_train_ema_warmup: its decay ramps up over its first updates */
 
     conv_layer *convs;
     int nconvs, cap_convs;

@@ -275,7 +275,11 @@ void sung_train_apply(sung_model *m, double lr)
     assert(!m->ema_swapped); /* the weights, not their average, take the step */
     m->step++;
     adam_update(m->p, m->g, m->adam_m, m->adam_v, m->nfloats, lr, 0.9, 0.999, 1e-8, m->step);
-    if (m->ema) ema_update(m->ema, m->p, m->nfloats, m->ema_decay);
+    if (m->ema) {
+        double d = m->ema_decay, k = (double)++m->ema_updates;
+        if (m->ema_warmup && (1 + k) / (10 + k) < d) d = (1 + k) / (10 + k);
+        ema_update(m->ema, m->p, m->nfloats, d);
+    }
     model_params_changed(m);
 }
 
@@ -291,7 +295,7 @@ sung_status sung_train_ema(sung_model *m, double decay, sung_error *err)
     }
     if (decay == 0) {
         free(m->ema_buf);
-        m->ema = m->ema_buf = NULL, m->ema_decay = 0;
+        m->ema = m->ema_buf = NULL, m->ema_decay = 0, m->ema_updates = 0, m->ema_warmup = 0;
         return SUNG_OK;
     }
     if (!m->ema) {
@@ -301,12 +305,25 @@ sung_status sung_train_ema(sung_model *m, double decay, sung_error *err)
         }
         memcpy(m->ema_buf, m->p, m->nfloats * sizeof *m->ema_buf);
         m->ema = m->ema_buf;
+        m->ema_updates = 0;
     }
     m->ema_decay = decay;
     return SUNG_OK;
 }
 
 double sung_train_ema_decay(const sung_model *m) { return m && m->ema ? m->ema_decay : 0; }
+
+sung_status sung_train_ema_warmup(sung_model *m, int on, sung_error *err)
+{
+    if (!m || !m->ema) {
+        model_set_error(err, "the model has no average of its weights to warm up (sung_train_ema)");
+        return SUNG_ERR_ARG;
+    }
+    m->ema_warmup = on != 0;
+    return SUNG_OK;
+}
+
+int sung_train_ema_warmup_on(const sung_model *m) { return m && m->ema && m->ema_warmup; }
 
 sung_status sung_model_swap_ema(sung_model *m, sung_error *err)
 {

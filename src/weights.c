@@ -76,17 +76,22 @@ sung_status sung_train_state_save(const sung_model *m, const char *path, const s
     }
     const float *base[4] = {m->p, m->adam_m, m->adam_v, m->ema};
     const char *prefix[4] = {"", "adam.m.", "adam.v.", "ema."};
-    char step[32], decay[32];
+    char step[32], decay[32], updates[32];
     snprintf(step, sizeof step, "%ld", m->step);
     snprintf(decay, sizeof decay, "%.17g", m->ema_decay);
-    sung_meta *all = calloc(nmeta + 2, sizeof *all);
+    snprintf(updates, sizeof updates, "%ld", m->ema_updates);
+    sung_meta *all = calloc(nmeta + 4, sizeof *all);
     if (!all) {
         model_set_error(err, "out of memory writing %s", path);
         return SUNG_ERR_NOMEM;
     }
     int na = 0;
     all[na++] = (sung_meta){"adam_step", step};
-    if (m->ema) all[na++] = (sung_meta){"ema_decay", decay};
+    if (m->ema) {
+        all[na++] = (sung_meta){"ema_decay", decay};
+        all[na++] = (sung_meta){"ema_updates", updates};
+        if (m->ema_warmup) all[na++] = (sung_meta){"ema_warmup", "1"};
+    }
     for (int i = 0; i < nmeta; i++) all[na++] = meta[i];
     sung_status st = write_sets(m, path, base, prefix, m->ema ? 4 : 3, ST_F32, all, na, err);
     free(all);
@@ -165,12 +170,29 @@ static sung_status load_file(sung_model **out, const char *path, int state, sung
             goto done;
         }
     }
+    /* its updates so far and its warm-up (states before them: 0 and off, as they ran) */
+    const char *eu = es ? st_meta_get(&f, "ema_updates") : NULL, *ew = es ? st_meta_get(&f, "ema_warmup") : NULL;
+    long ema_updates = 0;
+    if (eu) {
+        char *e = NULL;
+        errno = 0;
+        ema_updates = strtol(eu, &e, 10);
+        if (*e || e == eu || errno || ema_updates < 0) {
+            model_set_error(err, "%s: metadata 'ema_updates' is '%s'; it must be a count", path, eu);
+            goto done;
+        }
+    }
+    if (ew && strcmp(ew, "1")) {
+        model_set_error(err, "%s: metadata 'ema_warmup' is '%s'; it must be 1 (or absent)", path, ew);
+        goto done;
+    }
     int nsets = state ? (es ? 4 : 3) : 1;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) { /* pass 0 checked, pass 1 reads */
             if ((st = model_alloc(m, err)) != SUNG_OK) goto done;
             st = SUNG_ERR_FORMAT;
             if (es && (st = sung_train_ema(m, ema_decay, err)) != SUNG_OK) goto done;
+            if (es) m->ema_updates = ema_updates, m->ema_warmup = ew != NULL;
             st = SUNG_ERR_FORMAT;
         }
     for (int k = 0; k < nsets; k++)

@@ -462,6 +462,17 @@ int main(void)
     CHECK(run("init --from r1/last.safetensors --state -o e1y.safetensors") == 1 && !exists("e1y.safetensors"),
           "init --state on a weights file: should fail");
     CHECK(run("init --state -o e1z.safetensors") == 2 && !exists("e1z.safetensors"), "init --state without --from: a usage error");
+    /* --ema-warmup: another average, which a resume keeps (the same as uninterrupted);
+     * without --ema a usage error */
+    CHECK(run("%s --out w1 --steps 4 --ema 0.5 --ema-warmup", base) == 0 && file_has("out.txt", "warmed up") &&
+              run("%s --out w2 --steps 2 --ema 0.5 --ema-warmup", base) == 0 &&
+              run("train --data s1 --resume w2 --steps 4") == 0 && file_has("out.txt", "warmed up") &&
+              same_file("w1/last.safetensors", "w2/last.safetensors") &&
+              !same_file("w1/last.safetensors", "e1/last.safetensors"),
+          "train --ema-warmup: not kept by a resume, or the same average as without it");
+    CHECK(run("%s --out w3 --steps 1 --ema-warmup", base) == 2 && file_has("err.txt", "--ema") &&
+              !exists("w3/last.safetensors"),
+          "train --ema-warmup without --ema: a usage error");
     CHECK(run("%s --out e3 --steps 2", base) == 0 && run("train --data s1 --resume e3 --steps 4 --ema 0.5") == 0 &&
               !same_file("e3/last.safetensors", "r1/last.safetensors"),
           "train --ema on a resume");

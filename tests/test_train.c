@@ -502,6 +502,57 @@ static void test_validate(void)
  * each step, by hand), that it leaves the steps themselves alone, the exchange, the
  * state file (a resumed run's average and weights are the uninterrupted run's, bit for
  * bit), and bad decays. */
+/* The average's warm-up: update k uses min(decay, (1 + k)/(10 + k)); the state keeps the
+ * count and the setting, so one more step after loading is one more step here. */
+static void test_ema_warmup(const float *blur, const float *sharp)
+{
+    sung_error e;
+    sung_model *m;
+    sung_train_opts o = {1, 1, 1};
+    CHECK(sung_model_create(&m, SUNG_SUNG, 4, 9, &e) == SUNG_OK, "create: %s", e.msg);
+    CHECK(sung_train_ema_warmup(m, 1, &e) == SUNG_ERR_ARG && !sung_train_ema_warmup_on(m), "warm-up without an average");
+    const double decay = 0.999;
+    CHECK(sung_train_ema(m, decay, &e) == SUNG_OK && sung_train_ema_warmup(m, 1, &e) == SUNG_OK &&
+              sung_train_ema_warmup_on(m),
+          "warm-up: %s", e.msg);
+    size_t n, n2;
+    float *avg = weights(m, &n);
+    for (int k = 1; k <= 3; k++) {
+        CHECK(sung_train_step(m, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e) == SUNG_OK, "step: %s", e.msg);
+        float *w = weights(m, &n2);
+        double d = (1.0 + k) / (10.0 + k) < decay ? (1.0 + k) / (10.0 + k) : decay;
+        for (size_t i = 0; i < n; i++) avg[i] += (float)(1 - d) * (w[i] - avg[i]);
+        free(w);
+    }
+    sung_model_swap_ema(m, NULL);
+    float *got = weights(m, &n2);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)got[i] - avg[i]));
+    CHECK(worst <= 1e-7, "warmed-up average after 3 steps: off by %g from the formula", worst);
+    sung_model_swap_ema(m, NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/sung-test-emaw-%d.safetensors", (int)getpid());
+    sung_model *r = NULL;
+    CHECK(sung_train_state_save(m, path, NULL, 0, &e) == SUNG_OK && sung_train_state_load(&r, path, NULL, NULL, &e) == SUNG_OK,
+          "state: %s", e.msg);
+    if (r) {
+        CHECK(sung_train_ema_warmup_on(r), "the state lost the warm-up");
+        sung_train_step(m, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e);
+        sung_train_step(r, blur, sharp, 2, 2, 2, H, W, &o, 1e-3, NULL, NULL, NULL, &e);
+        sung_model_swap_ema(m, NULL), sung_model_swap_ema(r, NULL);
+        float *a = weights(m, &n2), *b = weights(r, &n2);
+        CHECK(memcmp(a, b, n * sizeof *a) == 0, "resumed warmed-up average differs (the update count lost?)");
+        free(a), free(b);
+        sung_model_swap_ema(m, NULL);
+        sung_model_free(r);
+    }
+    /* dropping the average drops its warm-up */
+    CHECK(sung_train_ema(m, 0, &e) == SUNG_OK && !sung_train_ema_warmup_on(m), "warm-up outlived its average");
+    unlink(path);
+    free(avg), free(got);
+    sung_model_free(m);
+}
+
 static void test_ema(const float *blur, const float *sharp)
 {
     sung_error e;
@@ -634,6 +685,7 @@ int main(void)
     test_crop();
     test_validate();
     test_ema(blur, sharp);
+    test_ema_warmup(blur, sharp);
     test_bf16_split();
     free(blur), free(sharp);
     return test_summary("test_train");

@@ -164,6 +164,7 @@ int cmd_train(int argc, char **argv)
 {
     const char *threads_opt = NULL, *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
                *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL, *prec = NULL;
+    int ema_warmup = 0;
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
     long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
@@ -204,6 +205,8 @@ int cmd_train(int argc, char **argv)
                                     "convolutions, fp32 weights, Adam, losses and validation; or fp32"},
         {"--ema", 'f', &ema, "keep a moving average of the weights with this decay (e.g. 0.999; 0: none, the "
                              "default), validated and written as last/best.safetensors; the steps use the weights"},
+        {"--ema-warmup", 'b', &ema_warmup, "the average's k-th update uses the decay min(decay, (1+k)/(10+k)), so that "
+                                           "it forgets its starting weights within tens of steps (kept by the run)"},
         {"--threads", 's', &threads_opt, "OpenMP threads: N, or auto (default): every CPU while the machine is otherwise "
                                          "idle, fewer while other processes keep CPUs busy (measured every few seconds; "
                                          "OMP_NUM_THREADS or mpirun fixes the count)"},
@@ -242,7 +245,7 @@ int cmd_train(int argc, char **argv)
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
-                                 "--val-every, --val-iters, --checkpoint-minutes, --ema and --threads may change");
+                                 "--val-every, --val-iters, --checkpoint-minutes, --ema, --ema-warmup and --threads may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
     if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
@@ -370,6 +373,10 @@ int cmd_train(int argc, char **argv)
         rc = cli_bad_value("train", "--precision %s: %s", c.precision, err.msg);
     else if (ema != -1 && sung_train_ema(m, ema, &err))
         rc = cli_fail("train", "--ema %g: %s", ema, err.msg);
+    else if (ema_warmup && sung_train_ema_decay(m) == 0)
+        rc = cli_bad_value("train", "--ema-warmup warms up an average: give --ema DECAY too");
+    else if (ema_warmup)
+        sung_train_ema_warmup(m, 1, NULL);
     if (rc) goto setup_done;
     if (*c.val && (rc = pairs_list("train", c.val, "blur", &V))) goto setup_done;
     if (d.rank == 0 && !resume && make_dirs(rundir)) {
@@ -421,8 +428,8 @@ setup_done:
            model_mb + micro_mb > budget ? " -- more than --max-memory, even one image at a time" : "");
     if (resume) printf("resuming at step %ld (epoch %d)\n", run.step, run.epoch + 1);
     if (sung_train_ema_decay(m) > 0)
-        printf("keeping a moving average of the weights (decay %g): validated, and written as last/best.safetensors\n",
-               sung_train_ema_decay(m));
+        printf("keeping a moving average of the weights (decay %g%s): validated, and written as last/best.safetensors\n",
+               sung_train_ema_decay(m), sung_train_ema_warmup_on(m) ? ", warmed up: min(decay, (1+k)/(10+k)) at update k" : "");
     fflush(stdout);
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;

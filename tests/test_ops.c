@@ -578,6 +578,55 @@ static void check_plan_train_wino(int A, int B)
     conv_plan_free(p), conv_plan_free(q);
 }
 
+/* The up conv with its pixel shuffle through its plan, at inference: over 32² pixels by
+ * Winograd, in fp32 from the weights and in bf16 from their pairs (the input stays fp32:
+ * the fp32 conv of the rounded weights, within fp32 Winograd's bound; returns 0); at 32²
+ * and less the direct kernels, the same bits as conv_shuffle_forward(_bf16). */
+static void check_plan_shuffle(void)
+{
+    conv_shape s = {3, 1, 32, 128, 0};
+    conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = CONV_WINOGRAD_AUTO, .bias = 1, .shuffled = 1});
+    size_t nw = (size_t)s.A * s.B * 9;
+    float *wt = malloc(nw * 4), *wr = malloc(nw * 4), *bias = malloc(s.B * 4);
+    for (size_t i = 0; i < nw; i++) wr[i] = bf16_round(wt[i] = test_randf(-0.3f, 0.3f));
+    for (int i = 0; i < s.B; i++) bias[i] = test_randf(-0.2f, 0.2f);
+    float *sp = malloc(conv_shuffle_pack_size(&s) * 4), *sr = malloc(conv_shuffle_pack_size(&s) * 4);
+    float *s16 = malloc(conv_bf16_shuffle_pack_size(&s) * 4);
+    conv_shuffle_pack(&s, wt, bias, sp);
+    conv_bf16_shuffle_pack(&s, sp, s16);
+    conv_shuffle_pack(&s, wr, bias, sr);
+    for (int bf = 0; bf <= 1; bf++) {
+        if (bf && !ops_has_bf16()) break;
+        int mode = CONV_INFER | (bf ? CONV_BF16 : 0);
+        float *ptmp = malloc((conv_plan_pack_tmp_size(p, mode) + 1) * 4);
+        CHECK(p && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0, "plan of the up conv");
+        float *zeros = calloc(conv_plan_zeros_size(p) + 64, 4), *scratch = malloc((conv_plan_scratch_size(p) + 1) * 4);
+        for (int big = 0; big <= 1; big++) {
+            int N = 2, H = big ? 40 : 16, W = big ? 45 : 16;
+            tensor x = new_t(N, H, W, s.A, s.A), got = new_t(N, 2 * H, 2 * W, s.B / 4, s.B / 4);
+            tensor want = new_t(N, 2 * H, 2 * W, s.B / 4, s.B / 4);
+            for (size_t i = 0; i < (size_t)N * H * W * s.A; i++) x.d[i] = test_randf(-1, 1);
+            float *tmp = malloc((conv_plan_tmp_size(p, mode, CONV_OP_SHUFFLE, x) + 1) * 4);
+            int prods16 = conv_plan_shuffle_forward(p, mode, got, x, ACT_RELU, zeros, scratch, tmp);
+            if (bf && !big) {
+                tensor pairs = new_t(N, H, W, bf16_pairs(s.A), bf16_pairs(s.A));
+                bf16_convert(pairs, x);
+                conv_shuffle_forward_bf16(&s, want, pairs, s16, ACT_RELU, zeros);
+                free_t(pairs);
+            } else {
+                conv_shuffle_forward(&s, want, x, bf ? sr : sp, ACT_RELU, zeros);
+            }
+            double e = rel_l2(want, got);
+            CHECK(prods16 == (bf && !big) && e < (big ? 2e-5 : 1e-9), "up conv + shuffle, %s %dx%d: %s products, relative "
+                  "error %.3g", bf ? "bf16" : "fp32", H, W, prods16 ? "bf16" : "fp32", e);
+            free(tmp), free_t(x), free_t(got), free_t(want);
+        }
+        free(ptmp), free(zeros), free(scratch);
+    }
+    free(wt), free(wr), free(bias), free(sp), free(sr), free(s16);
+    conv_plan_free(p);
+}
+
 static void check_plan_1x1_bands(void)
 {
     conv_shape s = {1, 1, 224, 32, 0};
@@ -669,6 +718,7 @@ static void check_bf16(void)
     check_plan_1x1_bands();
     check_plan_train_wino(32, 32);
     check_plan_train_wino(64, 32);
+    check_plan_shuffle();
 }
 
 /* Values of a tensor's channels, all images and pixels, through f (in place) */

@@ -113,9 +113,10 @@ void conv_plan_free(conv_plan *p)
 const conv_shape *conv_plan_shape(const conv_plan *p) { return &p->s; }
 
 /* Whether bf16 inference reads the bf16 pairs of the direct layout: the direct bf16
- * layers, and the Winograd ones, which transform them at each call (the shuffled up conv
- * runs its own pack, a narrow layer fp32, the winograd_bf16 experiment its U16) */
-static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && !p->shuffled; }
+ * layers, and the Winograd ones, which transform them at each call, the shuffled up conv
+ * too where it is one (it also keeps its own pack for small pictures; a narrow layer runs
+ * fp32, the winograd_bf16 experiment its U16) */
+static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && (!p->shuffled || p->wino); }
 
 /* Whether bf16 training runs this layer's data gradient by Winograd (from Ud of the
  * rounded weights, dout rounded as it is read), where the picture repays it */
@@ -235,10 +236,13 @@ enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND };
  * above); in bf16 training from the same, on the input rounded to bf16 (see wino_bwd). */
 static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
 
-/* The up conv with its pixel shuffle at fp32 inference: Winograd where the layer is */
+/* The up conv with its pixel shuffle at inference: Winograd where the layer is (in bf16
+ * from the pairs of its weights, as the other Winograd layers: 1.5× the direct bf16
+ * kernel at 1280×720, docs/BENCHMARKS.md) */
 static int shuffle_wino(const conv_plan *p, int mode, tensor in)
 {
-    return p->wino && !(mode & CONV_BF16) && wino_pays(in);
+    (void)mode;
+    return p->wino && wino_pays(in);
 }
 
 static int fwd_kernel(const conv_plan *p, int mode, tensor in)
@@ -321,7 +325,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
-        return mode & CONV_BF16 ? pairs : shuffle_wino(p, mode, in) ? conv_wino_pack_size(&p->s, p->wino) : 0;
+        return shuffle_wino(p, mode, in) ? conv_wino_pack_size(&p->s, p->wino) : mode & CONV_BF16 ? pairs : 0;
     default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
     }
 }
@@ -384,16 +388,17 @@ int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor i
                               const float *zeros, float *scratch, float *tmp)
 {
     assert(p->shuffled && !(mode & CONV_TRAIN));
+    if (shuffle_wino(p, mode, in)) {
+        int pairs = (mode & CONV_BF16) != 0;
+        conv_wino_transform(&p->s, p->wino, pairs ? p->fwd16 : p->fwd, pairs, tmp);
+        conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
+        return 0;
+    }
     if (mode & CONV_BF16) {
         tensor pairs = {tmp, NULL, in.n, in.h, in.w, bf16_pairs(in.c), bf16_pairs(in.c)};
         bf16_convert(pairs, in);
         conv_shuffle_forward_bf16(&p->s, out, pairs, p->shuf16, act, zeros);
         return 1;
-    }
-    if (shuffle_wino(p, mode, in)) {
-        conv_wino_transform(&p->s, p->wino, p->fwd, 0, tmp);
-        conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
-        return 0;
     }
     conv_shuffle_forward(&p->s, out, in, p->shuf, act, zeros);
     return 0;

@@ -526,12 +526,16 @@ sung_status sung_deblur_tiled(sung_model *m, const sung_image *in, int iters, in
 int sung_tile_for_memory(sung_model *m, int w, int h, int iters, int margin, size_t budget);
 
 /* Arithmetic of the convolutions of sung_deblur and of training: SUNG_FP32 (default), or
- * SUNG_BF16 — convolution inputs and weights rounded to bfloat16, products summed in
- * fp32 (avx512_bf16 dot products), all else fp32. In training (mixed precision) that is
- * the forward convolutions and both gradients of each (data: dout and the weights
- * rounded; weights: the input and dout rounded); the weights, their gradients, Adam,
- * the losses, edge maps and pyramids stay fp32. SUNG_BF16 fails with SUNG_ERR_ARG on a
- * CPU without avx512_bf16 or for an odd width. */
+ * SUNG_BF16 — convolution weights rounded to bfloat16 and the inputs of the direct
+ * convolutions too, products summed in fp32 (avx512_bf16 dot products), all else fp32;
+ * at inference the Winograd layers (3×3, stride 1, channels a multiple of 16, pictures
+ * over 32²) transform the fp32 input and the rounded weights in fp32. In training (mixed
+ * precision) every convolution's operands are rounded: the forward's input and weights,
+ * the data gradient's dout and weights, the weight gradient's input and dout (the
+ * Winograd layers round their input or dout as they read it and sum in fp32); the
+ * weights, their gradients, Adam, the losses, edge maps and pyramids stay fp32.
+ * SUNG_BF16 fails with SUNG_ERR_ARG on a CPU without avx512_bf16 or for an odd width.
+ * (`sung deblur` and `sung eval` choose SUNG_BF16 where it runs: --precision auto.) */
 sung_status sung_model_set_precision(sung_model *m, sung_precision p, sung_error *err);
 sung_precision sung_model_precision(const sung_model *m);
 /* Parses "fp32" or "bf16"; -1 if neither. */

@@ -239,11 +239,7 @@ static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
 /* The up conv with its pixel shuffle at inference: Winograd where the layer is (in bf16
  * from the pairs of its weights, as the other Winograd layers: 1.5× the direct bf16
  * kernel at 1280×720, docs/BENCHMARKS.md) */
-static int shuffle_wino(const conv_plan *p, int mode, tensor in)
-{
-    (void)mode;
-    return p->wino && wino_pays(in);
-}
+static int shuffle_wino(const conv_plan *p, tensor in) { return p->wino && wino_pays(in); }
 
 static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
@@ -325,7 +321,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
-        return shuffle_wino(p, mode, in) ? conv_wino_pack_size(&p->s, p->wino) : mode & CONV_BF16 ? pairs : 0;
+        return shuffle_wino(p, in) ? conv_wino_pack_size(&p->s, p->wino) : mode & CONV_BF16 ? pairs : 0;
     default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
     }
 }
@@ -388,7 +384,7 @@ int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor i
                               const float *zeros, float *scratch, float *tmp)
 {
     assert(p->shuffled && !(mode & CONV_TRAIN));
-    if (shuffle_wino(p, mode, in)) {
+    if (shuffle_wino(p, in)) {
         int pairs = (mode & CONV_BF16) != 0;
         conv_wino_transform(&p->s, p->wino, pairs ? p->fwd16 : p->fwd, pairs, tmp);
         conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);

@@ -546,6 +546,17 @@ static void test_ema_warmup(const float *blur, const float *sharp)
         sung_model_swap_ema(m, NULL);
         sung_model_free(r);
     }
+    /* a state whose warm-up metadata is not "1" is refused, naming it */
+    {
+        sung_model *c = NULL, *bad = NULL;
+        sung_meta junk = {"ema_warmup", "yes"};
+        CHECK(sung_model_create(&c, SUNG_SUNG, 4, 9, &e) == SUNG_OK && sung_train_ema(c, decay, &e) == SUNG_OK &&
+                  sung_train_state_save(c, path, &junk, 1, &e) == SUNG_OK,
+              "state with junk: %s", e.msg);
+        CHECK(sung_train_state_load(&bad, path, NULL, NULL, &e) != SUNG_OK && !bad && strstr(e.msg, "ema_warmup"),
+              "a state with ema_warmup 'yes' was loaded (or the error does not name it: %s)", e.msg);
+        sung_model_free(c);
+    }
     /* dropping the average drops its warm-up */
     CHECK(sung_train_ema(m, 0, &e) == SUNG_OK && !sung_train_ema_warmup_on(m), "warm-up outlived its average");
     unlink(path);

@@ -864,6 +864,12 @@ static void check_bwd_bf16(void)
  * of exactly this rounding gives a relative L2 error of 2.6 % (bf16 direct: 0.24 %), and
  * the kernel measures 2.2–2.5 %. The bound 4e-2 says it is that rounding and not a wrong
  * index or a lost tile (O(1)); what it does to pictures is in docs/BENCHMARKS.md. */
+/* check_wino's epilogues: with_res 0 none, else one of these */
+enum { EPI_RES_ACC = 1, EPI_RES, EPI_ACC, EPI_IN_PLACE };
+
+/* with_res: EPI_RES_ACC a residual and accumulation, EPI_RES a residual, EPI_ACC
+ * accumulation, EPI_IN_PLACE the residual being the output itself (the ResBlocks at
+ * inference) */
 static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int with_res)
 {
     if (bf16 && !ops_has_bf16()) return;
@@ -882,14 +888,20 @@ static void check_wino(int m, int bf16, int A, int B, int h, int w, int act, int
     float *scratch = malloc(conv_wino_scratch_size(&s, m) * 4);
     conv_pack(&s, wt, f32, NULL);
     conv_wino_pack(&s, m, wt, U);
-    conv_forward(&s, want, x, f32, bias, act, with_res ? &r : NULL, with_res, zeros);
+    int acc = with_res == EPI_RES_ACC || with_res == EPI_ACC;
+    const tensor *rw = with_res == EPI_IN_PLACE ? &want : with_res && with_res != EPI_ACC ? &r : NULL;
+    const tensor *rg = with_res == EPI_IN_PLACE ? &got : rw;
+    conv_forward(&s, want, x, f32, bias, act, rw, acc, zeros);
     if (bf16) {
         float *U16 = malloc(conv_wino_bf16_pack_size(&s) * 4);
         conv_wino_bf16_pack(&s, U, U16);
-        conv_forward_wino_bf16(&s, got, x, U16, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+        conv_forward_wino_bf16(&s, got, x, U16, bias, act, rg, acc, zeros, scratch);
         free(U16);
     } else {
-        conv_forward_wino(&s, m, got, x, U, bias, act, with_res ? &r : NULL, with_res, zeros, scratch);
+        /* in place, as at full resolution: the residual prefetched (res_far) */
+        size_t old = ops_set_wino_stream_bytes(with_res == EPI_IN_PLACE ? 0 : SIZE_MAX);
+        conv_forward_wino(&s, m, got, x, U, bias, act, rg, acc, zeros, scratch);
+        ops_set_wino_stream_bytes(old);
     }
     double e = rel_l2(want, got), tol = bf16 ? 4e-2 : m == 2 ? 2e-6 : m == 4 ? 1e-5 : 2e-5;
     CHECK(e < tol, "winograd F(%d) %s A%d B%d %dx%d act%d res%d: relative error %.3g", m,
@@ -1258,7 +1270,7 @@ int main(void)
             check_wino_transform(m, 192, 32, pairs);
         }
         check_wino(m, 0, 16, 16, 7, 9, ACT_RELU, 0);     /* odd sizes: partial tiles */
-        check_wino(m, 0, 32, 32, 8, 70, ACT_NONE, 1);    /* several chunks of tiles; residual + accumulate */
+        check_wino(m, 0, 32, 32, 8, 70, ACT_NONE, EPI_RES_ACC); /* several chunks of tiles; residual + accumulate */
         check_wino(m, 0, 64, 40, 1, 1, ACT_NONE, 0);     /* one pixel; B not a multiple of 16 */
         check_wino(m, 0, 96, 32, 5, 3, ACT_RELU, 0);
         check_wino(m, 0, 192, 32, 9, 30, ACT_RELU, 0);   /* the widest RDB dense layer */
@@ -1266,7 +1278,11 @@ int main(void)
          * the plain epilogue) among border ones, each epilogue */
         check_wino(m, 0, 32, 32, 20, 27, ACT_RELU, 0);
         check_wino(m, 0, 32, 48, 26, 40, ACT_NONE, 0);   /* 3 output vectors */
-        check_wino(m, 0, 16, 32, 21, 19, ACT_NONE, 1);   /* residual + accumulate: not plain */
+        check_wino(m, 0, 16, 32, 21, 19, ACT_NONE, EPI_RES_ACC); /* inner tiles, each sum */
+        check_wino(m, 0, 32, 32, 20, 27, ACT_NONE, EPI_RES);
+        check_wino(m, 0, 32, 48, 26, 40, ACT_RELU, EPI_ACC);
+        check_wino(m, 0, 32, 32, 26, 40, ACT_NONE, EPI_IN_PLACE);
+        check_wino(m, 0, 16, 40, 21, 19, ACT_NONE, EPI_RES); /* B not a multiple of 16: not plain */
         check_wino(m, 0, 32, 40, 20, 20, ACT_RELU, 0);   /* B not a multiple of 16: not plain */
         check_wino_stream(m, 32, 32, 26, 40, ACT_RELU);
         check_wino_stream(m, 16, 48, 20, 27, ACT_NONE);
@@ -1284,7 +1300,7 @@ int main(void)
         check_wino_dgrad(m, 40, 16, 1, 1);      /* one pixel; din not a multiple of 16 */
     }
     check_wino_dgrad(2, 128, 128, 4, 5);        /* the U-Nets' third level */
-    check_wino(4, 1, 32, 32, 8, 70, ACT_NONE, 1);
+    check_wino(4, 1, 32, 32, 8, 70, ACT_NONE, EPI_RES_ACC);
     check_wino(4, 1, 64, 40, 7, 9, ACT_RELU, 0);
     check_wino(4, 1, 192, 32, 5, 30, ACT_NONE, 0);
     check_add_copy();

@@ -537,6 +537,8 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
         j.res = res->d;
         j.rld = res->ld;
         j.res_n = t_img(res);
+        /* at full resolution 4 % off a ResBlock's second conv (its residual in place) */
+        j.res_far = om == 1 && t_img(res) * sizeof(float) >= wino_stream_bytes;
     }
     j.stream = conv_wino_stream(out);
     int tiles = wino_tiles(s, m);

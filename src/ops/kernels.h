@@ -90,6 +90,8 @@ typedef struct {
     int stream;         /* the inner tiles' plain stores bypass the caches (non-temporal;
                            out, its ld and its image stride 64-byte aligned): for an out
                            too large to stay in cache for the next layer */
+    int res_far;        /* res (om 1) too large to be in cache (as stream): prefetched for
+                           each row of tiles before its products */
 } wino_job;
 
 typedef struct {

@@ -503,9 +503,9 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
 /* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
  * direct kernels only: over 32² pixels its forward runs fp32 Winograd F(6×6) on the bf16
  * operands (returns 0: fp32 products) and its data gradient F(4×4) Winograd on dout and
- * the weights rounded; both within fp32 Winograd's bounds of the direct bf16 sums, the
- * weight and bias gradients bit for bit the direct ones. At 32² and less: direct, the
- * same bits throughout. Layers 32 → 32 and 64 → 32 (the data gradient 32 → 64). */
+ * the weights rounded, its weight gradient F(4×4) Winograd on both rounded; all three
+ * within fp32 Winograd's bounds of the direct bf16 sums, the bias gradient bit for bit
+ * the direct one. At 32² and less: direct, the same bits throughout. Layers 32 → 32 and 64 → 32 (the data gradient 32 → 64). */
 static void check_plan_train_wino(int A, int B)
 {
     if (!ops_has_bf16()) return;
@@ -553,8 +553,12 @@ static void check_plan_train_wino(int A, int B)
         a.d = d1.g, b.d = d2.g;
         e = rel_l2(b, a);
         CHECK(e < (big ? 2e-5 : 1e-9), "bf16 training data gradient %d -> %d %dx%d: relative error %.3g", A, B, H, W, e);
-        CHECK(memcmp(g1, g2, nw * 4) == 0 && memcmp(db1, db2, sizeof db1) == 0,
-              "bf16 training %d -> %d %dx%d: the weight or bias gradient is not the direct one's", A, B, H, W);
+        double ew = 0, dw = 0;
+        for (size_t i = 0; i < nw; i++) ew += (g1[i] - g2[i]) * (double)(g1[i] - g2[i]), dw += g2[i] * (double)g2[i];
+        ew = sqrt(ew / dw);
+        CHECK((big ? ew < 2e-5 : memcmp(g1, g2, nw * 4) == 0) && memcmp(db1, db2, sizeof db1) == 0,
+              "bf16 training %d -> %d %dx%d: the weight gradient %.3g from the direct one's, or the bias gradient not "
+              "its bits", A, B, H, W, ew);
         if (big) { /* bf16, fp32, bf16, fp32 training, the weights unchanged: each
                     * precision's data gradient the same every time (each keeps its packs) */
             int f = CONV_TRAIN;
@@ -1050,6 +1054,55 @@ static void check_wino_transform(int m, int A, int B, int pairs)
  * weight, a lost tile or a wrong padding gives O(1)). din is a channel slice (ld > A)
  * and must accumulate: started from other values it must end exactly at those plus the
  * gradient from zero (the same sums, then one addition). */
+/* The weight gradient by Winograd F(4×4) (conv_weight_grad_wino) against the direct one
+ * (conv_backward), both added onto the same starting values; with round, the bits of the
+ * fp32 Winograd gradient of the rounded operands; with 1 thread the bits of 2. Bound:
+ * the sums over the tiles of the transformed products (Bᵀ up to 5, A up to 8, G down to
+ * 1/24), measured 1–3e-6 relative L2 on these inputs; 2e-5 says rounding, not a lost
+ * tile or a wrong tap (O(1)). */
+static void check_wino_wgrad(int A, int B, int n, int h, int w)
+{
+    conv_shape s = {3, 1, A, B, 0};
+    CHECK(conv_wino_wgrad_ok(&s), "winograd weight gradient A%d B%d must be accepted", A, B);
+    size_t np = conv_fwd_pack_size(&s);
+    float zeros[512] = {0};
+    tensor in = new_t(n, h, w, A, A + 4), dout = new_t(n, h, w, B, B + 2);
+    for (size_t i = 0; i < t_img(&dout) * n; i++) dout.g[i] = test_randf(-1, 1);
+    float *start = malloc(np * 4), *want = malloc(np * 4), *got = malloc(np * 4), *got1 = malloc(np * 4);
+    for (size_t i = 0; i < np; i++) start[i] = test_randf(-1, 1);
+    memcpy(want, start, np * 4), memcpy(got, start, np * 4), memcpy(got1, start, np * 4);
+    float *scr = malloc(conv_scratch_size(&s) * 4), *wscr = malloc(conv_wino_wgrad_scratch_size(&s) * 4);
+    conv_backward(&s, NULL, want, NULL, dout, in, NULL, zeros, scr);
+    conv_weight_grad_wino(&s, got, dout, in, zeros, wscr, 0);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    conv_weight_grad_wino(&s, got1, dout, in, zeros, wscr, 0);
+    omp_set_num_threads(threads);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < np; i++) {
+        double a = want[i] - start[i], b = got[i] - start[i];
+        num += (a - b) * (a - b), den += a * a;
+    }
+    double e = sqrt(num / den);
+    CHECK(e < 2e-5, "winograd weight gradient A%d B%d %dx%dx%d: relative error %.3g", A, B, n, h, w, e);
+    CHECK(memcmp(got, got1, np * 4) == 0, "winograd weight gradient A%d B%d: 1 thread changed the bits", A, B);
+    if (getenv("SUNG_TEST_VERBOSE"))
+        printf("winograd weight gradient A%d B%d %dx%dx%d: relative error %.3g\n", A, B, n, h, w, e);
+    if (ops_has_bf16()) { /* rounding as read: the fp32 gradient of the rounded operands */
+        tensor ir = in, gr = dout;
+        ir.d = malloc((t_img(&in) * n + 64) * 4), gr.g = malloc((t_img(&dout) * n + 64) * 4);
+        for (size_t i = 0; i < t_img(&in) * n; i++) ir.d[i] = bf16_round(in.d[i]);
+        for (size_t i = 0; i < t_img(&dout) * n; i++) gr.g[i] = bf16_round(dout.g[i]);
+        memcpy(want, start, np * 4), memcpy(got, start, np * 4);
+        conv_weight_grad_wino(&s, want, gr, ir, zeros, wscr, 0);
+        conv_weight_grad_wino(&s, got, dout, in, zeros, wscr, 1);
+        CHECK(memcmp(want, got, np * 4) == 0, "winograd weight gradient A%d B%d, rounding as read: not the bits of the rounded operands'", A, B);
+        free(ir.d), free(gr.g);
+    }
+    free(start), free(want), free(got), free(got1), free(scr), free(wscr);
+    free_t(in), free_t(dout);
+}
+
 static void check_wino_dgrad(int m, int A, int B, int h, int w)
 {
     conv_shape s = {3, 1, A, B, 0}, d = conv_dgrad_shape(&s);
@@ -1292,6 +1345,11 @@ int main(void)
             check_wino_round(m, 192, 32, 9, 30, ACT_RELU, 0);
         }
     }
+    check_wino_wgrad(32, 32, 2, 8, 70);   /* ResBlocks; several chunks of tiles */
+    check_wino_wgrad(16, 16, 1, 7, 9);    /* odd sizes: partial tiles */
+    check_wino_wgrad(192, 32, 2, 9, 30);  /* the widest RDB dense layer */
+    check_wino_wgrad(32, 128, 3, 13, 21); /* the paths' up conv; an odd batch; inner tiles */
+    check_wino_wgrad(64, 48, 2, 1, 1);    /* one pixel; B not a multiple of 32 */
     for (int m = 2; m <= 4; m += 2) {
         check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */
         check_wino_dgrad(m, 16, 16, 7, 9);      /* odd sizes: partial tiles */

@@ -784,6 +784,97 @@ static int wgrad_parts(void)
     return p < 1 ? 1 : p > 64 ? 64 : p;
 }
 
+/* ---- the weight gradient by Winograd F(4×4) (kernels: wino4_wgrad_row) ---------------- */
+
+int conv_wino_wgrad_ok(const conv_shape *s)
+{
+    return s->k == 3 && s->stride == 1 && !s->transposed && s->A % 16 == 0 && s->B % 16 == 0;
+}
+
+/* per part: its dU, 36·A·Bp floats; per thread: V and Z of a chunk of tiles */
+static size_t wgrad_du_size(const conv_shape *s) { return wino_T(4) * s->A * conv_round(s->B); }
+
+size_t conv_wino_wgrad_scratch_size(const conv_shape *s)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    return (size_t)wgrad_parts() * wgrad_du_size(s) + (size_t)nt * wino_per_thread(s, 4);
+}
+
+void conv_weight_grad_wino(const conv_shape *s, float *gpack, tensor dout, tensor in, const float *zeros,
+                           float *scratch, int round)
+{
+    assert(conv_wino_wgrad_ok(s) && in.c == s->A && dout.c == s->B && in.n == dout.n && in.h == dout.h &&
+           in.w == dout.w && (!round || ops_has_bf16()));
+    const kernel_set *k = kern();
+    int m = 4, Bp = conv_round(s->B), tiles = wino_tiles(s, m);
+    int th = (in.h + m - 1) / m, tw = (in.w + m - 1) / m, chunks = (tw + tiles - 1) / tiles;
+    wino_job j = {
+        .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
+        .out = dout.g, .old = dout.ld, .B = s->B, .Bp = Bp, .out_n = t_img(&dout), .round = round,
+        .zeros = zeros,
+    };
+    size_t du = wgrad_du_size(s), per = wino_per_thread(s, m);
+    long rows = (long)in.n * th;
+    int parts = wgrad_parts();
+    if (parts > rows) parts = (int)rows;
+    float *tbuf = scratch + (size_t)wgrad_parts() * du;
+#pragma omp parallel
+    {
+        int tid = 0, nt = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        /* part q: tile rows [r0, r1) in order, each row's tiles in order, into its dU */
+        for (int q = tid; q < parts; q += nt) {
+            float *dU = scratch + (size_t)q * du;
+            memset(dU, 0, du * sizeof *dU);
+            for (long r = rows * q / parts; r < rows * (q + 1) / parts; r++)
+                for (int c = 0; c < chunks; c++) {
+                    int tx0 = c * tiles, tx1 = tx0 + tiles < tw ? tx0 + tiles : tw;
+                    k->wino4_wgrad_row(&j, (int)(r / th), (int)(r % th), tx0, tx1, tbuf + (size_t)tid * per, dU);
+                }
+        }
+#pragma omp barrier
+        /* the parts added in order, then gpack[ky][kx] += Σ_ij G[i][ky]·G[j][kx]·dU[6i+j]
+         * (G of F(4×4), conv_wino_pack's), each thread a share of the (a, b) */
+        size_t ab = (size_t)s->A * Bp, e0 = ab * tid / nt, e1 = ab * (tid + 1) / nt;
+        static const float G[6][3] = {{1 / 4.f, 0, 0},        {-1 / 6.f, -1 / 6.f, -1 / 6.f},
+                                      {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},
+                                      {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
+        enum { EB = 64 }; /* elements at a time, the innermost loops (vectorised) */
+        for (size_t e = e0; e < e1; e += EB) {
+            int ne = e1 - e < EB ? (int)(e1 - e) : EB;
+            float u[36][EB], t[6][3][EB];
+            for (int xi = 0; xi < 36; xi++) {
+                memcpy(u[xi], scratch + (size_t)xi * ab + e, ne * sizeof(float));
+                for (int q = 1; q < parts; q++) {
+                    const float *src = scratch + (size_t)q * du + (size_t)xi * ab + e;
+                    for (int l = 0; l < ne; l++) u[xi][l] += src[l];
+                }
+            }
+            for (int i = 0; i < 6; i++)
+                for (int kx = 0; kx < 3; kx++) {
+                    float *v = t[i][kx];
+                    for (int l = 0; l < ne; l++) v[l] = 0;
+                    for (int jj = 0; jj < 6; jj++)
+                        if (G[jj][kx] != 0)
+                            for (int l = 0; l < ne; l++) v[l] += G[jj][kx] * u[6 * i + jj][l];
+                }
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    float *dst = gpack + (size_t)(3 * ky + kx) * ab + e;
+                    for (int i = 0; i < 6; i++)
+                        if (G[i][ky] != 0)
+                            for (int l = 0; l < ne; l++) dst[l] += G[i][ky] * t[i][kx][l];
+                }
+        }
+    }
+}
+
 size_t conv_scratch_size(const conv_shape *s)
 {
     int nt = 1;
@@ -941,7 +1032,7 @@ void conv_backward(const conv_shape *s, const tensor *din, float *gpack, float *
     g.d = dout.g; /* the gradient, viewed as data */
     g.g = NULL;
     if (dbias) bias_grad(g, dbias);
-    weight_grad(s, gpack, g, in, scratch, 0);
+    if (gpack) weight_grad(s, gpack, g, in, scratch, 0);
     if (!din) return;
     tensor di = *din;
     di.d = din->g;
@@ -1007,10 +1098,12 @@ void conv_backward_bf16(const conv_shape *s, const tensor *din, float *gpack, fl
     int n2 = (in.n + 1) / 2;
     tensor a2 = {tmp, NULL, n2, in.h, in.w, in.c, in.c};
     tensor g2 = {a2.d + n2 * t_img(&a2) + BF16_SLACK, NULL, n2, g.h, g.w, g.c, g.c};
-    image_pairs(a2, in);
-    image_pairs(g2, g);
-    memset(g2.d + n2 * t_img(&g2), 0, BF16_SLACK * sizeof(float));
-    weight_grad(s, gpack, g2, a2, scratch, 1);
+    if (gpack) {
+        image_pairs(a2, in);
+        image_pairs(g2, g);
+        memset(g2.d + n2 * t_img(&g2), 0, BF16_SLACK * sizeof(float));
+        weight_grad(s, gpack, g2, a2, scratch, 1);
+    }
     if (!din) return;
     tensor di = *din;
     di.d = din->g;

@@ -19,6 +19,8 @@ struct conv_plan {
     int wino_bwd16; /* bf16 training: the same on bf16 operands (conv_backward_data_wino_round);
                        0: direct bf16 */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
+    int wgrad_wino; /* training: the weight gradient by Winograd F(4×4) (conv_weight_grad_wino;
+                       bf16 training: on bf16-rounded operands) */
     int twino;     /* a transposed 5×5 stride-2 layer: its fp32 forward's parity class
                       (0, 0) by Winograd F(twino×twino) (conv_forward_tconv_wino) */
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
@@ -81,6 +83,12 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
         p->wino_bwd16 = p->wino_bwd >= 4 ? p->wino_bwd : 0;
     }
+    /* Training's weight gradient of a 3×3 stride-1 conv with A and B multiples of 16 by
+     * Winograd F(4×4) too: dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then Gᵀ·dU·G, 36 products per 16
+     * outputs and tap instead of 144, in fp32 (bf16 training: on the rounded operands, as
+     * the forward's). Per layer 1.2–1.5× the direct bf16 gradient, 2× the fp32 one
+     * (docs/BENCHMARKS.md). winograd 0: direct. */
+    p->wgrad_wino = conv_wino_wgrad_ok(s) && wm != 0;
     /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
      * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
      * every other layer there; the transform makes fp32 of them at each call) on fp32
@@ -276,6 +284,7 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     size_t n = conv_scratch_size(&p->s);
     if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
     if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
+    if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s) > n) n = conv_wino_wgrad_scratch_size(&p->s);
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
@@ -404,19 +413,24 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
                        const float *zeros, float *scratch, float *tmp)
 {
     assert(mode & CONV_TRAIN);
+    float *g = p->g;
+    if (p->wgrad_wino && wino_pays(dout)) { /* the weight gradient by Winograd, the rest below */
+        conv_weight_grad_wino(&p->s, p->g, dout, in, zeros, scratch, (mode & CONV_BF16) != 0);
+        g = NULL;
+    }
     if (mode & CONV_BF16) {
         if (din && bf16_dgrad_wino(p) && wino_pays(dout)) { /* as the forward: see fwd_kernel */
             conv_backward_data_wino_round(&p->s, p->wino_bwd16, din, dout, p->Ud16, zeros, scratch);
             din = NULL;
         }
-        conv_backward_bf16(&p->s, din, p->g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
+        conv_backward_bf16(&p->s, din, g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
         return 1;
     }
     if (din && p->wino_bwd) { /* the data gradient by Winograd, the rest below */
         conv_backward_data_wino(&p->s, p->wino_bwd, din, dout, p->Ud, zeros, scratch);
         din = NULL;
     }
-    conv_backward(&p->s, din, p->g, dbias, dout, in, p->bwd, zeros, scratch);
+    conv_backward(&p->s, din, g, dbias, dout, in, p->bwd, zeros, scratch);
     return 0;
 }
 

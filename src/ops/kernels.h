@@ -120,6 +120,9 @@ typedef struct {
     void (*wino4_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
     /* F(6×6, 3×3), fp32 only; scratch: 64·((tx1 − tx0)·(A + Bp) + 2·WINO_PAD) floats */
     void (*wino6_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch);
+    /* The weight gradient by F(4×4) of those tiles, fp32 (round: on bf16-rounded
+     * operands), added into dU [36][A][Bp]; scratch as wino4_row's */
+    void (*wino4_wgrad_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch, float *dU);
     /* The transformed weights of input channels a0 … a1−1: fwd [k][k][A][Bp] (conv_pack;
      * pairs: its bf16 pairs, conv_bf16_pack), whose tap taps[3·ky + kx] is the 3×3
      * kernel's (ky, kx) → U [(m+2)²][A][Bp] (conv_wino_transform) */

@@ -100,6 +100,19 @@ void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tens
 void conv_backward_data_wino_round(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
                                    const float *zeros, float *scratch);
 
+/* The weight gradient of a 3×3 stride-1 conv by Winograd F(4×4, 3×3)
+ * (conv_wino_wgrad_ok: A and B multiples of 16):
+ *   gpack += in ⊗ dout.g          (as conv_backward's, fwd-packed layout)
+ * from the tiles' transforms, dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ] per plane, then Gᵀ·dU·G: 36
+ * multiplies per 16 outputs and tap instead of 144. round: in and dout.g rounded to bf16
+ * as they are read (bf16 training: the direct bf16 gradient's operands). Scratch:
+ * conv_wino_wgrad_scratch_size() floats, zeros at least A. The same bits for any number of threads (parts
+ * fixed by the CPUs, as conv_backward's). */
+int conv_wino_wgrad_ok(const conv_shape *s);
+size_t conv_wino_wgrad_scratch_size(const conv_shape *s);
+void conv_weight_grad_wino(const conv_shape *s, float *gpack, tensor dout, tensor in, const float *zeros,
+                           float *scratch, int round);
+
 /* bf16 (ops_has_bf16()): convolution inputs and weights are rounded to
  * bfloat16 (round to nearest even) and stored as pairs of channels in 32-bit words
  * (channel 2i in the low half, a missing last channel zero), so that a tensor of pairs
@@ -153,7 +166,8 @@ void conv_forward_narrow(const conv_shape *s, tensor out, tensor in, int a0, con
 
 /* Given dout (gradient w.r.t. the conv's output *before* act, i.e. already masked):
  *   din  += conv^T(dout)         (skipped if din is NULL)
- *   gpack += in ⊗ dout           (fwd-packed layout, see conv_unpack_grad)
+ *   gpack += in ⊗ dout           (fwd-packed layout, see conv_unpack_grad; skipped if
+ *                                 gpack is NULL: conv_weight_grad_wino did it)
  *   dbias += sum of dout         (skipped if dbias is NULL)
  * scratch: conv_scratch_size() floats for partial sums. gpack gets the same bits for
  * any number of threads (the rows are summed in parts fixed by the CPUs the process

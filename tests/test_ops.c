@@ -1060,7 +1060,7 @@ static void check_wino_transform(int m, int A, int B, int pairs)
  * the sums over the tiles of the transformed products (Bᵀ up to 5, A up to 8, G down to
  * 1/24), measured 1–3e-6 relative L2 on these inputs; 2e-5 says rounding, not a lost
  * tile or a wrong tap (O(1)). */
-static void check_wino_wgrad(int A, int B, int n, int h, int w)
+static void check_wino_wgrad(int m, int A, int B, int n, int h, int w)
 {
     conv_shape s = {3, 1, A, B, 0};
     CHECK(conv_wino_wgrad_ok(&s), "winograd weight gradient A%d B%d must be accepted", A, B);
@@ -1071,12 +1071,12 @@ static void check_wino_wgrad(int A, int B, int n, int h, int w)
     float *start = malloc(np * 4), *want = malloc(np * 4), *got = malloc(np * 4), *got1 = malloc(np * 4);
     for (size_t i = 0; i < np; i++) start[i] = test_randf(-1, 1);
     memcpy(want, start, np * 4), memcpy(got, start, np * 4), memcpy(got1, start, np * 4);
-    float *scr = malloc(conv_scratch_size(&s) * 4), *wscr = malloc(conv_wino_wgrad_scratch_size(&s) * 4);
+    float *scr = malloc(conv_scratch_size(&s) * 4), *wscr = malloc(conv_wino_wgrad_scratch_size(&s, m) * 4);
     conv_backward(&s, NULL, want, NULL, dout, in, NULL, zeros, scr);
-    conv_weight_grad_wino(&s, got, dout, in, zeros, wscr, 0);
+    conv_weight_grad_wino(&s, m, got, dout, in, zeros, wscr, 0);
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    conv_weight_grad_wino(&s, got1, dout, in, zeros, wscr, 0);
+    conv_weight_grad_wino(&s, m, got1, dout, in, zeros, wscr, 0);
     omp_set_num_threads(threads);
     double num = 0, den = 0;
     for (size_t i = 0; i < np; i++) {
@@ -1084,18 +1084,18 @@ static void check_wino_wgrad(int A, int B, int n, int h, int w)
         num += (a - b) * (a - b), den += a * a;
     }
     double e = sqrt(num / den);
-    CHECK(e < 2e-5, "winograd weight gradient A%d B%d %dx%dx%d: relative error %.3g", A, B, n, h, w, e);
+    CHECK(e < 2e-5, "winograd F(%d) weight gradient A%d B%d %dx%dx%d: relative error %.3g", m, A, B, n, h, w, e);
     CHECK(memcmp(got, got1, np * 4) == 0, "winograd weight gradient A%d B%d: 1 thread changed the bits", A, B);
     if (getenv("SUNG_TEST_VERBOSE"))
-        printf("winograd weight gradient A%d B%d %dx%dx%d: relative error %.3g\n", A, B, n, h, w, e);
+        printf("winograd F(%d) weight gradient A%d B%d %dx%dx%d: relative error %.3g\n", m, A, B, n, h, w, e);
     if (ops_has_bf16()) { /* rounding as read: the fp32 gradient of the rounded operands */
         tensor ir = in, gr = dout;
         ir.d = malloc((t_img(&in) * n + 64) * 4), gr.g = malloc((t_img(&dout) * n + 64) * 4);
         for (size_t i = 0; i < t_img(&in) * n; i++) ir.d[i] = bf16_round(in.d[i]);
         for (size_t i = 0; i < t_img(&dout) * n; i++) gr.g[i] = bf16_round(dout.g[i]);
         memcpy(want, start, np * 4), memcpy(got, start, np * 4);
-        conv_weight_grad_wino(&s, want, gr, ir, zeros, wscr, 0);
-        conv_weight_grad_wino(&s, got, dout, in, zeros, wscr, 1);
+        conv_weight_grad_wino(&s, m, want, gr, ir, zeros, wscr, 0);
+        conv_weight_grad_wino(&s, m, got, dout, in, zeros, wscr, 1);
         CHECK(memcmp(want, got, np * 4) == 0, "winograd weight gradient A%d B%d, rounding as read: not the bits of the rounded operands'", A, B);
         free(ir.d), free(gr.g);
     }
@@ -1345,11 +1345,13 @@ int main(void)
             check_wino_round(m, 192, 32, 9, 30, ACT_RELU, 0);
         }
     }
-    check_wino_wgrad(32, 32, 2, 8, 70);   /* ResBlocks; several chunks of tiles */
-    check_wino_wgrad(16, 16, 1, 7, 9);    /* odd sizes: partial tiles */
-    check_wino_wgrad(192, 32, 2, 9, 30);  /* the widest RDB dense layer */
-    check_wino_wgrad(32, 128, 3, 13, 21); /* the paths' up conv; an odd batch; inner tiles */
-    check_wino_wgrad(64, 48, 2, 1, 1);    /* one pixel; B not a multiple of 32 */
+    for (int m = 4; m <= 6; m += 2) {
+        check_wino_wgrad(m, 32, 32, 2, 8, 70);   /* ResBlocks; several chunks of tiles */
+        check_wino_wgrad(m, 16, 16, 1, 7, 9);    /* odd sizes: partial tiles */
+        check_wino_wgrad(m, 192, 32, 2, 9, 30);  /* the widest RDB dense layer */
+        check_wino_wgrad(m, 32, 128, 3, 13, 21); /* the paths' up conv; an odd batch; inner tiles */
+        check_wino_wgrad(m, 64, 48, 2, 1, 1);    /* one pixel; B not a multiple of 32 */
+    }
     for (int m = 2; m <= 4; m += 2) {
         check_wino_dgrad(m, 32, 32, 8, 70);     /* ResBlocks; several chunks of tiles */
         check_wino_dgrad(m, 16, 16, 7, 9);      /* odd sizes: partial tiles */

@@ -791,32 +791,47 @@ int conv_wino_wgrad_ok(const conv_shape *s)
     return s->k == 3 && s->stride == 1 && !s->transposed && s->A % 16 == 0 && s->B % 16 == 0;
 }
 
-/* per part: its dU, 36·A·Bp floats; per thread: V and Z of a chunk of tiles */
-static size_t wgrad_du_size(const conv_shape *s) { return wino_T(4) * s->A * conv_round(s->B); }
+/* per part: its dU, (m+2)²·A·Bp floats; per thread: V and Z of a chunk of tiles */
+static size_t wgrad_du_size(const conv_shape *s, int m) { return wino_T(m) * s->A * conv_round(s->B); }
 
-size_t conv_wino_wgrad_scratch_size(const conv_shape *s)
+/* Tiles per kernel call: the tiles are the GEMM's long dimension, its accumulators
+ * loaded and stored once per call; F(6×6) at 24 / 48 tiles against the forward's 12:
+ * 384² 32 → 32 10.1 → 9.8 ms, 96² 128 → 128 10.3 → 8.9 ms (docs/BENCHMARKS.md) */
+static int wgrad_tiles(const conv_shape *s, int m)
+{
+    if (m == 4) return wino_tiles(s, m);
+    return s->A + conv_round(s->B) <= 64 ? 24 : 48;
+}
+
+static size_t wgrad_per_thread(const conv_shape *s, int m)
+{
+    return wino_T(m) * ((size_t)wgrad_tiles(s, m) * (s->A + conv_round(s->B)) + 2 * WINO_PAD);
+}
+
+size_t conv_wino_wgrad_scratch_size(const conv_shape *s, int m)
 {
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    return (size_t)wgrad_parts() * wgrad_du_size(s) + (size_t)nt * wino_per_thread(s, 4);
+    return (size_t)wgrad_parts() * wgrad_du_size(s, m) + (size_t)nt * wgrad_per_thread(s, m);
 }
 
-void conv_weight_grad_wino(const conv_shape *s, float *gpack, tensor dout, tensor in, const float *zeros,
+void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout, tensor in, const float *zeros,
                            float *scratch, int round)
 {
-    assert(conv_wino_wgrad_ok(s) && in.c == s->A && dout.c == s->B && in.n == dout.n && in.h == dout.h &&
-           in.w == dout.w && (!round || ops_has_bf16()));
+    assert(conv_wino_wgrad_ok(s) && (m == 4 || m == 6) && in.c == s->A && dout.c == s->B && in.n == dout.n &&
+           in.h == dout.h && in.w == dout.w && (!round || ops_has_bf16()));
     const kernel_set *k = kern();
-    int m = 4, Bp = conv_round(s->B), tiles = wino_tiles(s, m);
+    void (*row)(const wino_job *, int, int, int, int, float *, float *) = m == 4 ? k->wino4_wgrad_row : k->wino6_wgrad_row;
+    int T = m + 2, Bp = conv_round(s->B), tiles = wgrad_tiles(s, m);
     int th = (in.h + m - 1) / m, tw = (in.w + m - 1) / m, chunks = (tw + tiles - 1) / tiles;
     wino_job j = {
         .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
         .out = dout.g, .old = dout.ld, .B = s->B, .Bp = Bp, .out_n = t_img(&dout), .round = round,
         .zeros = zeros,
     };
-    size_t du = wgrad_du_size(s), per = wino_per_thread(s, m);
+    size_t du = wgrad_du_size(s, m), per = wgrad_per_thread(s, m);
     long rows = (long)in.n * th;
     int parts = wgrad_parts();
     if (parts > rows) parts = (int)rows;
@@ -835,39 +850,48 @@ void conv_weight_grad_wino(const conv_shape *s, float *gpack, tensor dout, tenso
             for (long r = rows * q / parts; r < rows * (q + 1) / parts; r++)
                 for (int c = 0; c < chunks; c++) {
                     int tx0 = c * tiles, tx1 = tx0 + tiles < tw ? tx0 + tiles : tw;
-                    k->wino4_wgrad_row(&j, (int)(r / th), (int)(r % th), tx0, tx1, tbuf + (size_t)tid * per, dU);
+                    row(&j, (int)(r / th), (int)(r % th), tx0, tx1, tbuf + (size_t)tid * per, dU);
                 }
         }
 #pragma omp barrier
-        /* the parts added in order, then gpack[ky][kx] += Σ_ij G[i][ky]·G[j][kx]·dU[6i+j]
-         * (G of F(4×4), conv_wino_pack's), each thread a share of the (a, b) */
+        /* the parts added in order, then gpack[ky][kx] += Σ_ij G[i][ky]·G[j][kx]·dU[T·i+j]
+         * (G of F(m×m), conv_wino_pack's), each thread a share of the (a, b) */
         size_t ab = (size_t)s->A * Bp, e0 = ab * tid / nt, e1 = ab * (tid + 1) / nt;
-        static const float G[6][3] = {{1 / 4.f, 0, 0},        {-1 / 6.f, -1 / 6.f, -1 / 6.f},
-                                      {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},
-                                      {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
+        static const float G4[6][3] = {{1 / 4.f, 0, 0},        {-1 / 6.f, -1 / 6.f, -1 / 6.f},
+                                       {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},
+                                       {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
+        static const float G6[8][3] = {{1, 0, 0},
+                                       {-2 / 9.f, -2 / 9.f, -2 / 9.f},
+                                       {-2 / 9.f, 2 / 9.f, -2 / 9.f},
+                                       {1 / 90.f, 1 / 45.f, 2 / 45.f},
+                                       {1 / 90.f, -1 / 45.f, 2 / 45.f},
+                                       {32 / 45.f, 16 / 45.f, 8 / 45.f},
+                                       {32 / 45.f, -16 / 45.f, 8 / 45.f},
+                                       {0, 0, 1}};
+        const float(*G)[3] = m == 4 ? G4 : G6;
         enum { EB = 64 }; /* elements at a time, the innermost loops (vectorised) */
         for (size_t e = e0; e < e1; e += EB) {
             int ne = e1 - e < EB ? (int)(e1 - e) : EB;
-            float u[36][EB], t[6][3][EB];
-            for (int xi = 0; xi < 36; xi++) {
+            float u[64][EB], t[8][3][EB];
+            for (int xi = 0; xi < T * T; xi++) {
                 memcpy(u[xi], scratch + (size_t)xi * ab + e, ne * sizeof(float));
                 for (int q = 1; q < parts; q++) {
                     const float *src = scratch + (size_t)q * du + (size_t)xi * ab + e;
                     for (int l = 0; l < ne; l++) u[xi][l] += src[l];
                 }
             }
-            for (int i = 0; i < 6; i++)
+            for (int i = 0; i < T; i++)
                 for (int kx = 0; kx < 3; kx++) {
                     float *v = t[i][kx];
                     for (int l = 0; l < ne; l++) v[l] = 0;
-                    for (int jj = 0; jj < 6; jj++)
+                    for (int jj = 0; jj < T; jj++)
                         if (G[jj][kx] != 0)
-                            for (int l = 0; l < ne; l++) v[l] += G[jj][kx] * u[6 * i + jj][l];
+                            for (int l = 0; l < ne; l++) v[l] += G[jj][kx] * u[T * i + jj][l];
                 }
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++) {
                     float *dst = gpack + (size_t)(3 * ky + kx) * ab + e;
-                    for (int i = 0; i < 6; i++)
+                    for (int i = 0; i < T; i++)
                         if (G[i][ky] != 0)
                             for (int l = 0; l < ne; l++) dst[l] += G[i][ky] * t[i][kx][l];
                 }

@@ -19,8 +19,8 @@ struct conv_plan {
     int wino_bwd16; /* bf16 training: the same on bf16 operands (conv_backward_data_wino_round);
                        0: direct bf16 */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
-    int wgrad_wino; /* training: the weight gradient by Winograd F(4×4) (conv_weight_grad_wino;
-                       bf16 training: on bf16-rounded operands) */
+    int wgrad_wino; /* training: the weight gradient by Winograd F(wgrad_wino×wgrad_wino)
+                       (conv_weight_grad_wino; bf16 training: on bf16-rounded operands); 0: direct */
     int twino;     /* a transposed 5×5 stride-2 layer: its fp32 forward's parity class
                       (0, 0) by Winograd F(twino×twino) (conv_forward_tconv_wino) */
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
@@ -84,11 +84,11 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         p->wino_bwd16 = p->wino_bwd >= 4 ? p->wino_bwd : 0;
     }
     /* Training's weight gradient of a 3×3 stride-1 conv with A and B multiples of 16 by
-     * Winograd F(4×4) too: dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then Gᵀ·dU·G, 36 products per 16
-     * outputs and tap instead of 144, in fp32 (bf16 training: on the rounded operands, as
-     * the forward's). Per layer 1.2–1.5× the direct bf16 gradient, 2× the fp32 one
-     * (docs/BENCHMARKS.md). winograd 0: direct. */
-    p->wgrad_wino = conv_wino_wgrad_ok(s) && wm != 0;
+     * Winograd too, F(6×6) (F(4×4) where winograd is 4): dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then
+     * Gᵀ·dU·G, 64 products per 36 outputs and tap instead of 324, in fp32 (bf16
+     * training: on the rounded operands, as the forward's). Per layer 1.4–1.6× the
+     * direct bf16 gradient, F(4×4) 1.2–1.5× (docs/BENCHMARKS.md). winograd 0: direct. */
+    p->wgrad_wino = !conv_wino_wgrad_ok(s) || wm == 0 ? 0 : wm == 4 ? 4 : 6;
     /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
      * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
      * every other layer there; the transform makes fp32 of them at each call) on fp32
@@ -284,7 +284,8 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     size_t n = conv_scratch_size(&p->s);
     if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
     if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
-    if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s) > n) n = conv_wino_wgrad_scratch_size(&p->s);
+    if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino) > n)
+        n = conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino);
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
@@ -415,7 +416,7 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
     assert(mode & CONV_TRAIN);
     float *g = p->g;
     if (p->wgrad_wino && wino_pays(dout)) { /* the weight gradient by Winograd, the rest below */
-        conv_weight_grad_wino(&p->s, p->g, dout, in, zeros, scratch, (mode & CONV_BF16) != 0);
+        conv_weight_grad_wino(&p->s, p->wgrad_wino, p->g, dout, in, zeros, scratch, (mode & CONV_BF16) != 0);
         g = NULL;
     }
     if (mode & CONV_BF16) {

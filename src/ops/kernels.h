@@ -123,6 +123,8 @@ typedef struct {
     /* The weight gradient by F(4×4) of those tiles, fp32 (round: on bf16-rounded
      * operands), added into dU [36][A][Bp]; scratch as wino4_row's */
     void (*wino4_wgrad_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch, float *dU);
+    /* F(6×6), dU [64][A][Bp]; scratch as wino6_row's */
+    void (*wino6_wgrad_row)(const wino_job *j, int n, int ty, int tx0, int tx1, float *scratch, float *dU);
     /* The transformed weights of input channels a0 … a1−1: fwd [k][k][A][Bp] (conv_pack;
      * pairs: its bf16 pairs, conv_bf16_pack), whose tap taps[3·ky + kx] is the 3×3
      * kernel's (ky, kx) → U [(m+2)²][A][Bp] (conv_wino_transform) */

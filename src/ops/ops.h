@@ -100,17 +100,17 @@ void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tens
 void conv_backward_data_wino_round(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
                                    const float *zeros, float *scratch);
 
-/* The weight gradient of a 3×3 stride-1 conv by Winograd F(4×4, 3×3)
+/* The weight gradient of a 3×3 stride-1 conv by Winograd F(m×m, 3×3), m 4 or 6
  * (conv_wino_wgrad_ok: A and B multiples of 16):
  *   gpack += in ⊗ dout.g          (as conv_backward's, fwd-packed layout)
- * from the tiles' transforms, dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ] per plane, then Gᵀ·dU·G: 36
- * multiplies per 16 outputs and tap instead of 144. round: in and dout.g rounded to bf16
+ * from the tiles' transforms, dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ] per plane, then Gᵀ·dU·G:
+ * (m+2)² multiplies per m² outputs and tap instead of 9m². round: in and dout.g rounded to bf16
  * as they are read (bf16 training: the direct bf16 gradient's operands). Scratch:
  * conv_wino_wgrad_scratch_size() floats, zeros at least A. The same bits for any number of threads (parts
  * fixed by the CPUs, as conv_backward's). */
 int conv_wino_wgrad_ok(const conv_shape *s);
-size_t conv_wino_wgrad_scratch_size(const conv_shape *s);
-void conv_weight_grad_wino(const conv_shape *s, float *gpack, tensor dout, tensor in, const float *zeros,
+size_t conv_wino_wgrad_scratch_size(const conv_shape *s, int m);
+void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout, tensor in, const float *zeros,
                            float *scratch, int round);
 
 /* bf16 (ops_has_bf16()): convolution inputs and weights are rounded to

@@ -408,19 +408,24 @@ size_t conv_wino_pack_size(const conv_shape *s, int m)
     return wino_T(m) * s->A * conv_round(s->B);
 }
 
-static size_t wino_per_thread(const conv_shape *s, int m)
+/* a thread's V and M (or Z) of a call of `tiles` tiles */
+static size_t wino_tiles_scratch(const conv_shape *s, int m, int tiles)
 {
-    return wino_T(m) * ((size_t)wino_tiles(s, m) * (s->A + conv_round(s->B)) + 2 * WINO_PAD);
+    return wino_T(m) * ((size_t)tiles * (s->A + conv_round(s->B)) + 2 * WINO_PAD);
 }
 
-size_t conv_wino_scratch_size(const conv_shape *s, int m)
+static size_t wino_per_thread(const conv_shape *s, int m) { return wino_tiles_scratch(s, m, wino_tiles(s, m)); }
+
+static int max_threads(void)
 {
-    int nt = 1;
 #ifdef _OPENMP
-    nt = omp_get_max_threads();
+    return omp_get_max_threads();
+#else
+    return 1;
 #endif
-    return (size_t)nt * wino_per_thread(s, m);
 }
+
+size_t conv_wino_scratch_size(const conv_shape *s, int m) { return (size_t)max_threads() * wino_per_thread(s, m); }
 
 /* U = G g Gᵀ per (a, b), in double:
  *   F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
@@ -433,22 +438,24 @@ size_t conv_wino_scratch_size(const conv_shape *s, int m)
  * innermost loop along b (vectorised; the same sums in the same order as one (a, b) at a
  * time: bit for bit the same U), and each float of U is written once. */
 #define WP 32
+static const double wino_G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+static const double wino_G4[6][3] = {{1 / 4., 0, 0},         {-1 / 6., -1 / 6., -1 / 6.},
+                                     {-1 / 6., 1 / 6., -1 / 6.}, {1 / 24., 1 / 12., 1 / 6.},
+                                     {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
+static const double wino_G6[8][3] = {{1, 0, 0},
+                                     {-2 / 9., -2 / 9., -2 / 9.},
+                                     {-2 / 9., 2 / 9., -2 / 9.},
+                                     {1 / 90., 1 / 45., 2 / 45.},
+                                     {1 / 90., -1 / 45., 2 / 45.},
+                                     {32 / 45., 16 / 45., 8 / 45.},
+                                     {32 / 45., -16 / 45., 8 / 45.},
+                                     {0, 0, 1}};
+static const double (*wino_G(int m))[3] { return m == 2 ? wino_G2 : m == 4 ? wino_G4 : wino_G6; }
+
 static void wino_pack(const conv_shape *s, int m, const float *w, float *U, int dgrad)
 {
-    static const double G2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
-    static const double G4[6][3] = {{1 / 4., 0, 0},         {-1 / 6., -1 / 6., -1 / 6.},
-                                    {-1 / 6., 1 / 6., -1 / 6.}, {1 / 24., 1 / 12., 1 / 6.},
-                                    {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
-    static const double G6[8][3] = {{1, 0, 0},
-                                    {-2 / 9., -2 / 9., -2 / 9.},
-                                    {-2 / 9., 2 / 9., -2 / 9.},
-                                    {1 / 90., 1 / 45., 2 / 45.},
-                                    {1 / 90., -1 / 45., 2 / 45.},
-                                    {32 / 45., 16 / 45., 8 / 45.},
-                                    {32 / 45., -16 / 45., 8 / 45.},
-                                    {0, 0, 1}};
     assert(m == 2 || m == 4 || m == 6);
-    const double(*G)[3] = m == 2 ? G2 : m == 4 ? G4 : G6;
+    const double(*G)[3] = wino_G(m);
     conv_shape ws = dgrad ? conv_dgrad_shape(s) : *s; /* the Winograd conv's shape */
     int Bp = conv_round(ws.B), n = m + 2;
     for (int a = 0; a < ws.A; a++)
@@ -791,8 +798,8 @@ int conv_wino_wgrad_ok(const conv_shape *s)
     return s->k == 3 && s->stride == 1 && !s->transposed && s->A % 16 == 0 && s->B % 16 == 0;
 }
 
-/* per part: its dU, (m+2)²·A·Bp floats; per thread: V and Z of a chunk of tiles */
-static size_t wgrad_du_size(const conv_shape *s, int m) { return wino_T(m) * s->A * conv_round(s->B); }
+/* per part: its dU, (m+2)²·A·Bp floats (a pack's size); per thread: V and Z of a chunk
+ * of tiles */
 
 /* Tiles per kernel call: the tiles are the GEMM's long dimension, its accumulators
  * loaded and stored once per call; F(6×6) at 24 / 48 tiles against the forward's 12:
@@ -803,18 +810,11 @@ static int wgrad_tiles(const conv_shape *s, int m)
     return s->A + conv_round(s->B) <= 64 ? 24 : 48;
 }
 
-static size_t wgrad_per_thread(const conv_shape *s, int m)
-{
-    return wino_T(m) * ((size_t)wgrad_tiles(s, m) * (s->A + conv_round(s->B)) + 2 * WINO_PAD);
-}
+static size_t wgrad_per_thread(const conv_shape *s, int m) { return wino_tiles_scratch(s, m, wgrad_tiles(s, m)); }
 
 size_t conv_wino_wgrad_scratch_size(const conv_shape *s, int m)
 {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    return (size_t)wgrad_parts() * wgrad_du_size(s, m) + (size_t)nt * wgrad_per_thread(s, m);
+    return (size_t)wgrad_parts() * conv_wino_pack_size(s, m) + (size_t)max_threads() * wgrad_per_thread(s, m);
 }
 
 void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout, tensor in, const float *zeros,
@@ -831,7 +831,7 @@ void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout
         .out = dout.g, .old = dout.ld, .B = s->B, .Bp = Bp, .out_n = t_img(&dout), .round = round,
         .zeros = zeros,
     };
-    size_t du = wgrad_du_size(s, m), per = wgrad_per_thread(s, m);
+    size_t du = conv_wino_pack_size(s, m), per = wgrad_per_thread(s, m);
     long rows = (long)in.n * th;
     int parts = wgrad_parts();
     if (parts > rows) parts = (int)rows;
@@ -857,18 +857,9 @@ void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout
         /* the parts added in order, then gpack[ky][kx] += Σ_ij G[i][ky]·G[j][kx]·dU[T·i+j]
          * (G of F(m×m), conv_wino_pack's), each thread a share of the (a, b) */
         size_t ab = (size_t)s->A * Bp, e0 = ab * tid / nt, e1 = ab * (tid + 1) / nt;
-        static const float G4[6][3] = {{1 / 4.f, 0, 0},        {-1 / 6.f, -1 / 6.f, -1 / 6.f},
-                                       {-1 / 6.f, 1 / 6.f, -1 / 6.f}, {1 / 24.f, 1 / 12.f, 1 / 6.f},
-                                       {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
-        static const float G6[8][3] = {{1, 0, 0},
-                                       {-2 / 9.f, -2 / 9.f, -2 / 9.f},
-                                       {-2 / 9.f, 2 / 9.f, -2 / 9.f},
-                                       {1 / 90.f, 1 / 45.f, 2 / 45.f},
-                                       {1 / 90.f, -1 / 45.f, 2 / 45.f},
-                                       {32 / 45.f, 16 / 45.f, 8 / 45.f},
-                                       {32 / 45.f, -16 / 45.f, 8 / 45.f},
-                                       {0, 0, 1}};
-        const float(*G)[3] = m == 4 ? G4 : G6;
+        float G[8][3]; /* in float: the gradient's sums are float */
+        for (int i = 0; i < T; i++)
+            for (int kx = 0; kx < 3; kx++) G[i][kx] = (float)wino_G(m)[i][kx];
         enum { EB = 64 }; /* elements at a time, the innermost loops (vectorised) */
         for (size_t e = e0; e < e1; e += EB) {
             int ne = e1 - e < EB ? (int)(e1 - e) : EB;
@@ -901,10 +892,7 @@ void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout
 
 size_t conv_scratch_size(const conv_shape *s)
 {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
+    int nt = max_threads();
     int parts = wgrad_parts() - 1;
     return (size_t)(nt > parts ? nt : parts) * conv_fwd_pack_size(s);
 }

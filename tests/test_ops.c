@@ -500,6 +500,54 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
  * at a time (conv_plan.c: pairs_band_rows): the same output, bit for bit, as the whole
  * input converted at once, with a temporary of a band (bias, ReLU, a residual, and an
  * accumulating block of input channels from a0 as the RDBs' fuse1 runs it). */
+/* A transposed 5×5 stride-2 layer's inference through its plan (AUTO), ReLU summed into
+ * the skip as the DBlocks run it, against the plan with direct kernels only: over 32²
+ * input pixels fp32 runs the shuffled 3×3 by Winograd (within its bound of the direct
+ * sums), and so does bf16 where A·B ≤ 64·32 (then within that bound of the fp32 direct
+ * sums), else the direct bf16 kernel (its bits); at 32² and less the direct kernels'
+ * bits in both. */
+static void check_plan_tconv(int A, int B)
+{
+    conv_shape s = {5, 2, A, B, 1};
+    conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = CONV_WINOGRAD_AUTO, .bias = 1});
+    conv_plan *q = conv_plan_create(&s, &(conv_plan_opts){.winograd = 0, .bias = 1});
+    size_t nw = (size_t)A * B * 25;
+    float *wt = malloc(nw * 4), *bias = malloc(B * 4);
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.2f, 0.2f);
+    for (int bf16 = 0; bf16 <= ops_has_bf16(); bf16++) {
+        int mode = CONV_INFER | (bf16 ? CONV_BF16 : 0);
+        size_t pt = conv_plan_pack_tmp_size(p, mode) + conv_plan_pack_tmp_size(q, mode) + 1;
+        float *ptmp = malloc(pt * 4);
+        CHECK(p && q && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0 && conv_plan_prepare(q, mode, wt, bias, ptmp) == 0 &&
+                  conv_plan_prepare(q, CONV_INFER, wt, bias, ptmp) == 0,
+              "plans of a transposed %d -> %d layer", A, B);
+        size_t ss = conv_plan_scratch_size(p) > conv_plan_scratch_size(q) ? conv_plan_scratch_size(p) : conv_plan_scratch_size(q);
+        float *zeros = calloc(conv_plan_zeros_size(p) + 64, 4), *scratch = malloc((ss + 1) * 4);
+        for (int big = 0; big <= 1; big++) {
+            int H = big ? 40 : 16, W = big ? 45 : 16;
+            tensor x = new_t(1, H, W, A, A), y1 = new_t(1, 2 * H, 2 * W, B, B), y2 = new_t(1, 2 * H, 2 * W, B, B);
+            tensor y3 = new_t(1, 2 * H, 2 * W, B, B);
+            memcpy(y2.d, y1.d, t_img(&y1) * 4), memcpy(y3.d, y1.d, t_img(&y1) * 4); /* the same skip */
+            size_t t1 = conv_plan_tmp_size(p, mode, CONV_OP_FORWARD, x), t2 = conv_plan_tmp_size(q, mode, CONV_OP_FORWARD, x);
+            float *tmp = malloc(((t1 > t2 ? t1 : t2) + 1) * 4);
+            conv_plan_forward(p, mode, y1, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp);
+            conv_plan_forward(q, mode, y2, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp);  /* direct, this precision */
+            conv_plan_forward(q, CONV_INFER, y3, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp); /* direct fp32 */
+            int wino = big && (!bf16 || A * B <= 64 * 32);
+            double e = rel_l2(wino ? y3 : y2, y1);
+            CHECK(wino ? e < 2e-5 : memcmp(y1.d, y2.d, t_img(&y1) * 4) == 0,
+                  "transposed %d -> %d %s %dx%d through its plan: relative error %.3g against the direct %s", A, B,
+                  bf16 ? "bf16" : "fp32", H, W, e, wino ? "fp32 sums" : "kernel's bits");
+            free(tmp);
+            free_t(x), free_t(y1), free_t(y2), free_t(y3);
+        }
+        free(ptmp), free(zeros), free(scratch);
+    }
+    conv_plan_free(p), conv_plan_free(q);
+    free(wt), free(bias);
+}
+
 /* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
  * direct kernels only: over 32² pixels its forward runs fp32 Winograd F(6×6) on the bf16
  * operands (returns 0: fp32 products) and its data gradient F(4×4) Winograd on dout and
@@ -722,6 +770,8 @@ static void check_bf16(void)
     check_plan_1x1_bands();
     check_plan_train_wino(32, 32);
     check_plan_train_wino(64, 32);
+    check_plan_tconv(64, 32);  /* the DBlock(c)'s: shuffled by Winograd in bf16 too */
+    check_plan_tconv(128, 64); /* the DBlock(2c)'s: direct in bf16 */
     check_plan_shuffle();
 }
 
@@ -1010,6 +1060,37 @@ static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int acc
     CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv by Winograd F(%d) A%d B%d %dx%d act%d acc%d: relative error %.3g", m,
           A, B, h, w, act, accumulate, e);
     free(wt), free(fwd), free(tmp), free(scratch);
+    free_t(x), free_t(want), free_t(got);
+}
+
+/* The whole transposed 5×5 stride-2 conv as a 3×3 conv to 4B channels by Winograd and the
+ * pixel shuffle (inference: conv_forward_tconv_shuffle) against the direct one: each
+ * activation, accumulating or not, with and without the bias, sizes with partial tiles
+ * (bound as check_wino's). */
+static void check_tconv_shuffle(int m, int A, int B, int h, int w, int act, int accumulate, int with_bias)
+{
+    conv_shape s = {5, 2, A, B, 1};
+    CHECK(conv_tconv_shuffle_ok(&s), "transposed A%d B%d must be accepted", A, B);
+    size_t nw = (size_t)A * B * 25;
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[1024] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 4), want = new_t(2, 2 * h, 2 * w, B, B), got = new_t(2, 2 * h, 2 * w, B, B + 3);
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int xx = 0; xx < 2 * w; xx++)
+                for (int c = 0; c < B; c++)
+                    got.d[t_off(&got, n, y, xx) + c] = accumulate ? want.d[t_off(&want, n, y, xx) + c] : NAN;
+    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *packed = malloc(conv_tconv_shuffle_pack_size(&s) * 4);
+    float *tmp = malloc(conv_tconv_shuffle_tmp_size(&s, m) * 4), *scratch = malloc(conv_tconv_shuffle_scratch_size(&s, m) * 4);
+    conv_pack(&s, wt, fwd, NULL);
+    conv_tconv_shuffle_pack(&s, wt, with_bias ? bias : NULL, packed);
+    conv_forward(&s, want, x, fwd, with_bias ? bias : NULL, act, NULL, accumulate, zeros);
+    conv_forward_tconv_shuffle(&s, m, got, x, packed, with_bias, act, accumulate, zeros, scratch, tmp);
+    double e = rel_l2(want, got);
+    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv as a shuffled 3x3 by Winograd F(%d) A%d B%d %dx%d act%d acc%d bias%d: "
+          "relative error %.3g", m, A, B, h, w, act, accumulate, with_bias, e);
+    free(wt), free(fwd), free(packed), free(tmp), free(scratch);
     free_t(x), free_t(want), free_t(got);
 }
 
@@ -1316,6 +1397,10 @@ int main(void)
             check_tconv_wino(m, 64, 32, 7, 13, ACT_NONE, 0);
             check_tconv_wino(m, 128, 64, 5, 30, ACT_RELU, 1); /* several chunks; accumulate */
             check_tconv_wino(m, 32, 20, 1, 1, ACT_NONE, 1);   /* one pixel; B not a multiple of 16 */
+            check_tconv_shuffle(m, 64, 32, 7, 13, ACT_RELU, 1, 1); /* the DBlock's: relu, summed into the skip */
+            check_tconv_shuffle(m, 128, 64, 5, 30, ACT_NONE, 0, 1); /* several chunks */
+            check_tconv_shuffle(m, 32, 20, 1, 1, ACT_RELU, 0, 0);   /* one pixel; 4B = 80, no bias */
+            check_tconv_shuffle(m, 32, 16, 26, 27, ACT_RELU, 1, 1); /* inner tiles */
         }
         for (int pairs = 0; pairs <= 1; pairs++) {
             check_wino_transform(m, 16, 16, pairs);

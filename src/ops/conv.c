@@ -528,7 +528,7 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
                      const float *zeros, float *scratch, int bf16, int shuffle, int om, int round)
 {
     assert(conv_wino_ok(s) && in.c == s->A && (om == 1 || (om == 2 && !shuffle && !res)));
-    assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res && !accumulate
+    assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res
                    : out.c == s->B && out.h == om * in.h && out.w == om * in.w);
     assert(!res || act == ACT_NONE);
     assert(m == 4 || ((m == 2 || m == 6) && !bf16));
@@ -620,6 +620,67 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
     wino_transform_taps(&c, m, wfwd, taps, 0, tmp);
     wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2, 0);
     run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
+}
+
+/* The whole transposed layer as one 3×3 stride-1 conv of its input from A to 4B
+ * channels, channel 4b + 2r + c being output pixel (2y + r, 2x + c)'s channel b, then
+ * the pixel shuffle: parity r's tap ty is the layer's r + 4 − 2ty where that is 0 … 4
+ * (class (0, 0) above: 4 − 2ty), else zero; 36 taps for its 25, all by Winograd. */
+static conv_shape tconv_shuffle_shape(const conv_shape *s) { return (conv_shape){3, 1, s->A, 4 * s->B, 0}; }
+
+int conv_tconv_shuffle_ok(const conv_shape *s)
+{
+    conv_shape c = tconv_shuffle_shape(s);
+    return s->transposed && s->k == 5 && s->stride == 2 && conv_wino_ok(&c);
+}
+
+size_t conv_tconv_shuffle_pack_size(const conv_shape *s)
+{
+    conv_shape c = tconv_shuffle_shape(s);
+    return conv_fwd_pack_size(&c) + conv_round(c.B);
+}
+
+void conv_tconv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed)
+{
+    assert(conv_tconv_shuffle_ok(s));
+    conv_shape c = tconv_shuffle_shape(s);
+    int Bp = conv_round(c.B);
+    memset(packed, 0, conv_tconv_shuffle_pack_size(s) * sizeof *packed);
+    float *bout = packed + conv_fwd_pack_size(&c);
+    for (int b = 0; b < s->B; b++)
+        for (int sub = 0; sub < 4; sub++) {
+            int r = sub / 2, cc = sub % 2, o = 4 * b + sub;
+            if (bias) bout[o] = bias[b];
+            for (int ty = 0; ty < 3; ty++)
+                for (int tx = 0; tx < 3; tx++) {
+                    int ky = r + 4 - 2 * ty, kx = cc + 4 - 2 * tx;
+                    if (ky > 4 || kx > 4) continue;
+                    for (int a = 0; a < s->A; a++)
+                        packed[((size_t)(3 * ty + tx) * s->A + a) * Bp + o] = w[w_index(s, a, b, ky, kx)];
+                }
+        }
+}
+
+size_t conv_tconv_shuffle_tmp_size(const conv_shape *s, int m)
+{
+    conv_shape c = tconv_shuffle_shape(s);
+    return conv_wino_pack_size(&c, m);
+}
+
+size_t conv_tconv_shuffle_scratch_size(const conv_shape *s, int m)
+{
+    conv_shape c = tconv_shuffle_shape(s);
+    return conv_wino_scratch_size(&c, m);
+}
+
+void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor in, const float *packed, int bias,
+                                int act, int accumulate, const float *zeros, float *scratch, float *tmp)
+{
+    assert(conv_tconv_shuffle_ok(s) && in.c == s->A && out.c == s->B && out.h == 2 * in.h && out.w == 2 * in.w);
+    conv_shape c = tconv_shuffle_shape(s);
+    conv_wino_transform(&c, m, packed, 0, tmp);
+    wino_run(&c, m, out, in, tmp, bias ? packed + conv_fwd_pack_size(&c) : NULL, act, NULL, accumulate, zeros,
+             scratch, 0, 1, 1, 0);
 }
 
 /* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights

@@ -8,7 +8,7 @@
 
 /* The packed layouts a pass reads. PK_BF16: bf16 inference; PK_BF16_TRAIN: the bf16
  * forward and data-gradient layouts of bf16 training. */
-enum { PK_FWD = 1, PK_BWD = 2, PK_BF16 = 4, PK_BF16_TRAIN = 8 };
+enum { PK_FWD = 1, PK_BWD = 2, PK_BF16 = 4, PK_BF16_TRAIN = 8, PK_TSHUF = 16 };
 
 struct conv_plan {
     conv_shape s;
@@ -23,6 +23,10 @@ struct conv_plan {
                        (conv_weight_grad_wino; bf16 training: on bf16-rounded operands); 0: direct */
     int twino;     /* a transposed 5×5 stride-2 layer: its fp32 forward's parity class
                       (0, 0) by Winograd F(twino×twino) (conv_forward_tconv_wino) */
+    int tshuf;     /* the same at inference: the whole layer as a 3×3 conv to 4B channels
+                      and the pixel shuffle, by Winograd F(tshuf×tshuf) (fp32; in bf16
+                      inference where tshuf16) */
+    int tshuf16;
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
@@ -33,14 +37,15 @@ struct conv_plan {
     float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
     float *Ud16;   /* bf16 training: the same of the bf16-rounded weights, m = wino_bwd16 */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
+    float *tsh;    /* conv_tconv_shuffle_pack (weights and bias) */
     float *fwd16, *bwd16, *shuf16, *U16; /* bf16 pairs of fwd, bwd, shuf; conv_wino_bf16_pack */
     float *g;      /* the weight gradient in the fwd layout [k][k][A][Bp] */
 };
 
 static int want_of(int mode)
 {
-    if (mode & CONV_BF16) return mode & CONV_TRAIN ? PK_BF16_TRAIN : PK_BF16;
-    return mode & CONV_TRAIN ? PK_FWD | PK_BWD : PK_FWD;
+    if (mode & CONV_BF16) return mode & CONV_TRAIN ? PK_BF16_TRAIN : PK_BF16 | PK_TSHUF;
+    return mode & CONV_TRAIN ? PK_FWD | PK_BWD : PK_FWD | PK_TSHUF;
 }
 
 conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
@@ -63,6 +68,14 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
     int wm = o->winograd;
     /* a transposed layer's class (0, 0) is 9 of its 25 taps as a 3×3 conv: the same rule */
     p->twino = !conv_tconv_wino_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
+    /* At inference the whole transposed layer runs Winograd: 36 taps for its 25 as a 3×3
+     * conv to 4B channels, then the pixel shuffle (conv_forward_tconv_shuffle; the skip
+     * sum of the DBlock accumulated as it is stored). Per layer 1.35–2.0× the class (0, 0)
+     * way of fp32; against the direct bf16 kernel 1.15–1.3× at 64 → 32 but 0.9–1.2× at
+     * 128 → 64 (its 4B = 256 channels: U of 8 MB transformed at each call), so bf16
+     * inference runs it at A·B ≤ 64·32 only (docs/BENCHMARKS.md). */
+    p->tshuf = !conv_tconv_shuffle_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
+    p->tshuf16 = p->tshuf && s->A * s->B <= 64 * 32;
     p->wino = !conv_wino_ok(s) ? 0
               : wm == CONV_WINOGRAD_AUTO ? 6
               : wm >= 4 || (wm == 2 && s->A >= 64) ? wm : 0;
@@ -113,7 +126,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
 void conv_plan_free(conv_plan *p)
 {
     if (!p) return;
-    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->Ud16, p->shuf, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
+    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->Ud16, p->shuf, p->tsh, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     free(p);
 }
@@ -138,10 +151,17 @@ static int reserve(float **buf, size_t n)
 }
 
 /* The layouts of want, allocated (the gradient zeroed) where they are not yet. */
+/* Whether a pass of want runs the transposed layer as a shuffled 3×3 (tsh) */
+static int uses_tsh(const conv_plan *p, int want)
+{
+    return want & PK_TSHUF && (want & PK_BF16 ? p->tshuf16 : p->tshuf);
+}
+
 static int reserve_for(conv_plan *p, int want)
 {
     const conv_shape *s = &p->s;
     int r = 0, had_g = p->g != NULL;
+    if (uses_tsh(p, want)) r |= reserve(&p->tsh, conv_tconv_shuffle_pack_size(s));
     if (want & PK_FWD) {
         r |= p->narrow ? reserve(&p->bwd, conv_bwd_pack_size(s)) : reserve(&p->fwd, conv_fwd_pack_size(s));
         if (p->shuffled) r |= reserve(&p->shuf, conv_shuffle_pack_size(s));
@@ -207,6 +227,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     if (fwd_direct || bwd_direct) conv_pack(s, w, fwd_direct ? p->fwd : NULL, bwd_direct ? p->bwd : NULL);
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
     if (want & PK_FWD && p->shuffled) conv_shuffle_pack(s, w, b, p->shuf);
+    if (uses_tsh(p, want)) conv_tconv_shuffle_pack(s, w, b, p->tsh);
     if (want & PK_BF16) {
         if (p->wino16) {
             conv_wino_pack(s, 4, w, tmp);
@@ -237,7 +258,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 
 /* ---- running ---------------------------------------------------------------------- */
 
-enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND };
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND, K_TSHUF };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers run fp32 Winograd from bf16 weights (see wino16
@@ -253,6 +274,7 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
     int whole = in.c == p->s.A, bf16 = mode & CONV_BF16, train = mode & CONV_TRAIN;
     if (p->narrow && !(bf16 && train)) return K_NARROW;
+    if (!train && whole && wino_pays(in) && (bf16 ? p->tshuf16 : p->tshuf)) return K_TSHUF;
     /* bf16 training: a Winograd layer's forward runs fp32 Winograd on the operands of
      * the direct bf16 conv (input and weights rounded to bf16; see wino_bwd above): the
      * 3×3 forwards of a step on 384² crops 1.55 → 1.29 s (docs/BENCHMARKS.md) */
@@ -284,6 +306,8 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     size_t n = conv_scratch_size(&p->s);
     if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
     if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
+    if (p->tshuf && conv_tconv_shuffle_scratch_size(&p->s, p->tshuf) > n)
+        n = conv_tconv_shuffle_scratch_size(&p->s, p->tshuf);
     if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino) > n)
         n = conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino);
     if (p->wino_bwd) {
@@ -328,6 +352,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         case K_WINO:
         case K_WINO_ROUND: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
+        case K_TSHUF: return conv_tconv_shuffle_tmp_size(&p->s, p->tshuf);
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
@@ -379,6 +404,10 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         return 0;
     case K_NARROW:
         conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
+        return 0;
+    case K_TSHUF:
+        assert(!res && a0 == 0);
+        conv_forward_tconv_shuffle(&p->s, p->tshuf, out, in, p->tsh, b != NULL, act, accumulate, zeros, scratch, tmp);
         return 0;
     case K_TWINO:
         assert(!res);
@@ -463,6 +492,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
               : p->narrow ? conv_bwd_pack_size(s)
               : bf16_direct(p) ? conv_bf16_pack_size(s) : 0) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
+    if (uses_tsh(p, want)) f += conv_tconv_shuffle_pack_size(s);
     if (want & PK_BF16_TRAIN) {
         f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
         if (bf16_dgrad_wino(p)) {

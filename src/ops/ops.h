@@ -62,6 +62,19 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs
  * pack) with the output parity class (0, 0), 9 of its 25 taps, by Winograd F(m×m) as a
  * 3×3 conv (conv_tconv_wino_ok: A a multiple of 16, B ≥ 16), the other three classes
  * direct. tmp: conv_tconv_wino_tmp_size floats; scratch: conv_tconv_wino_scratch_size. */
+/* The whole transposed 5×5 stride-2 layer at inference as one 3×3 conv from A to 4B
+ * channels by Winograd F(m×m), then the pixel shuffle (conv_tconv_shuffle_ok: A a
+ * multiple of 16): its 25 taps among 36 (the other 11 zero). packed:
+ * conv_tconv_shuffle_pack (weights in the direct layout of that conv, and its biases),
+ * transformed at each call into tmp (conv_tconv_shuffle_tmp_size floats); scratch:
+ * conv_tconv_shuffle_scratch_size. out = act(tconv(in) + bias (bias 1)) [+ out]. */
+int conv_tconv_shuffle_ok(const conv_shape *s);
+size_t conv_tconv_shuffle_pack_size(const conv_shape *s);
+void conv_tconv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed);
+size_t conv_tconv_shuffle_tmp_size(const conv_shape *s, int m);
+size_t conv_tconv_shuffle_scratch_size(const conv_shape *s, int m);
+void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor in, const float *packed, int bias,
+                                int act, int accumulate, const float *zeros, float *scratch, float *tmp);
 int conv_tconv_wino_ok(const conv_shape *s);
 size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m);
 size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m);

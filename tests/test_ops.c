@@ -505,10 +505,12 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
  * input pixels fp32 runs the shuffled 3×3 by Winograd (within its bound of the direct
  * sums), and so does bf16 where A·B ≤ 64·32 (then within that bound of the fp32 direct
  * sums), else the direct bf16 kernel (its bits); at 32² and less the direct kernels'
- * bits in both. */
-static void check_plan_tconv(int A, int B)
+ * bits in both. Likewise a 5×5 stride-2 layer (not transposed) from its input's
+ * space-to-depth, over 32² output pixels, in bf16 where A·B ≤ 32·64 (outputs here are
+ * under the 160² from which bf16 runs it at any A·B). */
+static void check_plan_tconv(int A, int B, int transposed)
 {
-    conv_shape s = {5, 2, A, B, 1};
+    conv_shape s = {5, 2, A, B, transposed};
     conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = CONV_WINOGRAD_AUTO, .bias = 1});
     conv_plan *q = conv_plan_create(&s, &(conv_plan_opts){.winograd = 0, .bias = 1});
     size_t nw = (size_t)A * B * 25;
@@ -525,20 +527,23 @@ static void check_plan_tconv(int A, int B)
         size_t ss = conv_plan_scratch_size(p) > conv_plan_scratch_size(q) ? conv_plan_scratch_size(p) : conv_plan_scratch_size(q);
         float *zeros = calloc(conv_plan_zeros_size(p) + 64, 4), *scratch = malloc((ss + 1) * 4);
         for (int big = 0; big <= 1; big++) {
-            int H = big ? 40 : 16, W = big ? 45 : 16;
-            tensor x = new_t(1, H, W, A, A), y1 = new_t(1, 2 * H, 2 * W, B, B), y2 = new_t(1, 2 * H, 2 * W, B, B);
-            tensor y3 = new_t(1, 2 * H, 2 * W, B, B);
+            int H = big ? 40 : 16, W = big ? 45 : 16, oh, ow;
+            if (!transposed) H *= 2, W = big ? 90 : 32; /* outputs of 40×45 and 16×16 */
+            conv_out_size(&s, H, W, &oh, &ow);
+            tensor x = new_t(1, H, W, A, A), y1 = new_t(1, oh, ow, B, B), y2 = new_t(1, oh, ow, B, B);
+            tensor y3 = new_t(1, oh, ow, B, B);
             memcpy(y2.d, y1.d, t_img(&y1) * 4), memcpy(y3.d, y1.d, t_img(&y1) * 4); /* the same skip */
             size_t t1 = conv_plan_tmp_size(p, mode, CONV_OP_FORWARD, x), t2 = conv_plan_tmp_size(q, mode, CONV_OP_FORWARD, x);
             float *tmp = malloc(((t1 > t2 ? t1 : t2) + 1) * 4);
             conv_plan_forward(p, mode, y1, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp);
             conv_plan_forward(q, mode, y2, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp);  /* direct, this precision */
             conv_plan_forward(q, CONV_INFER, y3, x, 0, 1, ACT_RELU, NULL, 1, zeros, scratch, tmp); /* direct fp32 */
-            int wino = big && (!bf16 || A * B <= 64 * 32);
+            int wino = big && (!bf16 || A * B <= (transposed ? 64 * 32 : 32 * 64));
             double e = rel_l2(wino ? y3 : y2, y1);
             CHECK(wino ? e < 2e-5 : memcmp(y1.d, y2.d, t_img(&y1) * 4) == 0,
-                  "transposed %d -> %d %s %dx%d through its plan: relative error %.3g against the direct %s", A, B,
-                  bf16 ? "bf16" : "fp32", H, W, e, wino ? "fp32 sums" : "kernel's bits");
+                  "%s %d -> %d %s %dx%d through its plan: relative error %.3g against the direct %s",
+                  transposed ? "transposed" : "stride-2", A, B, bf16 ? "bf16" : "fp32", H, W, e,
+                  wino ? "fp32 sums" : "kernel's bits");
             free(tmp);
             free_t(x), free_t(y1), free_t(y2), free_t(y3);
         }
@@ -770,8 +775,10 @@ static void check_bf16(void)
     check_plan_1x1_bands();
     check_plan_train_wino(32, 32);
     check_plan_train_wino(64, 32);
-    check_plan_tconv(64, 32);  /* the DBlock(c)'s: shuffled by Winograd in bf16 too */
-    check_plan_tconv(128, 64); /* the DBlock(2c)'s: direct in bf16 */
+    check_plan_tconv(64, 32, 1);  /* the DBlock(c)'s: shuffled by Winograd in bf16 too */
+    check_plan_tconv(128, 64, 1); /* the DBlock(2c)'s: direct in bf16 */
+    check_plan_tconv(32, 64, 0);  /* e2's 5×5 stride 2: from the space-to-depth in bf16 too */
+    check_plan_tconv(64, 128, 0); /* e3's: direct in bf16 below 160² outputs */
     check_plan_shuffle();
 }
 
@@ -1061,6 +1068,36 @@ static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int acc
           A, B, h, w, act, accumulate, e);
     free(wt), free(fwd), free(tmp), free(scratch);
     free_t(x), free_t(want), free_t(got);
+}
+
+/* The 5×5 stride-2 conv as a 3×3 conv of its input's space-to-depth by Winograd
+ * (conv_forward_s2conv) against the direct one: each epilogue, partial and inner tiles
+ * (bound as check_wino's). */
+static void check_s2conv(int m, int A, int B, int h, int w, int act, int with_res)
+{
+    conv_shape s = {5, 2, A, B, 0};
+    CHECK(conv_s2conv_ok(&s), "5x5 stride 2 A%d B%d must be accepted", A, B);
+    size_t nw = (size_t)A * B * 25;
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[1024] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
+    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
+    tensor x = new_t(2, h, w, A, A + 4), r = new_t(2, h / 2, w / 2, B, B);
+    tensor want = new_t(2, h / 2, w / 2, B, B), got = new_t(2, h / 2, w / 2, B, B + 3);
+    for (int n = 0; n < 2; n++)
+        for (int y = 0; y < h / 2; y++)
+            for (int xx = 0; xx < w / 2; xx++)
+                for (int c = 0; c < B; c++) got.d[t_off(&got, n, y, xx) + c] = want.d[t_off(&want, n, y, xx) + c];
+    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *packed = malloc(conv_s2conv_pack_size(&s) * 4);
+    float *tmp = malloc(conv_s2conv_tmp_size(&s, m) * 4), *scratch = malloc(conv_s2conv_scratch_size(&s, m) * 4);
+    conv_pack(&s, wt, fwd, NULL);
+    conv_s2conv_pack(&s, wt, packed);
+    conv_forward(&s, want, x, fwd, bias, act, with_res ? &r : NULL, with_res, zeros);
+    conv_forward_s2conv(&s, m, got, x, packed, bias, act, with_res ? &r : NULL, with_res, zeros, scratch, tmp);
+    double e = rel_l2(want, got);
+    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "5x5 stride 2 as a 3x3 of the space-to-depth by Winograd F(%d) A%d B%d %dx%d act%d "
+          "res%d: relative error %.3g", m, A, B, h, w, act, with_res, e);
+    free(wt), free(fwd), free(packed), free(tmp), free(scratch);
+    free_t(x), free_t(r), free_t(want), free_t(got);
 }
 
 /* The whole transposed 5×5 stride-2 conv as a 3×3 conv to 4B channels by Winograd and the
@@ -1397,6 +1434,10 @@ int main(void)
             check_tconv_wino(m, 64, 32, 7, 13, ACT_NONE, 0);
             check_tconv_wino(m, 128, 64, 5, 30, ACT_RELU, 1); /* several chunks; accumulate */
             check_tconv_wino(m, 32, 20, 1, 1, ACT_NONE, 1);   /* one pixel; B not a multiple of 16 */
+            check_s2conv(m, 32, 64, 14, 26, ACT_RELU, 0);  /* e2's conv: partial tiles */
+            check_s2conv(m, 64, 128, 40, 54, ACT_RELU, 0); /* e3's: inner tiles, several chunks */
+            check_s2conv(m, 16, 32, 2, 2, ACT_NONE, EPI_RES_ACC); /* one output pixel; a residual + accumulation */
+            check_s2conv(m, 32, 16, 52, 30, ACT_NONE, EPI_RES_ACC);
             check_tconv_shuffle(m, 64, 32, 7, 13, ACT_RELU, 1, 1); /* the DBlock's: relu, summed into the skip */
             check_tconv_shuffle(m, 128, 64, 5, 30, ACT_NONE, 0, 1); /* several chunks */
             check_tconv_shuffle(m, 32, 20, 1, 1, ACT_RELU, 0, 0);   /* one pixel; 4B = 80, no bias */

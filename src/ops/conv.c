@@ -523,10 +523,18 @@ int conv_wino_stream(tensor out)
     return bytes >= wino_stream_bytes && (uintptr_t)out.d % 64 == 0 && out.ld % 16 == 0 && t_img(&out) % 16 == 0;
 }
 
+/* s2d: the conv reads the space-to-depth of in (conv_s2conv_*): a picture of half its
+ * height and width whose channel ph·in.c + a is in's channel a at (2y + ph/2, 2x + ph%2) */
 static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                      const float *bias, int act, const tensor *res, int accumulate,
-                     const float *zeros, float *scratch, int bf16, int shuffle, int om, int round)
+                     const float *zeros, float *scratch, int bf16, int shuffle, int om, int round, int s2d)
 {
+    int iw = in.w;
+    size_t in_img = t_img(&in);
+    if (s2d) {
+        assert(in.h % 2 == 0 && in.w % 2 == 0 && in.c % 16 == 0 && !bf16 && !shuffle && om == 1);
+        in.h /= 2, in.w /= 2, in.c *= 4; /* the virtual picture; in.ld and its image stride stay */
+    }
     assert(conv_wino_ok(s) && in.c == s->A && (om == 1 || (om == 2 && !shuffle && !res)));
     assert(shuffle ? s->B % 4 == 0 && out.c == s->B / 4 && out.h == 2 * in.h && out.w == 2 * in.w && !res
                    : out.c == s->B && out.h == om * in.h && out.w == om * in.w);
@@ -535,7 +543,8 @@ static void wino_run(const conv_shape *s, int m, tensor out, tensor in, const fl
     assert(!round || (m != 2 && !bf16 && ops_has_bf16()));
     const kernel_set *k = kern();
     wino_job j = {
-        .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = t_img(&in),
+        .in = in.d, .h = in.h, .w = in.w, .ild = in.ld, .A = s->A, .in_n = in_img,
+        .s2d = s2d, .iw = iw,
         .out = out.d, .old = out.ld, .B = s->B, .Bp = conv_round(s->B), .out_n = t_img(&out),
         .U = U, .bf16 = bf16, .bias = bias, .act = act, .accumulate = accumulate, .zeros = zeros,
         .shuffle = shuffle, .om = om, .ow = out.w, .round = round,
@@ -569,20 +578,20 @@ void conv_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const 
                        const float *bias, int act, const tensor *res, int accumulate,
                        const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 0);
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 0, 0);
 }
 
 void conv_forward_wino_round(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                              const float *bias, int act, const tensor *res, int accumulate,
                              const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 1);
+    wino_run(s, m, out, in, U, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 1, 0);
 }
 
 void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in, const float *U,
                                const float *bias, int act, const float *zeros, float *scratch)
 {
-    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1, 1, 0);
+    wino_run(s, m, out, in, U, bias, act, NULL, 0, zeros, scratch, 0, 1, 1, 0, 0);
 }
 
 /* A transposed 5×5 stride-2 layer's parity class (0, 0) is a 3×3 stride-1 conv of its
@@ -618,7 +627,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
     for (int ty = 0; ty < 3; ty++)
         for (int tx = 0; tx < 3; tx++) taps[3 * ty + tx] = (4 - 2 * ty) * 5 + 4 - 2 * tx;
     wino_transform_taps(&c, m, wfwd, taps, 0, tmp);
-    wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2, 0);
+    wino_run(&c, m, out, in, tmp, bias, act, NULL, accumulate, zeros, scratch, 0, 0, 2, 0, 0);
     run_subpixel(out, in, wfwd, conv_round(s->B), 5, 2, bias, act, accumulate, zeros, in.n, 0, 1);
 }
 
@@ -680,7 +689,64 @@ void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor i
     conv_shape c = tconv_shuffle_shape(s);
     conv_wino_transform(&c, m, packed, 0, tmp);
     wino_run(&c, m, out, in, tmp, bias ? packed + conv_fwd_pack_size(&c) : NULL, act, NULL, accumulate, zeros,
-             scratch, 0, 1, 1, 0);
+             scratch, 0, 1, 1, 0, 0);
+}
+
+/* A 5×5 stride-2 conv (padding 2) as one 3×3 stride-1 conv of the space-to-depth of its
+ * input (4A channels, channel ph·A + a being pixel (2y + ph/2, 2x + ph%2)'s channel a):
+ * output (y, x) takes input row 2(y + ty − 1) + py, the layer's tap 2ty + py where that
+ * is at most 4 (zero otherwise); 36 taps for its 25, all by Winograd, the space-to-depth
+ * read by the input transform (wino_job.s2d). */
+static conv_shape s2conv_shape(const conv_shape *s) { return (conv_shape){3, 1, 4 * s->A, s->B, 0}; }
+
+int conv_s2conv_ok(const conv_shape *s)
+{
+    conv_shape c = s2conv_shape(s);
+    return !s->transposed && s->k == 5 && s->stride == 2 && s->A % 16 == 0 && conv_wino_ok(&c);
+}
+
+size_t conv_s2conv_pack_size(const conv_shape *s)
+{
+    conv_shape c = s2conv_shape(s);
+    return conv_fwd_pack_size(&c);
+}
+
+void conv_s2conv_pack(const conv_shape *s, const float *w, float *packed)
+{
+    assert(conv_s2conv_ok(s));
+    conv_shape c = s2conv_shape(s);
+    int Bp = conv_round(s->B);
+    memset(packed, 0, conv_s2conv_pack_size(s) * sizeof *packed);
+    for (int ph = 0; ph < 4; ph++)
+        for (int ty = 0; ty < 3; ty++)
+            for (int tx = 0; tx < 3; tx++) {
+                int ky = 2 * ty + ph / 2, kx = 2 * tx + ph % 2;
+                if (ky > 4 || kx > 4) continue;
+                for (int a = 0; a < s->A; a++)
+                    for (int b = 0; b < s->B; b++)
+                        packed[((size_t)(3 * ty + tx) * c.A + ph * s->A + a) * Bp + b] = w[w_index(s, a, b, ky, kx)];
+            }
+}
+
+size_t conv_s2conv_tmp_size(const conv_shape *s, int m)
+{
+    conv_shape c = s2conv_shape(s);
+    return conv_wino_pack_size(&c, m);
+}
+
+size_t conv_s2conv_scratch_size(const conv_shape *s, int m)
+{
+    conv_shape c = s2conv_shape(s);
+    return conv_wino_scratch_size(&c, m);
+}
+
+void conv_forward_s2conv(const conv_shape *s, int m, tensor out, tensor in, const float *packed, const float *bias,
+                         int act, const tensor *res, int accumulate, const float *zeros, float *scratch, float *tmp)
+{
+    assert(conv_s2conv_ok(s) && (m == 4 || m == 6) && in.c == s->A && out.c == s->B && out.h * 2 == in.h && out.w * 2 == in.w);
+    conv_shape c = s2conv_shape(s);
+    conv_wino_transform(&c, m, packed, 0, tmp);
+    wino_run(&c, m, out, in, tmp, bias, act, res, accumulate, zeros, scratch, 0, 0, 1, 0, 1);
 }
 
 /* The data gradient of a 3×3 stride-1 conv, din = correlation of dout with the weights
@@ -706,7 +772,7 @@ static void dgrad_wino(const conv_shape *s, int m, const tensor *din, tensor dou
     tensor g = dout, di = *din;
     g.d = dout.g, g.g = NULL; /* the gradients, viewed as data */
     di.d = din->g, di.g = NULL;
-    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1, round);
+    wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1, round, 0);
 }
 
 void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
@@ -832,7 +898,7 @@ void conv_forward_wino_bf16(const conv_shape *s, tensor out, tensor in, const fl
                             const float *zeros, float *scratch)
 {
     assert(ops_has_bf16() && conv_wino_bf16_ok(s));
-    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0, 1, 0);
+    wino_run(s, 4, out, in, pairs, bias, act, res, accumulate, zeros, scratch, 1, 0, 1, 0, 0);
 }
 
 /* ---- backward ------------------------------------------------------------------ */

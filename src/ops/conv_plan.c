@@ -8,7 +8,7 @@
 
 /* The packed layouts a pass reads. PK_BF16: bf16 inference; PK_BF16_TRAIN: the bf16
  * forward and data-gradient layouts of bf16 training. */
-enum { PK_FWD = 1, PK_BWD = 2, PK_BF16 = 4, PK_BF16_TRAIN = 8, PK_TSHUF = 16 };
+enum { PK_FWD = 1, PK_BWD = 2, PK_BF16 = 4, PK_BF16_TRAIN = 8, PK_IWINO = 16 /* inference's own Winograd packs */ };
 
 struct conv_plan {
     conv_shape s;
@@ -27,6 +27,10 @@ struct conv_plan {
                       and the pixel shuffle, by Winograd F(tshuf×tshuf) (fp32; in bf16
                       inference where tshuf16) */
     int tshuf16;
+    int s2c;       /* a 5×5 stride-2 layer at inference: as a 3×3 conv of its input's
+                      space-to-depth by Winograd F(s2c×s2c) (fp32; in bf16 inference where
+                      s2c16 or the picture is large: s2c_pays) */
+    int s2c16;
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
@@ -38,14 +42,15 @@ struct conv_plan {
     float *Ud16;   /* bf16 training: the same of the bf16-rounded weights, m = wino_bwd16 */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
     float *tsh;    /* conv_tconv_shuffle_pack (weights and bias) */
+    float *s2p;    /* conv_s2conv_pack */
     float *fwd16, *bwd16, *shuf16, *U16; /* bf16 pairs of fwd, bwd, shuf; conv_wino_bf16_pack */
     float *g;      /* the weight gradient in the fwd layout [k][k][A][Bp] */
 };
 
 static int want_of(int mode)
 {
-    if (mode & CONV_BF16) return mode & CONV_TRAIN ? PK_BF16_TRAIN : PK_BF16 | PK_TSHUF;
-    return mode & CONV_TRAIN ? PK_FWD | PK_BWD : PK_FWD | PK_TSHUF;
+    if (mode & CONV_BF16) return mode & CONV_TRAIN ? PK_BF16_TRAIN : PK_BF16 | PK_IWINO;
+    return mode & CONV_TRAIN ? PK_FWD | PK_BWD : PK_FWD | PK_IWINO;
 }
 
 conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
@@ -76,6 +81,13 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * inference runs it at A·B ≤ 64·32 only (docs/BENCHMARKS.md). */
     p->tshuf = !conv_tconv_shuffle_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
     p->tshuf16 = p->tshuf && s->A * s->B <= 64 * 32;
+    /* Likewise a 5×5 stride-2 layer: a 3×3 conv of the space-to-depth of its input (4A
+     * channels, read by the input transform at strides of 2), 36 taps for its 25. Per
+     * layer 1.2–2.5× the direct fp32 kernel; against the direct bf16 one 1.15–1.35× at
+     * 32 → 64, at 64 → 128 (U of 8 MB) 0.65× on a 64² output but 1.23× on 180×320
+     * (docs/BENCHMARKS.md): bf16 inference runs it at A·B ≤ 32·64 or from 160² outputs. */
+    p->s2c = !conv_s2conv_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
+    p->s2c16 = p->s2c && s->A * s->B <= 32 * 64;
     p->wino = !conv_wino_ok(s) ? 0
               : wm == CONV_WINOGRAD_AUTO ? 6
               : wm >= 4 || (wm == 2 && s->A >= 64) ? wm : 0;
@@ -126,7 +138,8 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
 void conv_plan_free(conv_plan *p)
 {
     if (!p) return;
-    float *all[] = {p->bias, p->fwd, p->bwd, p->Ud, p->Ud16, p->shuf, p->tsh, p->fwd16, p->bwd16, p->shuf16, p->U16, p->g};
+    float *all[] = {p->bias, p->fwd,   p->bwd,   p->Ud,     p->Ud16, p->shuf, p->tsh,
+                    p->s2p,  p->fwd16, p->bwd16, p->shuf16, p->U16,  p->g};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     free(p);
 }
@@ -151,17 +164,20 @@ static int reserve(float **buf, size_t n)
 }
 
 /* The layouts of want, allocated (the gradient zeroed) where they are not yet. */
-/* Whether a pass of want runs the transposed layer as a shuffled 3×3 (tsh) */
+/* Whether a pass of want may run the transposed layer as a shuffled 3×3 (tsh), and the
+ * stride-2 one from its space-to-depth (s2p) */
 static int uses_tsh(const conv_plan *p, int want)
 {
-    return want & PK_TSHUF && (want & PK_BF16 ? p->tshuf16 : p->tshuf);
+    return want & PK_IWINO && (want & PK_BF16 ? p->tshuf16 : p->tshuf);
 }
+static int uses_s2p(const conv_plan *p, int want) { return want & PK_IWINO && p->s2c; }
 
 static int reserve_for(conv_plan *p, int want)
 {
     const conv_shape *s = &p->s;
     int r = 0, had_g = p->g != NULL;
     if (uses_tsh(p, want)) r |= reserve(&p->tsh, conv_tconv_shuffle_pack_size(s));
+    if (uses_s2p(p, want)) r |= reserve(&p->s2p, conv_s2conv_pack_size(s));
     if (want & PK_FWD) {
         r |= p->narrow ? reserve(&p->bwd, conv_bwd_pack_size(s)) : reserve(&p->fwd, conv_fwd_pack_size(s));
         if (p->shuffled) r |= reserve(&p->shuf, conv_shuffle_pack_size(s));
@@ -228,6 +244,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
     if (want & PK_FWD && p->shuffled) conv_shuffle_pack(s, w, b, p->shuf);
     if (uses_tsh(p, want)) conv_tconv_shuffle_pack(s, w, b, p->tsh);
+    if (uses_s2p(p, want)) conv_s2conv_pack(s, w, p->s2p);
     if (want & PK_BF16) {
         if (p->wino16) {
             conv_wino_pack(s, 4, w, tmp);
@@ -258,7 +275,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
 
 /* ---- running ---------------------------------------------------------------------- */
 
-enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND, K_TSHUF };
+enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND, K_TSHUF, K_S2C };
 
 /* The forward kernel of a pass in mode, for the whole layer or a block of its inputs.
  * In bf16 inference the Winograd layers run fp32 Winograd from bf16 weights (see wino16
@@ -270,11 +287,19 @@ static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
  * kernel at 1280×720, docs/BENCHMARKS.md) */
 static int shuffle_wino(const conv_plan *p, tensor in) { return p->wino && wino_pays(in); }
 
+/* The stride-2 layer from its space-to-depth at inference (s2c above) */
+static int s2c_pays(const conv_plan *p, int bf16, tensor in)
+{
+    long out_px = (long)(in.h / 2) * (in.w / 2);
+    return p->s2c && in.h % 2 == 0 && in.w % 2 == 0 && out_px > 32 * 32 && (!bf16 || p->s2c16 || out_px >= 160 * 160);
+}
+
 static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
     int whole = in.c == p->s.A, bf16 = mode & CONV_BF16, train = mode & CONV_TRAIN;
     if (p->narrow && !(bf16 && train)) return K_NARROW;
     if (!train && whole && wino_pays(in) && (bf16 ? p->tshuf16 : p->tshuf)) return K_TSHUF;
+    if (!train && whole && s2c_pays(p, bf16, in)) return K_S2C;
     /* bf16 training: a Winograd layer's forward runs fp32 Winograd on the operands of
      * the direct bf16 conv (input and weights rounded to bf16; see wino_bwd above): the
      * 3×3 forwards of a step on 384² crops 1.55 → 1.29 s (docs/BENCHMARKS.md) */
@@ -308,6 +333,7 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
     if (p->tshuf && conv_tconv_shuffle_scratch_size(&p->s, p->tshuf) > n)
         n = conv_tconv_shuffle_scratch_size(&p->s, p->tshuf);
+    if (p->s2c && conv_s2conv_scratch_size(&p->s, p->s2c) > n) n = conv_s2conv_scratch_size(&p->s, p->s2c);
     if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino) > n)
         n = conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino);
     if (p->wino_bwd) {
@@ -353,6 +379,7 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         case K_WINO_ROUND: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
         case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
         case K_TSHUF: return conv_tconv_shuffle_tmp_size(&p->s, p->tshuf);
+        case K_S2C: return conv_s2conv_tmp_size(&p->s, p->s2c);
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
@@ -408,6 +435,10 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
     case K_TSHUF:
         assert(!res && a0 == 0);
         conv_forward_tconv_shuffle(&p->s, p->tshuf, out, in, p->tsh, b != NULL, act, accumulate, zeros, scratch, tmp);
+        return 0;
+    case K_S2C:
+        assert(a0 == 0);
+        conv_forward_s2conv(&p->s, p->s2c, out, in, p->s2p, b, act, res, accumulate, zeros, scratch, tmp);
         return 0;
     case K_TWINO:
         assert(!res);
@@ -493,6 +524,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
               : bf16_direct(p) ? conv_bf16_pack_size(s) : 0) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
     if (uses_tsh(p, want)) f += conv_tconv_shuffle_pack_size(s);
+    if (uses_s2p(p, want)) f += conv_s2conv_pack_size(s);
     if (want & PK_BF16_TRAIN) {
         f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
         if (bf16_dgrad_wino(p)) {

@@ -92,6 +92,9 @@ typedef struct {
                            too large to stay in cache for the next layer */
     int res_far;        /* res (om 1) too large to be in cache (as stream): prefetched for
                            each row of tiles before its products */
+    int s2d, iw;        /* s2d: in is read as its space-to-depth (h, w the halves of its
+                           height and width, iw its own width; channel ph·A/4 + a is its
+                           channel a at pixel (2y + ph/2, 2x + ph%2)); fp32 jobs */
 } wino_job;
 
 typedef struct {

@@ -68,6 +68,19 @@ void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs
  * conv_tconv_shuffle_pack (weights in the direct layout of that conv, and its biases),
  * transformed at each call into tmp (conv_tconv_shuffle_tmp_size floats); scratch:
  * conv_tconv_shuffle_scratch_size. out = act(tconv(in) + bias (bias 1)) [+ out]. */
+/* A 5×5 stride-2 layer (A a multiple of 16, even input sizes) as one 3×3 conv of the
+ * space-to-depth of its input (4A channels) by Winograd F(m×m): its 25 taps among 36.
+ * packed: conv_s2conv_pack (the direct layout of that conv), transformed at each call
+ * into tmp (conv_s2conv_tmp_size floats); scratch: conv_s2conv_scratch_size. The rest
+ * as conv_forward. */
+int conv_s2conv_ok(const conv_shape *s);
+size_t conv_s2conv_pack_size(const conv_shape *s);
+void conv_s2conv_pack(const conv_shape *s, const float *w, float *packed);
+size_t conv_s2conv_tmp_size(const conv_shape *s, int m);
+size_t conv_s2conv_scratch_size(const conv_shape *s, int m);
+void conv_forward_s2conv(const conv_shape *s, int m, tensor out, tensor in, const float *packed, const float *bias,
+                         int act, const tensor *res, int accumulate, const float *zeros, float *scratch, float *tmp);
+
 int conv_tconv_shuffle_ok(const conv_shape *s);
 size_t conv_tconv_shuffle_pack_size(const conv_shape *s);
 void conv_tconv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed);

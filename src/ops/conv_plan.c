@@ -163,7 +163,6 @@ static int reserve(float **buf, size_t n)
     return *buf ? 0 : -1;
 }
 
-/* The layouts of want, allocated (the gradient zeroed) where they are not yet. */
 /* Whether a pass of want may run the transposed layer as a shuffled 3×3 (tsh), and the
  * stride-2 one from its space-to-depth (s2p) */
 static int uses_tsh(const conv_plan *p, int want)
@@ -172,6 +171,7 @@ static int uses_tsh(const conv_plan *p, int want)
 }
 static int uses_s2p(const conv_plan *p, int want) { return want & PK_IWINO && p->s2c; }
 
+/* The layouts of want, allocated (the gradient zeroed) where they are not yet. */
 static int reserve_for(conv_plan *p, int want)
 {
     const conv_shape *s = &p->s;

@@ -2,8 +2,10 @@
  *
  * The network says what a layer is (its shape, whether it has a bias, whether pixel_shuffle
  * follows it) and what pass comes (a conv_mode); the plan chooses how: direct, Winograd
- * F(2×2) or F(4×4), the data gradient by Winograd, bf16 direct or bf16 Winograd, each with
- * the packed copy of the weights that algorithm reads, and the packed weight gradient.
+ * F(2×2), F(4×4) or F(6×6) (at inference the 5×5 stride-2 and transposed layers too, as
+ * 3×3 convs of their input's space-to-depth or to 4B channels and the pixel shuffle), the
+ * data and weight gradients by Winograd, bf16 direct or bf16 Winograd, each with the
+ * packed copy of the weights that algorithm reads, and the packed weight gradient.
  * The network holds weights and gradients in PyTorch's layout and never sees a packed one,
  * so that another backend (a GPU, with memory of its own) can implement the same calls.
  * This is ncnn's layer shape: each layer owns its packing and picks its kernel; the

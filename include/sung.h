@@ -484,11 +484,13 @@ typedef struct {
     const char *isa;   /* the convolution kernels: NULL or "" the fastest set this CPU runs;
                         * "avx512+bf16", "avx512" (without bf16), "avx2" or "generic": at most
                         * that set, the fastest the CPU runs at or below it (never one it lacks) */
-    int winograd;      /* 3×3 stride-1 convolutions with a multiple of 16 input channels:
+    int winograd;      /* 3×3 stride-1 convolutions with a multiple of 16 input channels,
+                        * their weight gradients in training, and at inference the 5×5
+                        * stride-2 and transposed layers (as 3×3 convs):
                         * SUNG_WINOGRAD_AUTO F(6×6, 3×3) (fp32 training's data gradient:
                         * F(4×4), F(2×2) where in·out channels ≥ 128²); 0 direct
-                        * convolutions only; 2 F(2×2) from 64 input channels on; 4 F(4×4)
-                        * everywhere; 6 F(6×6) everywhere */
+                        * convolutions only; 2 F(2×2) from 64 input channels on (the rest
+                        * direct); 4 F(4×4) everywhere; 6 F(6×6) everywhere */
     int winograd_bf16; /* 1 (an experiment): in bf16 inference the F(4×4) layers multiply in
                         * bf16 too, faster but −3.5 dB on the training snapshot
                         * (docs/BENCHMARKS.md); 0 (default): they stay fp32 */

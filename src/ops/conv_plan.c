@@ -112,8 +112,8 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * Winograd too, F(6×6) (F(4×4) where winograd is 4): dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then
      * Gᵀ·dU·G, 64 products per 36 outputs and tap instead of 324, in fp32 (bf16
      * training: on the rounded operands, as the forward's). Per layer 1.4–1.6× the
-     * direct bf16 gradient, F(4×4) 1.2–1.5× (docs/BENCHMARKS.md). winograd 0: direct. */
-    p->wgrad_wino = !conv_wino_wgrad_ok(s) || wm == 0 ? 0 : wm == 4 ? 4 : 6;
+     * direct bf16 gradient, F(4×4) 1.2–1.5× (docs/BENCHMARKS.md). winograd 0 and 2: direct. */
+    p->wgrad_wino = !conv_wino_wgrad_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
     /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
      * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
      * every other layer there; the transform makes fp32 of them at each call) on fp32

@@ -207,6 +207,7 @@ int main(void)
     CHECK(run_env("SUNG_ISA= SUNG_WINOGRAD=0 SUNG_WINOGRAD_BF16=1", "info m.safetensors") == 0,
           "empty SUNG_ISA, SUNG_WINOGRAD=0, SUNG_WINOGRAD_BF16=1 refused");
     CHECK(run("bench --what layers --size 12") == 2, "bench: bad size");
+    CHECK(run("bench --what train-layer") == 2, "bench: bad --what");
     /* width 4 is even: bf16 runs where the kernels have it, and is refused clearly where not */
     {
         int rc = run("deblur --model m.safetensors --precision bf16 imgs/x.png -o b.png");

@@ -775,6 +775,7 @@ static void check_bf16(void)
     check_plan_1x1_bands();
     check_plan_train_wino(32, 32);
     check_plan_train_wino(64, 32);
+    check_plan_train_wino(128, 128); /* its data gradient F(4×4) in bf16 training, F(2×2) in fp32 */
     check_plan_tconv(64, 32, 1);  /* the DBlock(c)'s: shuffled by Winograd in bf16 too */
     check_plan_tconv(128, 64, 1); /* the DBlock(2c)'s: direct in bf16 */
     check_plan_tconv(32, 64, 0);  /* e2's 5×5 stride 2: from the space-to-depth in bf16 too */

@@ -290,7 +290,8 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
         if (b->json) {
             json_num(b, "train_cpu_s", "%.4f", median(cpu, R));
             json_runs(b, "train_cpu_runs_s", cpu);
-        }        if (layers) layer_report(b, label, "layers_train", rows, nrows, t);
+        }
+        if (layers) layer_report(b, label, "layers_train", rows, nrows, t);
     }
     free(blur), free(sharp), free(rows);
     return rc;
@@ -301,7 +302,9 @@ int cmd_bench(int argc, char **argv)
     const char *what = "all", *size_s = NULL, *prec_s = "fp32", *variant_s = "sung", *json_path = NULL;
     int runs = 3, width = 32, iters = 4, batch = 4, patch = 128;
     cli_opt opts[] = {
-        {"--what", 's', &what, "infer, train, layers (inference, with the time per layer type) or all (default)"},
+        {"--what", 's', &what,
+         "infer, train, layers (inference, with the time per layer type), train-layers (training, likewise) or all "
+         "(default)"},
         {"--size", 's', &size_s, "inference size WxH, repeated or a comma list (default 512x512,1280x720)"},
         {"--runs", 'i', &runs, "timed runs after one warm-up; the median is reported (default 3)"},
         {"--iters", 'i', &iters, "scale iterations of inference (default 4)"},
@@ -313,7 +316,7 @@ int cmd_bench(int argc, char **argv)
         {"--json", 's', &json_path, "also write the results as one JSON object to FILE; - = stdout (the table then goes to stderr)"},
         {0},
     };
-    int np = cli_parse("bench", "[--what infer|train|layers|all] [--size WxH]... [--runs N] [options]", opts, argc, argv,
+    int np = cli_parse("bench", "[--what infer|train|layers|train-layers|all] [--size WxH]... [--runs N] [options]", opts, argc, argv,
                        NULL, 0);
     if (np == -2) return 0;
     if (np < 0) return 2;
@@ -321,8 +324,9 @@ int cmd_bench(int argc, char **argv)
     if (!strcmp(what, "infer")) todo = DO_INFER;
     else if (!strcmp(what, "train")) todo = DO_TRAIN;
     else if (!strcmp(what, "layers")) todo = DO_INFER | DO_LAYERS;
+    else if (!strcmp(what, "train-layers")) todo = DO_TRAIN | DO_LAYERS;
     else if (!strcmp(what, "all")) todo = DO_INFER | DO_TRAIN | DO_LAYERS;
-    else return bad("--what must be infer, train, layers or all, not '%s'", what);
+    else return bad("--what must be infer, train, layers, train-layers or all, not '%s'", what);
     int sizes[MAX_SIZES][2], nsizes = 0;
     if (collect_sizes(opts, argc, argv, sizes, &nsizes)) return 2;
     if (!nsizes) sizes[0][0] = sizes[0][1] = 512, sizes[1][0] = 1280, sizes[1][1] = 720, nsizes = 2;

@@ -106,7 +106,9 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         conv_shape d = conv_dgrad_shape(s);
         int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
         p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
-        p->wino_bwd16 = p->wino_bwd >= 4 ? p->wino_bwd : 0;
+        /* bf16 training's: F(4×4) at 128² too, 1.5× the direct bf16 kernel there (3×3
+         * 128 → 128 on 2×96²: 14.0 → 9.1 ms; F(6×6) 9.8; docs/BENCHMARKS.md) */
+        p->wino_bwd16 = wm == CONV_WINOGRAD_AUTO ? 4 : p->wino_bwd >= 4 ? p->wino_bwd : 0;
     }
     /* Training's weight gradient of a 3×3 stride-1 conv with A and B multiples of 16 by
      * Winograd too, F(6×6) (F(4×4) where winograd is 4): dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then

@@ -1043,14 +1043,20 @@ static void check_wino_stream(int m, int A, int B, int h, int w, int act)
     free_t(x);
 }
 
-/* The transposed 5×5 stride-2 conv with its parity class (0, 0) by Winograd against the
- * direct one (bounds as check_wino's; the other classes are the direct kernel's own). */
-static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int accumulate)
+/* A transposed 5×5 stride-2 conv's Winograd way against the direct conv (bounds as
+ * check_wino's): WINO_AS_TCONV00, its parity class (0, 0) by Winograd from the forward
+ * pack (fp32 training; the other classes are the direct kernel's own), or
+ * WINO_AS_TSHUFFLE, the whole layer as a 3×3 conv to 4B channels and the pixel shuffle
+ * (inference: conv_forward_tconv_shuffle); each activation, accumulating or not, with
+ * and without the bias, sizes with partial tiles. */
+static void check_tconv_way(int way, int m, int A, int B, int h, int w, int act, int accumulate, int with_bias)
 {
     conv_shape s = {5, 2, A, B, 1};
-    CHECK(conv_tconv_wino_ok(&s), "transposed A%d B%d must be accepted", A, B);
+    conv_shape eq = conv_wino_as(&s, way); /* the 3×3 conv it runs */
+    int shuffled = way == WINO_AS_TSHUFFLE;
+    CHECK(shuffled ? conv_tconv_shuffle_ok(&s) : conv_tconv_wino_ok(&s), "transposed A%d B%d must be accepted", A, B);
     size_t nw = (size_t)A * B * 25;
-    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[512] = {0};
+    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[1024] = {0}, *b = with_bias ? bias : NULL;
     for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
     for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
     tensor x = new_t(2, h, w, A, A + 4), want = new_t(2, 2 * h, 2 * w, B, B), got = new_t(2, 2 * h, 2 * w, B, B + 3);
@@ -1059,15 +1065,20 @@ static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int acc
             for (int xx = 0; xx < 2 * w; xx++)
                 for (int c = 0; c < B; c++)
                     got.d[t_off(&got, n, y, xx) + c] = accumulate ? want.d[t_off(&want, n, y, xx) + c] : NAN;
-    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *tmp = malloc(conv_tconv_wino_tmp_size(&s, m) * 4);
-    float *scratch = malloc(conv_tconv_wino_scratch_size(&s, m) * 4);
+    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *packed = shuffled ? malloc(conv_tconv_shuffle_pack_size(&s) * 4) : NULL;
+    float *tmp = malloc(conv_wino_pack_size(&eq, m) * 4), *scratch = malloc(conv_wino_scratch_size(&eq, m) * 4);
     conv_pack(&s, wt, fwd, NULL);
-    conv_forward(&s, want, x, fwd, bias, act, NULL, accumulate, zeros);
-    conv_forward_tconv_wino(&s, m, got, x, fwd, bias, act, accumulate, zeros, scratch, tmp);
+    conv_forward(&s, want, x, fwd, b, act, NULL, accumulate, zeros);
+    if (shuffled) {
+        conv_tconv_shuffle_pack(&s, wt, b, packed);
+        conv_forward_tconv_shuffle(&s, m, got, x, packed, with_bias, act, accumulate, zeros, scratch, tmp);
+    } else {
+        conv_forward_tconv_wino(&s, m, got, x, fwd, b, act, accumulate, zeros, scratch, tmp);
+    }
     double e = rel_l2(want, got);
-    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv by Winograd F(%d) A%d B%d %dx%d act%d acc%d: relative error %.3g", m,
-          A, B, h, w, act, accumulate, e);
-    free(wt), free(fwd), free(tmp), free(scratch);
+    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv %s by Winograd F(%d) A%d B%d %dx%d act%d acc%d bias%d: relative "
+          "error %.3g", shuffled ? "as a shuffled 3x3" : "class (0, 0)", m, A, B, h, w, act, accumulate, with_bias, e);
+    free(wt), free(fwd), free(packed), free(tmp), free(scratch);
     free_t(x), free_t(want), free_t(got);
 }
 
@@ -1077,6 +1088,7 @@ static void check_tconv_wino(int m, int A, int B, int h, int w, int act, int acc
 static void check_s2conv(int m, int A, int B, int h, int w, int act, int with_res)
 {
     conv_shape s = {5, 2, A, B, 0};
+    conv_shape eq = conv_wino_as(&s, WINO_AS_S2D); /* the 3×3 conv it runs */
     CHECK(conv_s2conv_ok(&s), "5x5 stride 2 A%d B%d must be accepted", A, B);
     size_t nw = (size_t)A * B * 25;
     float *wt = malloc(nw * 4), bias[512] = {0}, zeros[1024] = {0};
@@ -1089,7 +1101,7 @@ static void check_s2conv(int m, int A, int B, int h, int w, int act, int with_re
             for (int xx = 0; xx < w / 2; xx++)
                 for (int c = 0; c < B; c++) got.d[t_off(&got, n, y, xx) + c] = want.d[t_off(&want, n, y, xx) + c];
     float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *packed = malloc(conv_s2conv_pack_size(&s) * 4);
-    float *tmp = malloc(conv_s2conv_tmp_size(&s, m) * 4), *scratch = malloc(conv_s2conv_scratch_size(&s, m) * 4);
+    float *tmp = malloc(conv_wino_pack_size(&eq, m) * 4), *scratch = malloc(conv_wino_scratch_size(&eq, m) * 4);
     conv_pack(&s, wt, fwd, NULL);
     conv_s2conv_pack(&s, wt, packed);
     conv_forward(&s, want, x, fwd, bias, act, with_res ? &r : NULL, with_res, zeros);
@@ -1099,37 +1111,6 @@ static void check_s2conv(int m, int A, int B, int h, int w, int act, int with_re
           "res%d: relative error %.3g", m, A, B, h, w, act, with_res, e);
     free(wt), free(fwd), free(packed), free(tmp), free(scratch);
     free_t(x), free_t(r), free_t(want), free_t(got);
-}
-
-/* The whole transposed 5×5 stride-2 conv as a 3×3 conv to 4B channels by Winograd and the
- * pixel shuffle (inference: conv_forward_tconv_shuffle) against the direct one: each
- * activation, accumulating or not, with and without the bias, sizes with partial tiles
- * (bound as check_wino's). */
-static void check_tconv_shuffle(int m, int A, int B, int h, int w, int act, int accumulate, int with_bias)
-{
-    conv_shape s = {5, 2, A, B, 1};
-    CHECK(conv_tconv_shuffle_ok(&s), "transposed A%d B%d must be accepted", A, B);
-    size_t nw = (size_t)A * B * 25;
-    float *wt = malloc(nw * 4), bias[512] = {0}, zeros[1024] = {0};
-    for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
-    for (int i = 0; i < B; i++) bias[i] = test_randf(-0.5f, 0.5f);
-    tensor x = new_t(2, h, w, A, A + 4), want = new_t(2, 2 * h, 2 * w, B, B), got = new_t(2, 2 * h, 2 * w, B, B + 3);
-    for (int n = 0; n < 2; n++)
-        for (int y = 0; y < 2 * h; y++)
-            for (int xx = 0; xx < 2 * w; xx++)
-                for (int c = 0; c < B; c++)
-                    got.d[t_off(&got, n, y, xx) + c] = accumulate ? want.d[t_off(&want, n, y, xx) + c] : NAN;
-    float *fwd = malloc(conv_fwd_pack_size(&s) * 4), *packed = malloc(conv_tconv_shuffle_pack_size(&s) * 4);
-    float *tmp = malloc(conv_tconv_shuffle_tmp_size(&s, m) * 4), *scratch = malloc(conv_tconv_shuffle_scratch_size(&s, m) * 4);
-    conv_pack(&s, wt, fwd, NULL);
-    conv_tconv_shuffle_pack(&s, wt, with_bias ? bias : NULL, packed);
-    conv_forward(&s, want, x, fwd, with_bias ? bias : NULL, act, NULL, accumulate, zeros);
-    conv_forward_tconv_shuffle(&s, m, got, x, packed, with_bias, act, accumulate, zeros, scratch, tmp);
-    double e = rel_l2(want, got);
-    CHECK(e < (m == 4 ? 1e-5 : 2e-5), "transposed conv as a shuffled 3x3 by Winograd F(%d) A%d B%d %dx%d act%d acc%d bias%d: "
-          "relative error %.3g", m, A, B, h, w, act, accumulate, with_bias, e);
-    free(wt), free(fwd), free(packed), free(tmp), free(scratch);
-    free_t(x), free_t(want), free_t(got);
 }
 
 /* The per-call weight transform (conv_wino_transform, fp32 from the direct layout) against
@@ -1432,17 +1413,17 @@ int main(void)
     }
     for (int m = 2; m <= 6; m += 2) {
         if (m >= 4) {
-            check_tconv_wino(m, 64, 32, 7, 13, ACT_NONE, 0);
-            check_tconv_wino(m, 128, 64, 5, 30, ACT_RELU, 1); /* several chunks; accumulate */
-            check_tconv_wino(m, 32, 20, 1, 1, ACT_NONE, 1);   /* one pixel; B not a multiple of 16 */
+            check_tconv_way(WINO_AS_TCONV00, m, 64, 32, 7, 13, ACT_NONE, 0, 1);
+            check_tconv_way(WINO_AS_TCONV00, m, 128, 64, 5, 30, ACT_RELU, 1, 1); /* several chunks; accumulate */
+            check_tconv_way(WINO_AS_TCONV00, m, 32, 20, 1, 1, ACT_NONE, 1, 0); /* one pixel; B not a multiple of 16; no bias */
             check_s2conv(m, 32, 64, 14, 26, ACT_RELU, 0);  /* e2's conv: partial tiles */
             check_s2conv(m, 64, 128, 40, 54, ACT_RELU, 0); /* e3's: inner tiles, several chunks */
             check_s2conv(m, 16, 32, 2, 2, ACT_NONE, EPI_RES_ACC); /* one output pixel; a residual + accumulation */
             check_s2conv(m, 32, 16, 52, 30, ACT_NONE, EPI_RES_ACC);
-            check_tconv_shuffle(m, 64, 32, 7, 13, ACT_RELU, 1, 1); /* the DBlock's: relu, summed into the skip */
-            check_tconv_shuffle(m, 128, 64, 5, 30, ACT_NONE, 0, 1); /* several chunks */
-            check_tconv_shuffle(m, 32, 20, 1, 1, ACT_RELU, 0, 0);   /* one pixel; 4B = 80, no bias */
-            check_tconv_shuffle(m, 32, 16, 26, 27, ACT_RELU, 1, 1); /* inner tiles */
+            check_tconv_way(WINO_AS_TSHUFFLE, m, 64, 32, 7, 13, ACT_RELU, 1, 1); /* the DBlock's: relu, summed into the skip */
+            check_tconv_way(WINO_AS_TSHUFFLE, m, 128, 64, 5, 30, ACT_NONE, 0, 1); /* several chunks */
+            check_tconv_way(WINO_AS_TSHUFFLE, m, 32, 20, 1, 1, ACT_RELU, 0, 0);   /* one pixel; 4B = 80, no bias */
+            check_tconv_way(WINO_AS_TSHUFFLE, m, 32, 16, 26, 27, ACT_RELU, 1, 1); /* inner tiles */
         }
         for (int pairs = 0; pairs <= 1; pairs++) {
             check_wino_transform(m, 16, 16, pairs);

@@ -597,24 +597,20 @@ void conv_shuffle_forward_wino(const conv_shape *s, int m, tensor out, tensor in
 /* A transposed 5×5 stride-2 layer's parity class (0, 0) is a 3×3 stride-1 conv of its
  * input: taps (ky, kx) ∈ {0, 2, 4}² at input offsets (2 − ky)/2, i.e. the 3×3 conv whose
  * tap (ty, tx) is the layer's (4 − 2ty, 4 − 2tx). */
-static conv_shape tconv00_shape(const conv_shape *s) { return (conv_shape){3, 1, s->A, s->B, 0}; }
+conv_shape conv_wino_as(const conv_shape *s, int way)
+{
+    switch (way) {
+    case WINO_AS_TCONV00: return (conv_shape){3, 1, s->A, s->B, 0};
+    case WINO_AS_TSHUFFLE: return (conv_shape){3, 1, s->A, 4 * s->B, 0};
+    default: assert(way == WINO_AS_S2D); return (conv_shape){3, 1, 4 * s->A, s->B, 0};
+    }
+}
+static conv_shape tconv00_shape(const conv_shape *s) { return conv_wino_as(s, WINO_AS_TCONV00); }
 
 int conv_tconv_wino_ok(const conv_shape *s)
 {
     conv_shape c = tconv00_shape(s);
     return s->transposed && s->k == 5 && s->stride == 2 && conv_wino_ok(&c);
-}
-
-size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m)
-{
-    conv_shape c = tconv00_shape(s);
-    return conv_wino_pack_size(&c, m);
-}
-
-size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m)
-{
-    conv_shape c = tconv00_shape(s);
-    return conv_wino_scratch_size(&c, m);
 }
 
 void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, const float *wfwd,
@@ -635,7 +631,7 @@ void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, 
  * channels, channel 4b + 2r + c being output pixel (2y + r, 2x + c)'s channel b, then
  * the pixel shuffle: parity r's tap ty is the layer's r + 4 − 2ty where that is 0 … 4
  * (class (0, 0) above: 4 − 2ty), else zero; 36 taps for its 25, all by Winograd. */
-static conv_shape tconv_shuffle_shape(const conv_shape *s) { return (conv_shape){3, 1, s->A, 4 * s->B, 0}; }
+static conv_shape tconv_shuffle_shape(const conv_shape *s) { return conv_wino_as(s, WINO_AS_TSHUFFLE); }
 
 int conv_tconv_shuffle_ok(const conv_shape *s)
 {
@@ -670,18 +666,6 @@ void conv_tconv_shuffle_pack(const conv_shape *s, const float *w, const float *b
         }
 }
 
-size_t conv_tconv_shuffle_tmp_size(const conv_shape *s, int m)
-{
-    conv_shape c = tconv_shuffle_shape(s);
-    return conv_wino_pack_size(&c, m);
-}
-
-size_t conv_tconv_shuffle_scratch_size(const conv_shape *s, int m)
-{
-    conv_shape c = tconv_shuffle_shape(s);
-    return conv_wino_scratch_size(&c, m);
-}
-
 void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor in, const float *packed, int bias,
                                 int act, int accumulate, const float *zeros, float *scratch, float *tmp)
 {
@@ -697,7 +681,7 @@ void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor i
  * output (y, x) takes input row 2(y + ty − 1) + py, the layer's tap 2ty + py where that
  * is at most 4 (zero otherwise); 36 taps for its 25, all by Winograd, the space-to-depth
  * read by the input transform (wino_job.s2d). */
-static conv_shape s2conv_shape(const conv_shape *s) { return (conv_shape){3, 1, 4 * s->A, s->B, 0}; }
+static conv_shape s2conv_shape(const conv_shape *s) { return conv_wino_as(s, WINO_AS_S2D); }
 
 int conv_s2conv_ok(const conv_shape *s)
 {
@@ -726,18 +710,6 @@ void conv_s2conv_pack(const conv_shape *s, const float *w, float *packed)
                     for (int b = 0; b < s->B; b++)
                         packed[((size_t)(3 * ty + tx) * c.A + ph * s->A + a) * Bp + b] = w[w_index(s, a, b, ky, kx)];
             }
-}
-
-size_t conv_s2conv_tmp_size(const conv_shape *s, int m)
-{
-    conv_shape c = s2conv_shape(s);
-    return conv_wino_pack_size(&c, m);
-}
-
-size_t conv_s2conv_scratch_size(const conv_shape *s, int m)
-{
-    conv_shape c = s2conv_shape(s);
-    return conv_wino_scratch_size(&c, m);
 }
 
 void conv_forward_s2conv(const conv_shape *s, int m, tensor out, tensor in, const float *packed, const float *bias,

@@ -332,10 +332,11 @@ size_t conv_plan_scratch_size(const conv_plan *p)
 {
     size_t n = conv_scratch_size(&p->s);
     if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
-    if (p->twino && conv_tconv_wino_scratch_size(&p->s, p->twino) > n) n = conv_tconv_wino_scratch_size(&p->s, p->twino);
-    if (p->tshuf && conv_tconv_shuffle_scratch_size(&p->s, p->tshuf) > n)
-        n = conv_tconv_shuffle_scratch_size(&p->s, p->tshuf);
-    if (p->s2c && conv_s2conv_scratch_size(&p->s, p->s2c) > n) n = conv_s2conv_scratch_size(&p->s, p->s2c);
+    int ways[3][2] = {{p->twino, WINO_AS_TCONV00}, {p->tshuf, WINO_AS_TSHUFFLE}, {p->s2c, WINO_AS_S2D}};
+    for (int i = 0; i < 3; i++) {
+        conv_shape c = conv_wino_as(&p->s, ways[i][1]);
+        if (ways[i][0] && conv_wino_scratch_size(&c, ways[i][0]) > n) n = conv_wino_scratch_size(&c, ways[i][0]);
+    }
     if (p->wgrad_wino && conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino) > n)
         n = conv_wino_wgrad_scratch_size(&p->s, p->wgrad_wino);
     if (p->wino_bwd) {
@@ -367,6 +368,13 @@ static tensor rows_of(tensor t, int i, int y0, int h)
     return (tensor){t.d + t_off(&t, i, y0, 0), NULL, 1, h, t.w, t.c, t.ld};
 }
 
+/* The transformed weights of a 5×5 stride-2 layer's Winograd way (conv_wino_as) */
+static size_t equiv_pack_size(const conv_plan *p, int way, int m)
+{
+    conv_shape c = conv_wino_as(&p->s, way);
+    return conv_wino_pack_size(&c, m);
+}
+
 size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
 {
     size_t pairs = (size_t)in.n * in.h * in.w * bf16_pairs(in.c); /* the input as bf16 pairs */
@@ -379,9 +387,9 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
         }
         case K_WINO:
         case K_WINO_ROUND: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
-        case K_TWINO: return conv_tconv_wino_tmp_size(&p->s, p->twino);
-        case K_TSHUF: return conv_tconv_shuffle_tmp_size(&p->s, p->tshuf);
-        case K_S2C: return conv_s2conv_tmp_size(&p->s, p->s2c);
+        case K_TWINO: return equiv_pack_size(p, WINO_AS_TCONV00, p->twino);
+        case K_TSHUF: return equiv_pack_size(p, WINO_AS_TSHUFFLE, p->tshuf);
+        case K_S2C: return equiv_pack_size(p, WINO_AS_S2D, p->s2c);
         default: return 0;
         }
     case CONV_OP_SHUFFLE:

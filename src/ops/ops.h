@@ -58,39 +58,40 @@ void conv_wino_pack(const conv_shape *s, int m, const float *w, float *U);
  * rounding (a few ulp). pairs: fwd is instead that layout's bf16 pairs (conv_bf16_pack,
  * A even; bf16 inference keeps ½× its weights): the U of the bf16-rounded weights. */
 void conv_wino_transform(const conv_shape *s, int m, const float *fwd, int pairs, float *U);
+/* The 5×5 stride-2 layers' Winograd paths below each run a 3×3 stride-1 conv: of the
+ * transposed layer's parity class (0, 0) (A → B), of the whole transposed layer to
+ * 4B channels before the pixel shuffle, or of the stride-2 layer's input space-to-depth
+ * (4A → B). conv_wino_as gives that shape; their tmp (the transformed weights) and
+ * scratch are conv_wino_pack_size and conv_wino_scratch_size of it. */
+enum { WINO_AS_TCONV00, WINO_AS_TSHUFFLE, WINO_AS_S2D };
+conv_shape conv_wino_as(const conv_shape *s, int way);
 /* The transposed 5×5 stride-2 conv (conv_forward's transposed case, fp32, from its fwd
  * pack) with the output parity class (0, 0), 9 of its 25 taps, by Winograd F(m×m) as a
  * 3×3 conv (conv_tconv_wino_ok: A a multiple of 16, B ≥ 16), the other three classes
- * direct. tmp: conv_tconv_wino_tmp_size floats; scratch: conv_tconv_wino_scratch_size. */
+ * direct. tmp and scratch: conv_wino_pack_size and conv_wino_scratch_size of the layer
+ * as WINO_AS_TCONV00. */
 /* The whole transposed 5×5 stride-2 layer at inference as one 3×3 conv from A to 4B
  * channels by Winograd F(m×m), then the pixel shuffle (conv_tconv_shuffle_ok: A a
  * multiple of 16): its 25 taps among 36 (the other 11 zero). packed:
  * conv_tconv_shuffle_pack (weights in the direct layout of that conv, and its biases),
- * transformed at each call into tmp (conv_tconv_shuffle_tmp_size floats); scratch:
- * conv_tconv_shuffle_scratch_size. out = act(tconv(in) + bias (bias 1)) [+ out]. */
+ * transformed at each call into tmp; tmp and scratch as the layer WINO_AS_TSHUFFLE's.
+ * out = act(tconv(in) + bias (bias 1)) [+ out]. */
 /* A 5×5 stride-2 layer (A a multiple of 16, even input sizes) as one 3×3 conv of the
  * space-to-depth of its input (4A channels) by Winograd F(m×m): its 25 taps among 36.
  * packed: conv_s2conv_pack (the direct layout of that conv), transformed at each call
- * into tmp (conv_s2conv_tmp_size floats); scratch: conv_s2conv_scratch_size. The rest
- * as conv_forward. */
+ * into tmp; tmp and scratch as the layer WINO_AS_S2D's. The rest as conv_forward. */
 int conv_s2conv_ok(const conv_shape *s);
 size_t conv_s2conv_pack_size(const conv_shape *s);
 void conv_s2conv_pack(const conv_shape *s, const float *w, float *packed);
-size_t conv_s2conv_tmp_size(const conv_shape *s, int m);
-size_t conv_s2conv_scratch_size(const conv_shape *s, int m);
 void conv_forward_s2conv(const conv_shape *s, int m, tensor out, tensor in, const float *packed, const float *bias,
                          int act, const tensor *res, int accumulate, const float *zeros, float *scratch, float *tmp);
 
 int conv_tconv_shuffle_ok(const conv_shape *s);
 size_t conv_tconv_shuffle_pack_size(const conv_shape *s);
 void conv_tconv_shuffle_pack(const conv_shape *s, const float *w, const float *bias, float *packed);
-size_t conv_tconv_shuffle_tmp_size(const conv_shape *s, int m);
-size_t conv_tconv_shuffle_scratch_size(const conv_shape *s, int m);
 void conv_forward_tconv_shuffle(const conv_shape *s, int m, tensor out, tensor in, const float *packed, int bias,
                                 int act, int accumulate, const float *zeros, float *scratch, float *tmp);
 int conv_tconv_wino_ok(const conv_shape *s);
-size_t conv_tconv_wino_tmp_size(const conv_shape *s, int m);
-size_t conv_tconv_wino_scratch_size(const conv_shape *s, int m);
 void conv_forward_tconv_wino(const conv_shape *s, int m, tensor out, tensor in, const float *wfwd,
                              const float *bias, int act, int accumulate, const float *zeros,
                              float *scratch, float *tmp);

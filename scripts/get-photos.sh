@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# scripts/get-photos.sh [--force] [DIR]: the sharp photos that `sung synth` turns into
-# training pairs (SPEC §9), split by photo into DIR/train/, DIR/val/ and DIR/test/, plus
-# DIR/real-blur/ (DIR defaults to data/photos, which git ignores). docs/DATA.md lists
+# scripts/get-photos.sh [--force] [--more] [DIR]: the sharp photos that `sung synth` turns
+# into training pairs (SPEC §9), split by photo into DIR/train/, DIR/val/ and DIR/test/,
+# plus DIR/real-blur/ (DIR defaults to data/photos, which git ignores). docs/DATA.md lists
 # every photo, its size and why the others were left out.
+#
+# --more adds 46 training photos from three more packages (below; 61 MB to download), two
+# of them stored in forms `sung` cannot read, which scripts/photo-extract.py turns into PNG
+# (it needs python3-pil). The main width-32 run trains on them from the twelfth session on
+# (docs/RESULTS.md); the demo and the tests need only the default set.
 #
 # Sources: Debian packages fetched with `apt-get download` and unpacked with `dpkg -x`
 # into a temporary folder (nothing is installed). Chosen by looking at every candidate.
@@ -45,6 +50,17 @@
 #                            (soft), and the small ones (under 1000 px wide, or portrait).
 #   palapeli-data            all 5 photos of usr/share/palapeli/collection/ (a puzzle game's
 #                            data, not a wallpaper package).
+# With --more, training only, 46 photos:
+#   gcompris-qt-data         31 monuments, 10 farm and wild animals and 3 music scenes, all
+#                            Wikimedia Commons photos of about 1024 px (the lists below),
+#                            WebP inside Qt resource files (.rcc). Left out: aulaPalatina
+#                            (no licence in the package), soft, hazy, night, black-and-white
+#                            and small ones, bokeh, and the 1920×1080 animals of `erase`
+#                            (upscaled and sharpened: painterly at 100 %). Saved as
+#                            gcompris-NAME.png.
+#   puzzle-jigsaw            pexels-photo-302304.jpeg (a tiger in snow, 1001×648; CC0).
+#   python3-scipy            scipy/misc/face.dat, the raccoon (raw RGB, 1024×768), saved as
+#                            scipy-face.png.
 # Checked and not used at all: ukui-wallpapers (illustrations), gnome-backgrounds
 # (illustrations, renders), lomiri-wallpapers (its one image is a render), sway-backgrounds
 # (illustrations), desktop-base, xfdesktop4-data, fvwm-crystal (graphics, SVG), and
@@ -61,10 +77,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 force=0
+more=0
 dest=data/photos
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
+    --more) more=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "get-photos: unknown option '$a' (see --help)" >&2; exit 2 ;;
     *) dest=$a ;;
@@ -89,6 +107,26 @@ palapeli_dir=usr/share/palapeli/collection
 palapeli_photos=(castle-maintenon.jpg cincinnati-bridge.jpg citrus-fruits.jpg european-honey-bee.jpg
   panther-chameleon-female.jpg)
 opencv_real_blur=(data/licenseplate_motion.jpg data/text_motion.jpg data/text_defocus.jpg)
+gc_rcc=usr/share/gcompris-qt/rcc
+gc_monuments=(egypt/greatPyramidOfGiza france/arlesAmphitheater france/chateaudeChambord
+  france/chateaudeChenonceau france/eiffelTower france/palaisdesPapes france/pontduGard
+  france/reimsCathedral france/rocamadour germany/berlinCathedral germany/brandenburgGate
+  germany/neuschwansteinCastle germany/schwerinPalace germany/wormsCathedral india/ajantaCave
+  india/charminar india/goldenTemple india/hawaMahal india/konarkSunTemple india/qutubMinar
+  usa/canyondeChelly usa/fortSumter usa/georgeWashingtonBirthplace usa/mountRushmore usa/navajo
+  usa/statueofLiberty wonders/christTheRedeemer wonders/colosseum wonders/greatWallofChina
+  wonders/petra wonders/tajMahal)
+gc_farm=(cat chicken cow horse)
+gc_world=(chameleon dragon giraffe hedgehog jaguar polar_bear)
+gc_music=(america australia italy)
+jigsaw_photos=(pexels-photo-302304.jpeg)
+more_photos=() # the names they are saved under
+if [ "$more" = 1 ]; then
+  for p in "${gc_monuments[@]}" "${gc_farm[@]}" "${gc_world[@]}" "${gc_music[@]}"; do
+    more_photos+=("gcompris-${p##*/}.png")
+  done
+  more_photos+=("${jigsaw_photos[@]}" scipy-face.png)
+fi
 
 test_photos=(Garden.jpg Storm.jpg Wood.jpg life_by_Aitzol_Berasategi.jpg
   Bridge_by_Sander_Klootwijk.jpg Wine_by_Jakkub_Mede.jpg scenetext02.jpg chelsea.png)
@@ -109,9 +147,12 @@ if [ "$force" = 0 ] && [ -s "$dest/.sources" ]; then
   done <"$dest/.sources"
   if [ "$complete" = 1 ]; then
     for p in "${skimage_photos[@]}" "${lomiri20_photos[@]}" "${opencv_photos[@]}" "${opencv_real_blur[@]}" \
-             "${test_photos[@]}" "${val_photos[@]}"; do
+             "${test_photos[@]}" "${val_photos[@]}" "${more_photos[@]}"; do
       [ -n "${listed[${p##*/}]:-}" ] || { complete=0; break; }
     done
+  fi
+  if [ "$complete" = 1 ] && [ "$more" = 0 ] && grep -q ' \(gcompris-qt-data\|puzzle-jigsaw\|python3-scipy\)$' "$dest/.sources"; then
+    complete=0 # the --more photos are there: this run removes them
   fi
   if [ "$complete" = 1 ]; then
     for s in "${splits[@]}"; do
@@ -125,6 +166,10 @@ fi
 for tool in apt-get dpkg; do
   command -v "$tool" >/dev/null || { echo "get-photos: needs Debian's $tool" >&2; exit 1; }
 done
+if [ "$more" = 1 ] && ! /usr/bin/python3 -c 'import PIL.WebPImagePlugin' 2>/dev/null; then
+  echo "get-photos: --more needs python3-pil with WebP (apt-get install python3-pil)" >&2
+  exit 1
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; rm -f "$dest"/*/*.tmp.$$ "$dest"/.sources.tmp.$$' EXIT
@@ -151,6 +196,7 @@ fetch() { # fetch PACKAGE: downloads it and unpacks it into $tmp/root/PACKAGE
 # Never add plasma-workspace-wallpapers here (see the top of this file).
 packages=(mate-backgrounds python3-skimage lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc
   lxqt-themes tuxpaint-data palapeli-data)
+[ "$more" = 0 ] || packages+=(gcompris-qt-data puzzle-jigsaw python3-scipy)
 for pkg in "${packages[@]}"; do fetch "$pkg"; done
 
 split_of() { # split_of NAME: prints test, val or train
@@ -211,6 +257,31 @@ done
 for p in "${lxqt_photos[@]}"; do take "$tmp/root/lxqt-themes/$lxqt_dir/$p" lxqt-themes; done
 for p in "${tuxpaint_photos[@]}"; do take "$tmp/root/tuxpaint-data/$tuxpaint_dir/$p" tuxpaint-data; done
 for p in "${palapeli_photos[@]}"; do take "$tmp/root/palapeli-data/$palapeli_dir/$p" palapeli-data; done
+if [ "$more" = 1 ]; then # converted into $tmp/more/ first, then taken as the others
+  mkdir -p "$tmp/more"
+  extract=scripts/photo-extract.py
+  gc=$tmp/root/gcompris-qt-data/$gc_rcc
+  gc_take() { # gc_take ACTIVITY FOLDER NAME...
+    local act=$1 dir=$2 n
+    shift 2
+    for n in "$@"; do
+      "$extract" rcc "$gc/$act.rcc" "/gcompris/src/activities/$act/resource/$dir/$n.webp" \
+        "$tmp/more/gcompris-${n##*/}.png"
+      take "$tmp/more/gcompris-${n##*/}.png" gcompris-qt-data train
+    done
+  }
+  gc_take explore_monuments . "${gc_monuments[@]}"
+  gc_take explore_farm_animals animals "${gc_farm[@]}"
+  gc_take explore_world_animals animals "${gc_world[@]}"
+  gc_take explore_world_music music "${gc_music[@]}"
+  for p in "${jigsaw_photos[@]}"; do
+    take "$tmp/root/puzzle-jigsaw/usr/share/puzzle-jigsaw/samples/$p" puzzle-jigsaw train
+  done
+  face=$(find "$tmp/root/python3-scipy" -path '*/scipy/misc/face.dat' -print -quit)
+  [ -n "$face" ] || { echo "get-photos: python3-scipy has no scipy/misc/face.dat" >&2; exit 1; }
+  "$extract" face "$face" "$tmp/more/scipy-face.png"
+  take "$tmp/more/scipy-face.png" python3-scipy train
+fi
 shopt -u nullglob nocaseglob
 
 # every name in the split lists must have been taken: a typo would silently drop a photo

@@ -94,6 +94,11 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h tools/env.h $(BUILD)/libsung.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -DSUNG_BIN='"$(BUILD)/sung"' -o $@ $< $(BUILD)/libsung.a $(LDLIBS)
 
+# test_photos tests the command's photo pairs (tools/photos.c and what it calls)
+$(BUILD)/tests/test_photos: tests/test_photos.c tests/testutil.h tools/env.h tools/photos.h $(BUILD)/tools/photos.o $(BUILD)/tools/data.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/tools/photos.o $(BUILD)/tools/data.o $(BUILD)/tools/cli.o $(BUILD)/libsung.a $(LDLIBS)
+
 # test_fairshare tests a piece of the command (tools/fairshare.c), so it links it too
 $(BUILD)/tests/test_fairshare: tests/test_fairshare.c tests/testutil.h tools/env.h tools/fairshare.h $(BUILD)/tools/fairshare.o $(BUILD)/libsung.a
 	@mkdir -p $(@D)

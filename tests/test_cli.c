@@ -547,6 +547,19 @@ int main(void)
           "--max-memory 10: a usage error");
     CHECK(run("train --photos photos --data s1 --out px") == 2, "--photos and --data together");
     CHECK(run("train --data s1 --out px --crops-per-photo 3") == 2, "--crops-per-photo without --photos");
+    CHECK(run("train --data s1 --out px --min-texture 0") == 2, "--min-texture without --photos");
+    CHECK(run("%s --out px --steps 1 --min-texture -1", pbase) == 2 && !exists("px/state.safetensors"),
+          "--min-texture -1: a usage error");
+    /* the threshold is the run's: kept on resume, printed, and a new one may be given */
+    CHECK(run("%s --out p6 --steps 1 --min-texture 0", pbase) == 0 &&
+              file_has("out.txt", "texture under 0 are drawn again") &&
+              run("train --photos photos --resume p6 --steps 2") == 0 &&
+              file_has("out.txt", "texture under 0 are drawn again") &&
+              run("train --photos photos --resume p6 --steps 3 --min-texture 0.02") == 0 &&
+              file_has("out.txt", "texture under 0.02 are drawn again"),
+          "--min-texture: not kept by the run, or not printed");
+    CHECK(run("%s --out p7 --steps 1", pbase) == 0 && file_has("out.txt", "texture under 0.012 are drawn again"),
+          "the default --min-texture is not 0.012");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

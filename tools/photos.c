@@ -51,9 +51,9 @@ void photos_free(photo_set *ps)
     memset(ps, 0, sizeof *ps);
 }
 
-/* Mean absolute horizontal plus vertical difference, per value. */
-static double texture(const sung_image *im)
+double photos_texture(const sung_image *im)
 {
+    if (im->w < 2 || im->h < 2) return 0; /* no neighbours both ways */
     double s = 0;
     for (int y = 0; y + 1 < im->h; y++)
         for (int x = 0; x + 1 < im->w; x++)
@@ -65,7 +65,8 @@ static double texture(const sung_image *im)
 }
 
 
-int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t seed, float *blur, float *sharp)
+int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
+                float *blur, float *sharp)
 {
     sung_synth_opts o = sung_synth_defaults();
     o.w = o.h = patch;
@@ -79,7 +80,7 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, uint64_t
         sung_error err;
         if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))
             return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
-        int keep = attempt == 7 || texture(&g) >= PHOTOS_MIN_TEXTURE;
+        int keep = attempt == 7 || photos_texture(&g) >= min_texture;
         if (keep) {
             size_t n = (size_t)patch * patch * 3;
             memcpy(blur, b.data, n * sizeof *blur);

@@ -80,7 +80,7 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double m
         sung_error err;
         if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))
             return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
-        int keep = attempt == 7 || photos_texture(&g) >= min_texture;
+        int keep = attempt == 7 || min_texture <= 0 || photos_texture(&g) >= min_texture; /* 0: not measured */
         if (keep) {
             size_t n = (size_t)patch * patch * 3;
             memcpy(blur, b.data, n * sizeof *blur);

@@ -560,6 +560,12 @@ int main(void)
           "--min-texture: not kept by the run, or not printed");
     CHECK(run("%s --out p7 --steps 1", pbase) == 0 && file_has("out.txt", "texture under 0.012 are drawn again"),
           "the default --min-texture is not 0.012");
+    /* an epoch of 6 pairs (3 steps): the filter's count at its end, not with 0 */
+    CHECK(run("train --photos photos --resume p7 --steps 3") == 0 &&
+              file_has("out.txt", "photo windows drawn (") && file_has("out.txt", "put back for texture under 0.012\n") &&
+              run("train --photos photos --resume p6 --steps 6 --min-texture 0") == 0 &&
+              !file_has("out.txt", "put back for texture"),
+          "the count of windows put back is not printed at the epoch's end, or is printed with --min-texture 0");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

@@ -23,16 +23,24 @@ static sung_image half_flat(int w, int h)
     return im;
 }
 
-/* How many of n pairs (seeds 1..n) have a sharp window with texture under t */
-static int flat_windows(const photo_set *ps, int patch, double min_texture, int n, double t)
+/* How many of n pairs (seeds 1..n) have a sharp window with texture under t; *redrawn:
+ * how many windows the filter put back on the way */
+static int flat_windows(const photo_set *ps, int patch, double min_texture, int n, double t, int *redrawn)
 {
     size_t k = (size_t)patch * patch * 3;
     float *b = malloc(k * sizeof *b), *g = malloc(k * sizeof *g);
     int flat = 0;
+    *redrawn = 0;
     for (int i = 1; i <= n; i++) {
-        CHECK(photos_pair("test", ps, 0, patch, min_texture, (uint64_t)i, b, g) == 0, "pair %d", i);
+        int r = -1;
+        CHECK(photos_pair("test", ps, 0, patch, min_texture, (uint64_t)i, b, g, &r) == 0, "pair %d", i);
+        CHECK(r >= 0 && r <= 7, "pair %d: %d windows put back, not 0-7", i, r);
         sung_image s = {patch, patch, g};
         flat += photos_texture(&s) < t;
+        *redrawn += r;
+        /* a kept window under the threshold is the last of 8 draws */
+        CHECK(min_texture <= 0 || photos_texture(&s) >= min_texture || r == 7,
+              "pair %d: kept a window of texture %g < %g after %d put back", i, photos_texture(&s), min_texture, r);
     }
     free(b), free(g);
     return flat;
@@ -53,8 +61,9 @@ int main(void)
           3.0 / 147);
 
     int n = 40, patch = 64;
-    int with_filter = flat_windows(&ps, patch, PHOTOS_MIN_TEXTURE, n, PHOTOS_MIN_TEXTURE);
-    int without = flat_windows(&ps, patch, 0, n, PHOTOS_MIN_TEXTURE);
+    int put_back, none_back;
+    int with_filter = flat_windows(&ps, patch, PHOTOS_MIN_TEXTURE, n, PHOTOS_MIN_TEXTURE, &put_back);
+    int without = flat_windows(&ps, patch, 0, n, PHOTOS_MIN_TEXTURE, &none_back);
     /* 4/5 of the frame is flat: without the filter most windows are; with it, a window is
      * flat only when 8 draws in a row were (about 0.8^8 = 17 % if the draws were
      * independent and uniform) */
@@ -62,12 +71,18 @@ int main(void)
     CHECK(without >= n / 2, "--min-texture 0: %d of %d windows flat, expected most", without, n);
     CHECK(with_filter <= n / 3 && with_filter < without,
           "default filter: %d of %d windows flat (without it: %d), expected few", with_filter, n, without);
+    /* the count the trainer prints: none without the filter; with it, at least the flat
+     * windows that 0 let through (the same seeds draw the same first windows) */
+    printf("windows put back: %d with the default filter, %d without\n", put_back, none_back);
+    CHECK(none_back == 0, "--min-texture 0 put %d windows back", none_back);
+    CHECK(put_back >= without, "default filter: %d windows put back, fewer than the %d flat first draws", put_back,
+          without);
 
     /* deterministic: the same seed gives the same pair */
     size_t k = (size_t)patch * patch * 3;
     float *b1 = malloc(k * 4), *g1 = malloc(k * 4), *b2 = malloc(k * 4), *g2 = malloc(k * 4);
-    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b1, g1);
-    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b2, g2);
+    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b1, g1, NULL);
+    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b2, g2, NULL);
     CHECK(!memcmp(b1, b2, k * 4) && !memcmp(g1, g2, k * 4), "seed 7 twice: different pairs");
     free(b1), free(g1), free(b2), free(g2), free(im.data);
     return test_summary("test_photos");

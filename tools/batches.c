@@ -8,12 +8,14 @@
 
 #include "cli.h"
 
-static int load_one(const batch_source *s, const sung_sample *smp, float *bi, float *gi)
+static int load_one(const batch_source *s, const sung_sample *smp, float *bi, float *gi, int *redrawn)
 {
     int P = s->patch;
+    *redrawn = 0;
     if (s->PS) {
         /* a fresh pair from its photo, flipped as drawn */
-        if (photos_pair("train", s->PS, smp->pair % s->PS->n, P, s->min_texture, smp->synth_seed, bi, gi)) return 1;
+        if (photos_pair("train", s->PS, smp->pair % s->PS->n, P, s->min_texture, smp->synth_seed, bi, gi, redrawn))
+            return 1;
         sung_flip(bi, P, smp->flip_x, smp->flip_y);
         sung_flip(gi, P, smp->flip_x, smp->flip_y);
         return 0;
@@ -31,11 +33,15 @@ static int load_one(const batch_source *s, const sung_sample *smp, float *bi, fl
     return rc;
 }
 
-int batch_load(const batch_source *s, const sung_sample *smp, int n, float *bb, float *gb)
+int batch_load(const batch_source *s, const sung_sample *smp, int n, float *bb, float *gb, int *redrawn)
 {
     size_t img = (size_t)s->patch * s->patch * 3;
-    for (int k = 0; k < n; k++)
-        if (load_one(s, smp + k, bb + k * img, gb + k * img)) return 1;
+    *redrawn = 0;
+    for (int k = 0; k < n; k++) {
+        int r;
+        if (load_one(s, smp + k, bb + k * img, gb + k * img, &r)) return 1;
+        *redrawn += r;
+    }
     return 0;
 }
 
@@ -46,7 +52,7 @@ static void *prefetch_main(void *arg)
     omp_set_num_threads(1); /* the cores are the step's */
 #endif
     double t0 = cli_now();
-    f->rc = batch_load(f->src, f->samples, f->n, f->bb, f->gb);
+    f->rc = batch_load(f->src, f->samples, f->n, f->bb, f->gb, &f->redrawn);
     f->seconds = cli_now() - t0;
     return NULL;
 }

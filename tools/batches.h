@@ -18,8 +18,9 @@ typedef struct {
 } batch_source;
 
 /* The n samples into bb and gb (patch²·3 floats an image, one after another); 0, or a
- * message and non-zero. */
-int batch_load(const batch_source *s, const sung_sample *smp, int n, float *bb, float *gb);
+ * message and non-zero. *redrawn: the photo windows drawn and put back for too little
+ * texture on the way (photos_pair), 0 for --data. */
+int batch_load(const batch_source *s, const sung_sample *smp, int n, float *bb, float *gb, int *redrawn);
 
 typedef struct {
     const batch_source *src;
@@ -27,6 +28,7 @@ typedef struct {
     int n, max;
     float *bb, *gb;         /* out: the crops */
     int rc;                 /* out: 0, or non-zero after an error (message printed) */
+    int redrawn;            /* out: batch_load's count */
     double seconds;         /* out: time it took */
     pthread_t thread;
     int running;

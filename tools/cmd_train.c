@@ -451,7 +451,7 @@ setup_done:
     d.stop = &interrupted, d.dump_grads = dump, d.model = m;
     int tty = isatty(STDOUT_FILENO);
     double t_start = cli_now(), t_ckpt = t_start, elapsed0 = run.elapsed, t_data = 0;
-    long step0 = run.step;
+    long step0 = run.step, ep_kept = 0, ep_redrawn = 0; /* photo windows since the epoch began (or the resume) */
     /* the input pipeline: batch j + 1 is made while batch j trains; the run moves past a
      * batch only when it has trained, so a checkpoint never counts a batch made but not
      * trained on */
@@ -478,6 +478,7 @@ setup_done:
         bb = pf.bb, pf.bb = t;
         t = gb, gb = pf.gb, pf.gb = t;
         int here = cnt;
+        ep_kept += here, ep_redrawn += pf.redrawn; /* read before the next batch's thread writes it */
         sung_batch next = sung_run_next(&run, &cur);
         sung_shard(next.n, d.rank, d.size, &first, &cnt);
         if (run.step + 1 < total) {
@@ -516,6 +517,14 @@ setup_done:
                100.0 * t_data / (now - t_start), (int)(eta / 3600), (int)fmod(eta / 60, 60), tty ? "   " : "\n");
         fflush(stdout);
         int epoch_end = run.pos == npairs;
+        if (epoch_end && c.photos && c.min_texture > 0) {
+            if (d.rank == 0)
+                printf("%sepoch %d: %ld of %ld photo windows drawn (%.1f %%) put back for texture under %g%s\n",
+                       tty ? "\n" : "", run.epoch + 1, ep_redrawn, ep_kept + ep_redrawn,
+                       100.0 * ep_redrawn / (ep_kept + ep_redrawn ? ep_kept + ep_redrawn : 1), c.min_texture,
+                       d.size > 1 ? " (this process's share)" : "");
+            ep_kept = ep_redrawn = 0;
+        }
         if (d.rank == 0 && V.n && epoch_end && ((run.epoch + 1) % c.val_every == 0 || run.step == total)) {
             double psnr;
             int avg = sung_train_ema_decay(m) > 0; /* the average is what the run ships */

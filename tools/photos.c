@@ -66,7 +66,7 @@ double photos_texture(const sung_image *im)
 
 
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
-                float *blur, float *sharp)
+                float *blur, float *sharp, int *redrawn)
 {
     sung_synth_opts o = sung_synth_defaults();
     o.w = o.h = patch;
@@ -83,6 +83,7 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double m
         int keep = attempt == 7 || min_texture <= 0 || photos_texture(&g) >= min_texture; /* 0: not measured */
         if (keep) {
             size_t n = (size_t)patch * patch * 3;
+            if (redrawn) *redrawn = attempt;
             memcpy(blur, b.data, n * sizeof *blur);
             memcpy(sharp, g.data, n * sizeof *sharp);
         }

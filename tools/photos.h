@@ -28,10 +28,11 @@ void photos_free(photo_set *ps);
  * frame, the moving object's texture from another photo chosen by the seed. Windows
  * whose sharp image has almost no texture (sky, a defocused background: photos_texture
  * below min_texture; PHOTOS_MIN_TEXTURE by default, 0 keeps every window) are drawn
- * again with the next seeds, up to 8 times. blur and sharp receive patch·patch·3 floats. */
+ * again with the next seeds, up to 8 times. blur and sharp receive patch·patch·3 floats;
+ * *redrawn (if not NULL) how many windows were drawn and put back before this one (0–7). */
 #define PHOTOS_MIN_TEXTURE 0.012
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
-                float *blur, float *sharp);
+                float *blur, float *sharp, int *redrawn);
 /* The texture measure of that filter: the mean absolute horizontal plus vertical
  * difference of neighbouring values (0 for a flat image; about 0.5 for noise in [0, 1]). */
 double photos_texture(const sung_image *im);

@@ -112,6 +112,29 @@ static int same_file(const char *a, const char *b)
 
 static int file_has(const char *rel, const char *needle) { return test_file_has(dir, rel, needle); }
 
+/* Replaces the first `from` in the file by `to` (the same length); 1 if it was there. */
+static int replace_in_file(const char *rel, const char *from, const char *to)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "r+b");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    char *buf = malloc(n > 0 ? (size_t)n : 1);
+    size_t k = strlen(from);
+    int done = 0;
+    rewind(f);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) == (size_t)n && strlen(to) == k)
+        for (long i = 0; i + (long)k <= n && !done; i++)
+            if (!memcmp(buf + i, from, k)) {
+                fseek(f, i, SEEK_SET);
+                done = fwrite(to, 1, k, f) == k;
+            }
+    free(buf);
+    return fclose(f) == 0 && done;
+}
+
 /* Under make asan: a sanitizer's report in a child's stderr, or its exit status (86 ASan,
  * 87 UBSan, as the Makefile sets them), fails the test whatever the status the check
  * wanted: a check that expects a refusal (non-zero) would otherwise pass on a crash. */
@@ -558,14 +581,21 @@ int main(void)
               run("train --photos photos --resume p6 --steps 3 --min-texture 0.02") == 0 &&
               file_has("out.txt", "texture under 0.02 are drawn again"),
           "--min-texture: not kept by the run, or not printed");
-    CHECK(run("%s --out p7 --steps 1", pbase) == 0 && file_has("out.txt", "texture under 0.012 are drawn again"),
-          "the default --min-texture is not 0.012");
+    CHECK(run("%s --out p7 --steps 1", pbase) == 0 && file_has("out.txt", "texture under 0.004 are drawn again"),
+          "the default --min-texture is not 0.004");
     /* an epoch of 6 pairs (3 steps): the filter's count at its end, not with 0 */
     CHECK(run("train --photos photos --resume p7 --steps 3") == 0 &&
-              file_has("out.txt", "photo windows drawn (") && file_has("out.txt", "put back for texture under 0.012\n") &&
+              file_has("out.txt", "photo windows drawn (") && file_has("out.txt", "put back for texture under 0.004\n") &&
               run("train --photos photos --resume p6 --steps 6 --min-texture 0") == 0 &&
               !file_has("out.txt", "put back for texture"),
           "the count of windows put back is not printed at the epoch's end, or is printed with --min-texture 0");
+    /* a state from before run.min_texture (the key renamed away) resumes with the
+     * threshold those runs trained with, not today's default */
+    CHECK(run("%s --out p8 --steps 1", pbase) == 0 &&
+              replace_in_file("p8/state.safetensors", "\"run.min_texture\"", "\"run.min_texturX\"") &&
+              run("train --photos photos --resume p8 --steps 2") == 0 &&
+              file_has("out.txt", "texture under 0.012 are drawn again"),
+          "a state without run.min_texture does not resume at 0.012");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

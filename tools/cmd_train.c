@@ -114,7 +114,7 @@ static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
 #define GET(key) sung_meta_get(meta, n, key)
     c->photos = (v = GET("run.photos")) ? atoi(v) : 0;
     c->crops_per_photo = (v = GET("run.crops_per_photo")) ? atoi(v) : 1;
-    c->min_texture = (v = GET("run.min_texture")) ? strtod(v, NULL) : PHOTOS_MIN_TEXTURE;
+    c->min_texture = (v = GET("run.min_texture")) ? strtod(v, NULL) : PHOTOS_MIN_TEXTURE_OLD;
     c->max_memory = (v = GET("run.max_memory")) ? atol(v) : DEFAULT_MAX_MEMORY;
     c->val_every = (v = GET("run.val_every")) ? atoi(v) : 10;
     c->val_iters = (v = GET("run.val_iters")) ? atoi(v) : 4;
@@ -179,7 +179,7 @@ int cmd_train(int argc, char **argv)
         {"--crops-per-photo", 'i', &cpp, "with --photos: pairs per photo per epoch (default 20)"},
         {"--min-texture", 'f', &min_texture, "with --photos: windows whose sharp image has less texture (mean absolute "
                                              "difference of neighbouring values) are drawn again, up to 8 times "
-                                             "(default 0.012: sky, defocused backgrounds; 0: keep every window)"},
+                                             "(default 0.004: a clear sky, a bokeh blob; 0: keep every window)"},
         {"--out", 's', &out, "run directory (created): checkpoints, log.csv"},
         {"--resume", 's', &resume, "continue the run in this directory exactly where it stopped"},
         {"--model", 's', &model, "initial weights (.safetensors); else a new model:"},

@@ -26,11 +26,15 @@ void photos_free(photo_set *ps);
 
 /* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
  * frame, the moving object's texture from another photo chosen by the seed. Windows
- * whose sharp image has almost no texture (sky, a defocused background: photos_texture
+ * whose sharp image has almost no texture (a clear sky, a bokeh blob: photos_texture
  * below min_texture; PHOTOS_MIN_TEXTURE by default, 0 keeps every window) are drawn
  * again with the next seeds, up to 8 times. blur and sharp receive patch·patch·3 floats;
  * *redrawn (if not NULL) how many windows were drawn and put back before this one (0–7). */
-#define PHOTOS_MIN_TEXTURE 0.012
+#define PHOTOS_MIN_TEXTURE 0.004
+/* The threshold before 2026-12-01, which runs whose state does not name one trained with.
+ * It also put back every window of hazy landscapes, fog and soft skies, which the models
+ * then made worse (docs/RESULTS.md, chunk 13). */
+#define PHOTOS_MIN_TEXTURE_OLD 0.012
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
                 float *blur, float *sharp, int *redrawn);
 /* The texture measure of that filter: the mean absolute horizontal plus vertical

@@ -115,9 +115,7 @@ static int file_has(const char *rel, const char *needle) { return test_file_has(
 /* Replaces the first `from` in the file by `to` (the same length); 1 if it was there. */
 static int replace_in_file(const char *rel, const char *from, const char *to)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "r+b");
+    FILE *f = fopen(test_path(dir, rel), "r+b");
     if (!f) return 0;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);

@@ -115,22 +115,18 @@ static int file_has(const char *rel, const char *needle) { return test_file_has(
 /* Replaces the first `from` in the file by `to` (the same length); 1 if it was there. */
 static int replace_in_file(const char *rel, const char *from, const char *to)
 {
-    FILE *f = fopen(test_path(dir, rel), "r+b");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
-    size_t k = strlen(from);
+    size_t n, k = strlen(from);
+    unsigned char *buf = test_read_all(test_path(dir, rel), &n);
     int done = 0;
-    rewind(f);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) == (size_t)n && strlen(to) == k)
-        for (long i = 0; i + (long)k <= n && !done; i++)
+    if (buf && strlen(to) == k)
+        for (size_t i = 0; i + k <= n && !done; i++)
             if (!memcmp(buf + i, from, k)) {
-                fseek(f, i, SEEK_SET);
-                done = fwrite(to, 1, k, f) == k;
+                FILE *f = fopen(test_path(dir, rel), "r+b");
+                done = f && fseek(f, (long)i, SEEK_SET) == 0 && fwrite(to, 1, k, f) == k;
+                if (f && fclose(f) != 0) done = 0;
             }
     free(buf);
-    return fclose(f) == 0 && done;
+    return done;
 }
 
 /* Under make asan: a sanitizer's report in a child's stderr, or its exit status (86 ASan,

@@ -25,20 +25,6 @@ static int same(float want, float got)
     return isnan(want) ? isnan(got) != 0 : fbits(want) == fbits(got);
 }
 
-static unsigned char *read_all(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    unsigned char *b = NULL;
-    *n = 0;
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    if (len >= 0 && (b = malloc((size_t)len + 1))) *n = fread(b, 1, (size_t)len, fp);
-    fclose(fp);
-    return b;
-}
-
 /* A file image: u64 length, json, then datalen data bytes (byte i is i & 0xff). */
 static unsigned char *mkfile(const char *json, size_t datalen, size_t *size)
 {
@@ -437,7 +423,7 @@ static void test_write_errors(void)
     st_out_tensor good = {"w", ST_F32, 1, {4}, x};
     CHECK(st_write(path, &good, 1, NULL, 0, err, sizeof err) == 0, "st_write: %s", err);
     size_t n0, n1;
-    unsigned char *before = read_all(path, &n0);
+    unsigned char *before = test_read_all(path, &n0);
 
     const st_out_tensor bad[][2] = {
         {{"w", ST_F32, 1, {4}, x}, {"w", ST_F32, 1, {4}, x}},       /* duplicate */
@@ -463,7 +449,7 @@ static void test_write_errors(void)
     CHECK(st_write(path, &good, 1, nullv, 1, err, sizeof err) != 0, "NULL metadata accepted");
     CHECK(st_write(path, &good, -1, NULL, 0, err, sizeof err) != 0, "n = -1 accepted");
 
-    unsigned char *after = read_all(path, &n1);
+    unsigned char *after = test_read_all(path, &n1);
     CHECK(before && after && n0 == n1 && !memcmp(before, after, n0), "failed st_write changed %s",
           path);
     CHECK(!exists(tmp), "temporary file %s left behind", tmp);
@@ -493,7 +479,7 @@ static void test_fuzz(void)
     char path[64];
     snprintf(path, sizeof path, "%s/rt.safetensors", dir);
     size_t n;
-    unsigned char *base = read_all(path, &n), *b = malloc(n + 64);
+    unsigned char *base = test_read_all(path, &n), *b = malloc(n + 64);
     CHECK(base != NULL && n > 64, "cannot read %s back", path);
     if (!base || !b || n <= 64) {
         free(base), free(b);

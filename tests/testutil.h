@@ -79,6 +79,22 @@ static inline const char *test_path(const char *dir, const char *name)
     return p[k];
 }
 
+/* The whole file at path, malloc'd (one byte more than its n bytes, for a terminator the
+ * caller may set); NULL (and *n = 0) when it cannot be opened. */
+static inline unsigned char *test_read_all(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *b = NULL;
+    *n = 0;
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    if (len >= 0 && (b = malloc((size_t)len + 1))) *n = fread(b, 1, (size_t)len, fp);
+    fclose(fp);
+    return b;
+}
+
 /* Whether the first 64 KB of dir/rel contain needle (0 when the file cannot be read). */
 static inline int test_file_has(const char *dir, const char *rel, const char *needle)
 {

@@ -590,6 +590,21 @@ int main(void)
               run("train --photos photos --resume p8 --steps 2") == 0 &&
               file_has("out.txt", "texture under 0.012 are drawn again"),
           "a state without run.min_texture does not resume at 0.012");
+    /* --short-blur: with --photos only, a fraction, the run's (kept on resume, printed,
+     * replaceable); a state from before it trains without (0: nothing printed) */
+    CHECK(run("train --data s1 --out px --short-blur 0.3") == 2, "--short-blur without --photos");
+    CHECK(run("%s --out px --steps 1 --short-blur 1.5", pbase) == 2 && !exists("px/state.safetensors"),
+          "--short-blur 1.5: a usage error");
+    CHECK(run("%s --out p9 --steps 1 --short-blur 0.3", pbase) == 0 &&
+              file_has("out.txt", "0.3 of the pairs have their camera motion scaled") &&
+              run("train --photos photos --resume p9 --steps 2") == 0 &&
+              file_has("out.txt", "0.3 of the pairs have their camera motion scaled") &&
+              run("train --photos photos --resume p9 --steps 3 --short-blur 0.5") == 0 &&
+              file_has("out.txt", "0.5 of the pairs have their camera motion scaled"),
+          "--short-blur: not kept by the run, or not printed");
+    CHECK(replace_in_file("p8/state.safetensors", "\"run.short_blur\"", "\"run.short_bluX\"") &&
+              run("train --photos photos --resume p8 --steps 3") == 0 && !file_has("out.txt", "camera motion scaled"),
+          "a state without run.short_blur trains with shorter blur");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

@@ -3,7 +3,9 @@
  * backgrounds); --min-texture sets the threshold, 0 keeps every window. On a photo that
  * is flat over most of its area, the default threshold must make low-texture windows
  * rare among the pairs returned, and 0 must let them through at about their share of
- * the frame; each pair is the same for the same seed. */
+ * the frame; each pair is the same for the same seed. --short-blur scales the camera
+ * motion of about that fraction of the pairs down (into [1/8, 1]), which must show as
+ * blurred images closer to their sharp ones; at 0 no pair changes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,8 @@ static int flat_windows(const photo_set *ps, int patch, double min_texture, int 
     *redrawn = 0;
     for (int i = 1; i <= n; i++) {
         int r = -1;
-        CHECK(photos_pair("test", ps, 0, patch, min_texture, (uint64_t)i, b, g, &r) == 0, "pair %d", i);
+        photos_draw d = {.min_texture = min_texture};
+        CHECK(photos_pair("test", ps, 0, patch, &d, (uint64_t)i, b, g, &r, NULL) == 0, "pair %d", i);
         CHECK(r >= 0 && r <= 7, "pair %d: %d windows put back, not 0-7", i, r);
         sung_image s = {patch, patch, g};
         flat += photos_texture(&s) < t;
@@ -81,9 +84,49 @@ int main(void)
     /* deterministic: the same seed gives the same pair */
     size_t k = (size_t)patch * patch * 3;
     float *b1 = malloc(k * 4), *g1 = malloc(k * 4), *b2 = malloc(k * 4), *g2 = malloc(k * 4);
-    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b1, g1, NULL);
-    photos_pair("test", &ps, 0, patch, PHOTOS_MIN_TEXTURE, 7, b2, g2, NULL);
+    photos_draw dflt = {.min_texture = PHOTOS_MIN_TEXTURE};
+    photos_pair("test", &ps, 0, patch, &dflt, 7, b1, g1, NULL, NULL);
+    photos_pair("test", &ps, 0, patch, &dflt, 7, b2, g2, NULL, NULL);
     CHECK(!memcmp(b1, b2, k * 4) && !memcmp(g1, g2, k * 4), "seed 7 twice: different pairs");
+
+    /* --short-blur, on a photo of smooth waves all over (a blurred window differs from its
+     * sharp one about in proportion to the blur's length) and without the texture
+     * filter: pairs by seed with fractions 0, 1/2 and 1 */
+    sung_image tex = {640, 480, malloc((size_t)640 * 480 * 3 * sizeof(float))};
+    for (int y = 0; y < 480; y++)
+        for (int x = 0; x < 640; x++)
+            for (int c = 0; c < 3; c++)
+                tex.data[((size_t)y * 640 + x) * 3 + c] =
+                    0.5f + 0.2f * sinf(x / (7.0f + c)) + 0.2f * sinf(y / 5.0f + x / 11.0f);
+    photo_set ts = {&tex, names, 1};
+    int m = 40, scaled_half = 0, scaled_all = 0, closer = 0;
+    double diff0 = 0, diff1 = 0;
+    for (int i = 1; i <= m; i++) {
+        photos_draw d0 = {0}, dh = {.short_blur = 0.5}, d1 = {.short_blur = 1};
+        double s0 = 0, sh = 0, s1 = 0;
+        CHECK(photos_pair("test", &ts, 0, patch, &d0, (uint64_t)i, b1, g1, NULL, &s0) == 0 &&
+                  photos_pair("test", &ts, 0, patch, &d1, (uint64_t)i, b2, g2, NULL, &s1) == 0 &&
+                  photos_pair("test", &ts, 0, patch, &dh, (uint64_t)i, b2, g2, NULL, &sh) == 0 &&
+                  photos_pair("test", &ts, 0, patch, &d1, (uint64_t)i, b2, g2, NULL, &s1) == 0,
+              "short-blur pair %d", i);
+        CHECK(s0 == 1, "pair %d: --short-blur 0 scaled the motion by %g", i, s0);
+        CHECK(s1 >= PHOTOS_SHORT_SCALE_MIN && s1 < 1, "pair %d: --short-blur 1 scaled the motion by %g, not in [1/8, 1)", i,
+              s1);
+        CHECK(sh == 1 || sh == s1, "pair %d: --short-blur 0.5 scaled by %g, neither 1 nor %g", i, sh, s1);
+        scaled_half += sh != 1, scaled_all += s1 != 1;
+        /* the window's place depends on the motion's reach: each pair against its own sharp image */
+        double e0 = 0, e1 = 0;
+        for (size_t j = 0; j < k; j++) e0 += fabsf(b1[j] - g1[j]), e1 += fabsf(b2[j] - g2[j]);
+        diff0 += e0 / k, diff1 += e1 / k, closer += e1 < e0;
+    }
+    printf("--short-blur: %d of %d pairs scaled at 1/2, %d at 1; mean |blur - sharp| %.4f at 0, %.4f at 1 (%d closer)\n",
+           scaled_half, m, scaled_all, diff0 / m, diff1 / m, closer);
+    CHECK(scaled_all == m, "--short-blur 1: %d of %d pairs scaled", scaled_all, m);
+    CHECK(scaled_half >= m / 4 && scaled_half <= 3 * m / 4, "--short-blur 0.5: %d of %d pairs scaled", scaled_half, m);
+    CHECK(diff1 < 0.8 * diff0 && closer >= 3 * m / 4,
+          "--short-blur 1: mean |blur - sharp| %g against %g at 0 (%d of %d pairs closer): not milder", diff1 / m,
+          diff0 / m, closer, m);
+    free(tex.data);
     free(b1), free(g1), free(b2), free(g2), free(im.data);
     return test_summary("test_photos");
 }

@@ -14,7 +14,7 @@ static int load_one(const batch_source *s, const sung_sample *smp, float *bi, fl
     *redrawn = 0;
     if (s->PS) {
         /* a fresh pair from its photo, flipped as drawn */
-        if (photos_pair("train", s->PS, smp->pair % s->PS->n, P, s->min_texture, smp->synth_seed, bi, gi, redrawn))
+        if (photos_pair("train", s->PS, smp->pair % s->PS->n, P, &s->draw, smp->synth_seed, bi, gi, redrawn, NULL))
             return 1;
         sung_flip(bi, P, smp->flip_x, smp->flip_y);
         sung_flip(gi, P, smp->flip_x, smp->flip_y);

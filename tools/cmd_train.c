@@ -54,6 +54,7 @@ typedef struct {
     int photos;          /* pairs made on the fly from photos (--photos), not read */
     int crops_per_photo; /* with photos: pairs per photo per epoch */
     double min_texture;  /* with photos: photos_pair's redraw threshold */
+    double short_blur;   /* with photos: photos_pair's fraction of shorter blur */
     int val_every, val_iters;
     long max_memory;     /* MB for the model and a micro-batch's working memory; 0: auto_max_memory */
     double ckpt_minutes;
@@ -85,13 +86,14 @@ static sung_status save_weights(sung_model *m, const char *rundir, const char *n
 static int save_state(const dist *d, sung_model *m, const sung_run *r, const char *rundir, const cmd_opts *c)
 {
     if (d->rank) return 0;
-    char v[10][64];
-    sung_meta extra[11];
+    char v[11][64];
+    sung_meta extra[12];
     int n = 0;
 #define PUT(key, ...) (snprintf(v[n], sizeof v[n], __VA_ARGS__), extra[n] = (sung_meta){key, v[n]}, n++)
     PUT("run.photos", "%d", c->photos);
     PUT("run.crops_per_photo", "%d", c->crops_per_photo);
     PUT("run.min_texture", "%.17g", c->min_texture);
+    PUT("run.short_blur", "%.17g", c->short_blur);
     PUT("run.max_memory", "%ld", c->max_memory);
     PUT("run.val_every", "%d", c->val_every);
     PUT("run.val_iters", "%d", c->val_iters);
@@ -115,6 +117,7 @@ static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
     c->photos = (v = GET("run.photos")) ? atoi(v) : 0;
     c->crops_per_photo = (v = GET("run.crops_per_photo")) ? atoi(v) : 1;
     c->min_texture = (v = GET("run.min_texture")) ? strtod(v, NULL) : PHOTOS_MIN_TEXTURE_OLD;
+    c->short_blur = (v = GET("run.short_blur")) ? strtod(v, NULL) : 0;
     c->max_memory = (v = GET("run.max_memory")) ? atol(v) : DEFAULT_MAX_MEMORY;
     c->val_every = (v = GET("run.val_every")) ? atoi(v) : 10;
     c->val_iters = (v = GET("run.val_iters")) ? atoi(v) : 4;
@@ -171,7 +174,7 @@ int cmd_train(int argc, char **argv)
     int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
         val_iters = -1, lr_every = -1, width = -1, cpp = -1;
     long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
-    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1, ema = -1, min_texture = NAN; /* NAN: not given */
+    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1, ema = -1, min_texture = NAN, short_blur = NAN; /* NAN: not given */
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
@@ -180,6 +183,10 @@ int cmd_train(int argc, char **argv)
         {"--min-texture", 'f', &min_texture, "with --photos: windows whose sharp image has less texture (mean absolute "
                                              "difference of neighbouring values) are drawn again, up to 8 times "
                                              "(default 0.004: a clear sky, a bokeh blob; 0: keep every window)"},
+        {"--short-blur", 'f', &short_blur, "with --photos: this fraction of the pairs (0..1) has its camera motion scaled "
+                                           "down by a factor log-uniform in [1/8, 1], blur of 1-85 px at 1280x720 instead "
+                                           "of 8-85, so that the model learns to leave mildly blurred images sharp "
+                                           "(default 0)"},
         {"--out", 's', &out, "run directory (created): checkpoints, log.csv"},
         {"--resume", 's', &resume, "continue the run in this directory exactly where it stopped"},
         {"--model", 's', &model, "initial weights (.safetensors); else a new model:"},
@@ -233,6 +240,9 @@ int cmd_train(int argc, char **argv)
     if (!photos && !isnan(min_texture)) return cli_bad_value("train", "--min-texture goes with --photos");
     if (!isnan(min_texture) && !(min_texture >= 0 && min_texture <= 1))
         return cli_bad_value("train", "--min-texture must be in [0, 1], not %g", min_texture);
+    if (!photos && !isnan(short_blur)) return cli_bad_value("train", "--short-blur goes with --photos");
+    if (!isnan(short_blur) && !(short_blur >= 0 && short_blur <= 1))
+        return cli_bad_value("train", "--short-blur must be a fraction in [0, 1], not %g", short_blur);
     if (warmup < -1) return cli_bad_value("train", "--warmup must not be negative");
     if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
@@ -254,7 +264,7 @@ int cmd_train(int argc, char **argv)
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
-                                 "--val-every, --val-iters, --checkpoint-minutes, --min-texture, --ema, --ema-warmup and "
+                                 "--val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --ema, --ema-warmup and "
                                  "--threads may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
@@ -316,6 +326,7 @@ int cmd_train(int argc, char **argv)
         if (val) snprintf(c.val, sizeof c.val, "%s", val);
         if (prec) snprintf(c.precision, sizeof c.precision, "%s", prec);
         if (!isnan(min_texture)) c.min_texture = min_texture;
+        if (!isnan(short_blur)) c.short_blur = short_blur;
         sung_run check; /* the changed options checked as a new run's */
         if (sung_run_init(&check, &run.o, npairs, m, &err)) {
             rc = cli_bad_value("train", "%s", err.msg);
@@ -326,6 +337,7 @@ int cmd_train(int argc, char **argv)
     } else {
         c = (cmd_opts){.photos = !!photos, .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1,
                        .min_texture = !isnan(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
+                       .short_blur = !isnan(short_blur) ? short_blur : 0,
                        .val_every = val_every != -1 ? val_every : 10, .val_iters = val_iters != -1 ? val_iters : 4,
                        .max_memory = max_memory != -1 ? max_memory : 0,
                        .ckpt_minutes = ckpt != -1 ? ckpt : 10};
@@ -400,7 +412,7 @@ int cmd_train(int argc, char **argv)
         goto setup_done;
     }
     P_ = run.o.patch, shard_max = (run.o.batch + d.size - 1) / d.size;
-    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, c.min_texture};
+    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, {c.min_texture, c.short_blur}};
     bb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *bb);
     gb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *gb);
     smp = malloc((size_t)shard_max * sizeof *smp);
@@ -433,6 +445,8 @@ setup_done:
            c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
            per_epoch, sung_isa(), c.precision);
     if (c.photos) printf("photo windows with texture under %g are drawn again (--min-texture)\n", c.min_texture);
+    if (c.photos && c.short_blur > 0)
+        printf("%g of the pairs have their camera motion scaled by 1/8..1 (--short-blur)\n", c.short_blur);
     if (d.size > 1)
         printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
                d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);

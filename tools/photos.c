@@ -65,10 +65,18 @@ double photos_texture(const sung_image *im)
 }
 
 
-int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
-                float *blur, float *sharp, int *redrawn)
+#define SHORT_TAG 0x73686f72742d626cull /* "short-bl" */
+
+int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const photos_draw *d, uint64_t seed,
+                float *blur, float *sharp, int *redrawn, double *scale)
 {
     sung_synth_opts o = sung_synth_defaults();
+    /* the pair's own stream, apart from sung_synth_pair's: with short_blur 0 every pair
+     * is what it was before the option existed */
+    uint64_t t = rng_mix64(seed ^ SHORT_TAG);
+    double u_short = rng_uniform(&t), u_scale = rng_uniform(&t);
+    if (u_short < d->short_blur) o.strength = pow(PHOTOS_SHORT_SCALE_MIN, u_scale);
+    if (scale) *scale = o.strength;
     o.w = o.h = patch;
     o.frame_w = 1280, o.frame_h = 720;
     if (o.frame_w < patch) o.frame_w = patch;
@@ -80,7 +88,7 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double m
         sung_error err;
         if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))
             return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
-        int keep = attempt == 7 || min_texture <= 0 || photos_texture(&g) >= min_texture; /* 0: not measured */
+        int keep = attempt == 7 || d->min_texture <= 0 || photos_texture(&g) >= d->min_texture; /* 0: not measured */
         if (keep) {
             size_t n = (size_t)patch * patch * 3;
             if (redrawn) *redrawn = attempt;

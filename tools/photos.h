@@ -24,19 +24,33 @@ int photo_load(const char *cmd, const char *path, int max_side, sung_image *im);
 int photos_load(const char *cmd, const char *dir, photo_set *ps);
 void photos_free(photo_set *ps);
 
-/* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
- * frame, the moving object's texture from another photo chosen by the seed. Windows
- * whose sharp image has almost no texture (a clear sky, a bokeh blob: photos_texture
- * below min_texture; PHOTOS_MIN_TEXTURE by default, 0 keeps every window) are drawn
- * again with the next seeds, up to 8 times. blur and sharp receive patch·patch·3 floats;
- * *redrawn (if not NULL) how many windows were drawn and put back before this one (0–7). */
+/* How photos_pair draws a training pair. */
+typedef struct {
+    /* Windows whose sharp image has almost no texture (a clear sky, a bokeh blob:
+     * photos_texture below min_texture; 0 keeps every window) are drawn again with the
+     * next seeds, up to 8 times. */
+    double min_texture;
+    /* This fraction of the pairs (0..1, chosen by the seed) has its camera motion
+     * scaled by a factor log-uniform in [PHOTOS_SHORT_SCALE_MIN, 1]: blur of about
+     * 1-85 px at 1280x720 instead of sung synth's 8-85, so that a model also sees
+     * mildly blurred images, which it must leave sharp rather than over-sharpen. */
+    double short_blur;
+} photos_draw;
+
 #define PHOTOS_MIN_TEXTURE 0.004
 /* The threshold before 2026-12-01, which runs whose state does not name one trained with.
  * It also put back every window of hazy landscapes, fog and soft skies, which the models
  * then made worse (docs/RESULTS.md, chunk 13). */
 #define PHOTOS_MIN_TEXTURE_OLD 0.012
-int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, double min_texture, uint64_t seed,
-                float *blur, float *sharp, int *redrawn);
+#define PHOTOS_SHORT_SCALE_MIN 0.125
+
+/* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
+ * frame, the moving object's texture from another photo chosen by the seed, drawn as *d
+ * says. blur and sharp receive patch·patch·3 floats; *redrawn (if not NULL) how many
+ * windows were drawn and put back before this one (0–7); *scale (if not NULL) the
+ * factor the motion was scaled by (1 but for short_blur's pairs). */
+int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const photos_draw *d, uint64_t seed,
+                float *blur, float *sharp, int *redrawn, double *scale);
 /* The texture measure of that filter: the mean absolute horizontal plus vertical
  * difference of neighbouring values (0 for a flat image; about 0.5 for noise in [0, 1]). */
 double photos_texture(const sung_image *im);

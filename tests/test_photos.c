@@ -104,8 +104,8 @@ int main(void)
     for (int i = 1; i <= m; i++) {
         photos_draw d0 = {0}, dh = {.short_blur = 0.5}, d1 = {.short_blur = 1};
         double s0 = 0, sh = 0, s1 = 0;
+        /* the 1/2 pair only for its scale: the 1 pair then overwrites its buffers */
         CHECK(photos_pair("test", &ts, 0, patch, &d0, (uint64_t)i, b1, g1, NULL, &s0) == 0 &&
-                  photos_pair("test", &ts, 0, patch, &d1, (uint64_t)i, b2, g2, NULL, &s1) == 0 &&
                   photos_pair("test", &ts, 0, patch, &dh, (uint64_t)i, b2, g2, NULL, &sh) == 0 &&
                   photos_pair("test", &ts, 0, patch, &d1, (uint64_t)i, b2, g2, NULL, &s1) == 0,
               "short-blur pair %d", i);

@@ -399,6 +399,9 @@ const char *sung_meta_get(const sung_meta *meta, int nmeta, const char *key);
  * sharp[i], whole images (an equal pair counts 100 dB). */
 sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
                           double *psnr, sung_error *err);
+/* The same per pair: psnr[i] (n values) of deblurring blur[i] against sharp[i]. */
+sung_status sung_validate_each(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
+                               double *psnr, sung_error *err);
 /* A cheap checksum of the weights (a hash of their bits), to check that processes
  * agree. */
 uint64_t sung_model_checksum(const sung_model *m);

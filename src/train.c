@@ -415,9 +415,8 @@ sung_status sung_run_load(sung_model **out, sung_run *r, const char *path, sung_
 /* ---- validation and agreement ------------------------------------------------------------------ */
 
 static sung_status validate_images(sung_model *m, const char *const *blur, const char *const *sharp, int n,
-                                   int iters, double *psnr, sung_error *err)
+                                   int iters, double *each, sung_error *err)
 {
-    double sum = 0;
     for (int i = 0; i < n; i++) {
         sung_image b = {0}, g = {0}, out = {0};
         uint8_t *u = NULL, *v = NULL;
@@ -435,18 +434,17 @@ static sung_status validate_images(sung_model *m, const char *const *blur, const
         if (!st) {
             sung_image_to_u8(&out, u);
             sung_image_to_u8(&g, v);
-            sum += sung_psnr_for_mean(u, v, g.w, g.h);
+            each[i] = sung_psnr_for_mean(u, v, g.w, g.h);
         }
         free(u), free(v);
         sung_image_free(&b), sung_image_free(&g), sung_image_free(&out);
         if (st) return st;
     }
-    *psnr = sum / n;
     return SUNG_OK;
 }
 
-sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
-                          double *psnr, sung_error *err)
+sung_status sung_validate_each(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
+                               double *psnr, sung_error *err)
 {
     if (n < 1) {
         model_set_error(err, "validation needs at least one pair");
@@ -462,6 +460,24 @@ sung_status sung_validate(sung_model *m, const char *const *blur, const char *co
         *err = e2;
         st = SUNG_ERR_ARG;
     }
+    return st;
+}
+
+sung_status sung_validate(sung_model *m, const char *const *blur, const char *const *sharp, int n, int iters,
+                          double *psnr, sung_error *err)
+{
+    double *each = n > 0 ? malloc((size_t)n * sizeof *each) : NULL;
+    if (n > 0 && !each) {
+        model_set_error(err, "out of memory validating %d pairs", n);
+        return SUNG_ERR_NOMEM;
+    }
+    sung_status st = sung_validate_each(m, blur, sharp, n, iters, each, err);
+    if (!st) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += each[i];
+        *psnr = sum / n;
+    }
+    free(each);
     return st;
 }
 

@@ -3,6 +3,8 @@
  * train gives the same weights as an uninterrupted one (also after Ctrl-C), eval and
  * plot work on what train and synth made. Data is made here (procedural photos). */
 #define _DEFAULT_SOURCE /* wait4 */
+#include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
@@ -127,6 +129,60 @@ static int replace_in_file(const char *rel, const char *from, const char *to)
             }
     free(buf);
     return done;
+}
+
+/* The mean PSNR (sung_psnr_for_mean) of each blurred image of the GoPro-layout set rel
+ * against its sharp one, computed here by the library; NAN where one cannot be read. */
+static double input_mean(const char *rel)
+{
+    double sum = 0;
+    int n = 0;
+    DIR *top = opendir(test_path(dir, rel));
+    struct dirent *e;
+    while (top && (e = readdir(top))) {
+        if (e->d_name[0] == '.') continue;
+        char bdir[4096];
+        snprintf(bdir, sizeof bdir, "%s/%s/%s/blur", dir, rel, e->d_name);
+        DIR *bd = opendir(bdir);
+        struct dirent *f;
+        while (bd && (f = readdir(bd))) {
+            if (f->d_name[0] == '.') continue;
+            char pb[8192], pg[8192];
+            snprintf(pb, sizeof pb, "%s/%s", bdir, f->d_name);
+            snprintf(pg, sizeof pg, "%s/%s/%s/sharp/%s", dir, rel, e->d_name, f->d_name);
+            sung_image b = {0}, g = {0};
+            sung_error err;
+            if (sung_image_load(&b, pb, &err) || sung_image_load(&g, pg, &err) || b.w != g.w || b.h != g.h) sum = NAN;
+            else {
+                uint8_t *u = malloc((size_t)b.w * b.h * 3), *v = malloc((size_t)b.w * b.h * 3);
+                sung_image_to_u8(&b, u), sung_image_to_u8(&g, v);
+                sum += sung_psnr_for_mean(u, v, b.w, b.h);
+                free(u), free(v);
+            }
+            sung_image_free(&b), sung_image_free(&g);
+            n++;
+        }
+        if (bd) closedir(bd);
+    }
+    if (top) closedir(top);
+    return n ? sum / n : NAN;
+}
+
+/* Field k (0-based) of the last line of a CSV file that starts with `prefix` and holds
+ * `has`, as a number; NAN where there is none. */
+static double csv_last(const char *rel, const char *prefix, const char *has, int k)
+{
+    FILE *f = fopen(test_path(dir, rel), "r");
+    char line[4096];
+    double v = NAN;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, prefix, strlen(prefix)) || !strstr(line, has)) continue;
+        char *p = line;
+        for (int i = 0; i < k && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+        v = p && *p && *p != ',' ? strtod(p, NULL) : NAN;
+    }
+    if (f) fclose(f);
+    return v;
 }
 
 /* Under make asan: a sanitizer's report in a child's stderr, or its exit status (86 ASan,
@@ -463,6 +519,43 @@ int main(void)
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
     CHECK(run("%s --out re --steps 1 --ema 1.5", base) == 2 && file_has("err.txt", "--ema") && !exists("re/last.safetensors"),
           "train --ema 1.5: a usage error");
+    /* --val: one set's line names its input's PSNR and the images made worse (all 4 by
+     * width-4 weights after 2 steps: 7 dB against 27); several
+     * sets (a comma list) are each validated, val.csv holds a row per set with the input's
+     * PSNR as the library computes it, and the run's score (log.csv, best) is their mean */
+    CHECK(run("%s --out v0 --steps 2", base) == 0 && file_has("out.txt", "validation after epoch 1: PSNR ") &&
+              file_has("out.txt", "worse than their input)") &&
+              file_has("v0/val.csv", "step,epoch,set,images,psnr,input_psnr,gain,worse\n") &&
+              file_has("v0/val.csv", "\n2,1,s1,4,") && csv_last("v0/val.csv", "2,1,", ",s1,", 7) == 4 &&
+              fabs(csv_last("v0/val.csv", "2,1,", ",s1,", 6) -
+                   (csv_last("v0/val.csv", "2,1,", ",s1,", 4) - csv_last("v0/val.csv", "2,1,", ",s1,", 5))) < 2e-4,
+          "train --val: the input PSNR or the count of worse images not printed, or val.csv missing");
+    CHECK(run("synth --photos photos --out s3 --count 3 --size 64x64 --seed 5 --strength 0.25") == 0, "synth a mild set");
+    CHECK(run("%s --out v1 --steps 2 --val s1,s3/", base) == 0 && file_has("out.txt", "2 sets, mean ") &&
+              file_has("out.txt", "\n  s1: PSNR ") && file_has("out.txt", "\n  s3: PSNR ") &&
+              file_has("out.txt", "on 3 images (input "),
+          "train --val s1,s3/: both sets not validated");
+    double in1 = input_mean("s1"), in3 = input_mean("s3");
+    double c1 = csv_last("v1/val.csv", "2,1,", ",s1,", 5), c3 = csv_last("v1/val.csv", "2,1,", ",s3,", 5);
+    CHECK(fabs(c1 - in1) < 1e-3 && fabs(c3 - in3) < 1e-3 && fabs(in1 - in3) > 0.01,
+          "val.csv's input PSNRs %.4f, %.4f against the library's %.4f, %.4f", c1, c3, in1, in3);
+    double p1 = csv_last("v1/val.csv", "2,1,", ",s1,", 4), p3 = csv_last("v1/val.csv", "2,1,", ",s3,", 4);
+    double score = csv_last("v1/log.csv", "2,1,,", "", 7);
+    CHECK(fabs(score - (p1 + p3) / 2) < 2e-4 && fabs(p1 - p3) > 0.01,
+          "log.csv's validation %.4f is not the mean of the sets' %.4f and %.4f", score, p1, p3);
+    /* a resume on other validation data keeps the best chosen on the old data aside and
+     * starts a new one; the same data given again changes nothing */
+    CHECK(run("train --data s1 --resume v1 --steps 4 --val s1,s3/") == 0 && !file_has("out.txt", "validation data changed") &&
+              run("train --data s1 --resume v1 --steps 6 --val s3") == 0 &&
+              file_has("out.txt", "the validation data changed: the best so far (") &&
+              file_has("out.txt", "best-until-step4.safetensors") && exists("v1/best-until-step4.safetensors") &&
+              file_has("out.txt", "validation after epoch 3: PSNR ") && file_has("out.txt", "(best)") &&
+              !same_file("v1/best.safetensors", "v1/best-until-step4.safetensors"),
+          "resume with other --val: the old best not kept aside, or no new best");
+    CHECK(run("%s --out vx --steps 1 --val s1,,s3", base) == 2 && file_has("err.txt", "an empty name") && !exists("vx"),
+          "--val with an empty name: a usage error");
+    CHECK(run("%s --out vx --steps 1 --val s1,nothere", base) == 1 && file_has("err.txt", "nothere") && !exists("vx"),
+          "--val naming a missing set: an error before anything is made");
     /* --ema: last.safetensors is the average (not the weights of the run without one), and
      * a resumed run's equals the uninterrupted one's; --ema can start on a resume */
     CHECK(run("%s --out e1 --steps 4 --ema 0.5", base) == 0 && run("%s --out e2 --steps 2 --ema 0.5", base) == 0 &&

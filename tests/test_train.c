@@ -472,7 +472,7 @@ static void test_validate(void)
     sung_model_create(&m, SUNG_BASE, 4, 2, &e);
     sung_image b, g, out;
     char pb[2][64], pg[2][64];
-    double want = 0;
+    double want = 0, want_each[2];
     for (int i = 0; i < 2; i++) {
         sung_image_alloc(&b, 32, 32, &e), sung_image_alloc(&g, 32, 32, &e);
         for (size_t k = 0; k < 32 * 32 * 3; k++) g.data[k] = test_randf(0, 1), b.data[k] = 0.5f * g.data[k] + 0.25f;
@@ -484,13 +484,19 @@ static void test_validate(void)
         sung_deblur(m, &b, 2, &out, &e);
         uint8_t u[32 * 32 * 3], v[32 * 32 * 3];
         sung_image_to_u8(&out, u), sung_image_to_u8(&g, v);
-        want += sung_psnr(u, v, 32, 32) / 2;
+        want_each[i] = sung_psnr(u, v, 32, 32);
+        want += want_each[i] / 2;
         sung_image_free(&b), sung_image_free(&g), sung_image_free(&out);
     }
     const char *blur[2] = {pb[0], pb[1]}, *sharp[2] = {pg[0], pg[1]};
     double psnr = 0;
     CHECK(sung_validate(m, blur, sharp, 2, 2, &psnr, &e) == SUNG_OK && fabs(psnr - want) < 1e-9,
           "validation %.6f dB, by hand %.6f", psnr, want);
+    /* per pair: the same PSNRs in order (the pairs differ, so a swap would show) */
+    double each[2] = {0, 0};
+    CHECK(sung_validate_each(m, blur, sharp, 2, 2, each, &e) == SUNG_OK && fabs(each[0] - want_each[0]) < 1e-9 &&
+              fabs(each[1] - want_each[1]) < 1e-9 && each[0] != each[1],
+          "validation per pair %.6f, %.6f dB, by hand %.6f, %.6f", each[0], each[1], want_each[0], want_each[1]);
     const char *missing[1] = {"/nonexistent/x.png"};
     CHECK(sung_validate(m, missing, sharp, 1, 2, &psnr, &e) == SUNG_ERR_IO && strstr(e.msg, "/nonexistent/x.png"),
           "a missing validation image: '%s'", e.msg);

@@ -6,10 +6,12 @@
  * same Adam step, and rank 0 alone writes checkpoints, the log, the progress line and
  * validates.
  *
- * RUNDIR holds: last.safetensors (weights), best.safetensors (best validation PSNR),
- * both the weights' moving average when the run keeps one (--ema: what it validates),
- * state.safetensors (weights, Adam moments, and in its metadata the run's options and
- * position: sung_run_save, with this command's own options beside them) and log.csv. */
+ * RUNDIR holds: last.safetensors (weights), best.safetensors (best validation PSNR: with
+ * several --val sets, the best mean of their PSNRs), both the weights' moving average when
+ * the run keeps one (--ema: what it validates), state.safetensors (weights, Adam moments,
+ * and in its metadata the run's options and position: sung_run_save, with this command's
+ * own options beside them), log.csv and, with --val, val.csv (each set's PSNR, its input's
+ * and how many of its images came out worse than their input, at each validation). */
 #include "cli.h"
 
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include "dist.h"
 #include "fairshare.h"
 #include "photos.h"
+#include "valsets.h"
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
@@ -59,7 +62,7 @@ typedef struct {
     long max_memory;     /* MB for the model and a micro-batch's working memory; 0: auto_max_memory */
     double ckpt_minutes;
     char blur_dir[32];
-    char val[1024];      /* validation data ("" = none) */
+    char val[1024];      /* validation data: directories separated by commas ("" = none) */
     char precision[8];   /* of the training convolutions: fp32 or bf16 */
 } cmd_opts;
 
@@ -128,11 +131,13 @@ static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
 #undef GET
 }
 
-/* Keeps the rows of log.csv up to `step` (a crashed run may have logged past its last
- * checkpoint), so that a resumed log reads as one run. */
-static int trim_log(const char *rundir, long step)
+/* Keeps the rows of RUNDIR/name (log.csv, val.csv) up to `step` (a crashed run may have
+ * logged past its last checkpoint), so that a resumed log reads as one run. */
+static int trim_log(const char *rundir, const char *name, long step)
 {
-    const char *path = path_in(rundir, "log.csv"), *tmp = path_in(rundir, "log.csv.tmp");
+    char tname[256];
+    snprintf(tname, sizeof tname, "%s.tmp", name);
+    const char *path = path_in(rundir, name), *tmp = path_in(rundir, tname);
     FILE *in = fopen(path, "r");
     if (!in) return 0;
     FILE *out = fopen(tmp, "w");
@@ -209,7 +214,8 @@ int cmd_train(int argc, char **argv)
         {"--w-sup", 'f', &w_sup, "weight of the edge-sup loss (default 1 for sung, else 0)"},
         {"--no-augment", 'b', &no_aug, "no random flips"},
         {"--seed", 'u', &seed, "seed of crops, flips and order (default 0)"},
-        {"--val", 's', &val, "validation data (GoPro layout), PSNR on whole images"},
+        {"--val", 's', &val, "validation data (GoPro layout), PSNR on whole images; several sets as DIR,DIR,... "
+                             "(up to 8: best.safetensors is then the best mean of their PSNRs)"},
         {"--val-every", 'i', &val_every, "validate every N epochs (default 10)"},
         {"--val-iters", 'i', &val_iters, "scale iterations for validation (default 4)"},
         {"--checkpoint-minutes", 'f', &ckpt, "save a checkpoint every N minutes (default 10)"},
@@ -287,14 +293,15 @@ int cmd_train(int argc, char **argv)
     sung_run run = {0};
     sung_model *m = NULL;
     sung_error err;
-    pairs P = {0}, V = {0};
+    pairs P = {0};
+    val_sets VS = {0};
     photo_set PS = {0};
-    int npairs = 0, rc = 0, P_ = 0, shard_max = 1;
+    int npairs = 0, rc = 0, P_ = 0, shard_max = 1, val_changed = 0;
     float *bb = NULL, *gb = NULL;
     sung_sample *smp = NULL;
     prefetch pf = {0};
     batch_source src;
-    FILE *log = NULL;
+    FILE *log = NULL, *vlog = NULL;
 
     if (resume) {
         sung_meta *meta;
@@ -323,7 +330,13 @@ int cmd_train(int argc, char **argv)
         if (val_every != -1) c.val_every = val_every;
         if (val_iters != -1) c.val_iters = val_iters;
         if (ckpt != -1) c.ckpt_minutes = ckpt;
-        if (val) snprintf(c.val, sizeof c.val, "%s", val);
+        if (val && strcmp(val, c.val)) {
+            if (snprintf(c.val, sizeof c.val, "%s", val) >= (int)sizeof c.val) {
+                rc = cli_fail("train", "--val: list too long");
+                goto setup_done;
+            }
+            val_changed = 1;
+        }
         if (prec) snprintf(c.precision, sizeof c.precision, "%s", prec);
         if (!isnan(min_texture)) c.min_texture = min_texture;
         if (!isnan(short_blur)) c.short_blur = short_blur;
@@ -333,7 +346,8 @@ int cmd_train(int argc, char **argv)
             goto setup_done;
         }
         sung_run_free(&check);
-        if (d.rank == 0 && (rc = trim_log(rundir, run.step))) goto setup_done;
+        if (d.rank == 0 && ((rc = trim_log(rundir, "log.csv", run.step)) || (rc = trim_log(rundir, "val.csv", run.step))))
+            goto setup_done;
     } else {
         c = (cmd_opts){.photos = !!photos, .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1,
                        .min_texture = !isnan(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
@@ -402,7 +416,35 @@ int cmd_train(int argc, char **argv)
     else if (ema_warmup)
         sung_train_ema_warmup(m, 1, NULL);
     if (rc) goto setup_done;
-    if (*c.val && (rc = pairs_list("train", c.val, "blur", &V))) goto setup_done;
+    if ((rc = val_sets_load("train", c.val, d.rank == 0, &VS))) goto setup_done;
+    if (val_changed && run.best_psnr > -INFINITY) {
+        /* a best chosen on other data is no bar for this data's PSNRs: its weights are kept
+         * aside (under a name not yet taken), and the next validation starts a new best */
+        char kept[96];
+        int moved = 0;
+        if (d.rank == 0 && access(path_in(rundir, "best.safetensors"), F_OK) == 0) {
+            for (int k = 1; k < 100 && !moved; k++) {
+                snprintf(kept, sizeof kept, k == 1 ? "best-until-step%ld.safetensors" : "best-until-step%ld-%d.safetensors",
+                         run.step, k);
+                if (access(path_in(rundir, kept), F_OK) == 0) continue;
+                if (rename(path_in(rundir, "best.safetensors"), path_in(rundir, kept))) {
+                    rc = cli_fail("train", "%s: %s", path_in(rundir, kept), strerror(errno));
+                    goto setup_done;
+                }
+                moved = 1;
+            }
+            if (!moved) {
+                rc = cli_fail("train", "%s: no free name to keep best.safetensors under", rundir);
+                goto setup_done;
+            }
+        }
+        if (moved)
+            printf("the validation data changed: the best so far (%.3f dB) is kept as %s; the next validation starts a "
+                   "new best\n", run.best_psnr, path_in(rundir, kept));
+        else if (d.rank == 0)
+            printf("the validation data changed: the next validation starts a new best\n");
+        run.best_psnr = -INFINITY;
+    }
     if (d.rank == 0 && !resume && make_dirs(rundir)) {
         rc = cli_fail("train", "%s: cannot create the run directory: %s", rundir, strerror(errno));
         goto setup_done;
@@ -427,6 +469,10 @@ int cmd_train(int argc, char **argv)
             goto setup_done;
         }
         if (ftell(log) == 0) fprintf(log, "step,epoch,lr,loss,pixel,edge_aux,edge_sup,val_psnr,seconds\n");
+        if (VS.n && !(vlog = fopen(path_in(rundir, "val.csv"), "a"))) {
+            rc = cli_fail("train", "%s: %s", path_in(rundir, "val.csv"), strerror(errno));
+            goto setup_done;
+        }
     }
 setup_done:
     /* every process goes on, or none does */
@@ -539,12 +585,11 @@ setup_done:
                        d.size > 1 ? " (this process's share)" : "");
             ep_kept = ep_redrawn = 0;
         }
-        if (d.rank == 0 && V.n && epoch_end && ((run.epoch + 1) % c.val_every == 0 || run.step == total)) {
+        if (d.rank == 0 && VS.n && epoch_end && ((run.epoch + 1) % c.val_every == 0 || run.step == total)) {
             double psnr;
             int avg = sung_train_ema_decay(m) > 0; /* the average is what the run ships */
             if (avg) sung_model_swap_ema(m, NULL);
-            sung_status vst = sung_validate(m, (const char *const *)V.blur, (const char *const *)V.sharp, V.n,
-                                            c.val_iters, &psnr, &err);
+            sung_status vst = val_sets_run(m, &VS, c.val_iters, &psnr, &err);
             if (avg) sung_model_swap_ema(m, NULL);
             if (vst) {
                 rc = cli_fail("train", "validation: %s", err.msg);
@@ -552,8 +597,12 @@ setup_done:
                 goto done;
             }
             fprintf(log, "%ld,%d,,,,,,%.4f,%.1f\n", run.step, run.epoch + 1, psnr, run.elapsed);
-            printf("%svalidation after epoch %d: PSNR %.3f dB on %d images%s\n", tty ? "\n" : "",
-                   run.epoch + 1, psnr, V.n, psnr > run.best_psnr ? " (best)" : "");
+            if (val_sets_log(vlog, &VS, run.step, run.epoch + 1)) {
+                rc = cli_fail("train", "%s: %s", path_in(rundir, "val.csv"), strerror(errno));
+                dist_abort(&d, rc);
+                goto done;
+            }
+            val_sets_print(&VS, run.epoch + 1, psnr, psnr > run.best_psnr, tty ? "\n" : "");
             if (psnr > run.best_psnr) {
                 run.best_psnr = psnr;
                 if (save_weights(m, rundir, "best.safetensors", &err)) {
@@ -596,8 +645,9 @@ setup_done:
 done:
     prefetch_free(&pf);
     if (log) fclose(log);
+    if (vlog) fclose(vlog);
     pairs_free(&P);
-    pairs_free(&V);
+    val_sets_free(&VS);
     photos_free(&PS);
     free(bb), free(gb), free(smp);
     sung_run_free(&run);

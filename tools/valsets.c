@@ -1,0 +1,165 @@
+#include "valsets.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The PSNR of each blurred image of P against its sharp one, as validation scores the
+ * deblurred ones (sung_psnr_for_mean). */
+static int input_psnrs(const char *cmd, const pairs *P, double *out)
+{
+    for (int i = 0; i < P->n; i++) {
+        sung_image b = {0}, g = {0};
+        sung_error err;
+        uint8_t *u = NULL, *w = NULL;
+        int rc = 0;
+        if (sung_image_load(&b, P->blur[i], &err) || sung_image_load(&g, P->sharp[i], &err))
+            rc = cli_fail(cmd, "--val: %s", err.msg);
+        else if (b.w != g.w || b.h != g.h)
+            rc = cli_fail(cmd, "--val: %s (%dx%d) and %s (%dx%d) differ in size", P->blur[i], b.w, b.h, P->sharp[i],
+                          g.w, g.h);
+        else if (!(u = malloc((size_t)b.w * b.h * 3)) || !(w = malloc((size_t)b.w * b.h * 3)))
+            rc = cli_fail(cmd, "--val: out of memory for %s", P->blur[i]);
+        else {
+            sung_image_to_u8(&b, u);
+            sung_image_to_u8(&g, w);
+            out[i] = sung_psnr_for_mean(u, w, b.w, b.h);
+        }
+        free(u), free(w);
+        sung_image_free(&b), sung_image_free(&g);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int val_sets_load(const char *cmd, const char *list, int inputs, val_sets *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!*list) return 0;
+    for (const char *p = list;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!len) {
+            val_sets_free(v);
+            return cli_bad_value(cmd, "--val: an empty name in the list '%s'", list);
+        }
+        if (v->n == VAL_SETS_MAX) {
+            val_sets_free(v);
+            return cli_bad_value(cmd, "--val: at most %d sets", VAL_SETS_MAX);
+        }
+        val_set *s = &v->s[v->n];
+        if (!(s->dir = strndup(p, len))) {
+            val_sets_free(v);
+            return cli_fail(cmd, "out of memory");
+        }
+        v->n++;
+        size_t l = len;
+        while (l > 1 && s->dir[l - 1] == '/') s->dir[--l] = 0; /* "val/" names val */
+        const char *slash = strrchr(s->dir, '/');
+        s->name = slash && slash[1] ? slash + 1 : s->dir;
+        if (pairs_list(cmd, s->dir, "blur", &s->P)) {
+            val_sets_free(v);
+            return 1;
+        }
+        s->input = calloc(s->P.n, sizeof *s->input);
+        s->psnr = calloc(s->P.n, sizeof *s->psnr);
+        if (!s->input || !s->psnr) {
+            val_sets_free(v);
+            return cli_fail(cmd, "out of memory");
+        }
+        if (inputs) {
+            int rc = input_psnrs(cmd, &s->P, s->input);
+            double sum = 0;
+            for (int i = 0; i < s->P.n; i++) sum += s->input[i];
+            s->input_mean = sum / s->P.n;
+            if (rc) {
+                val_sets_free(v);
+                return rc;
+            }
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+void val_sets_free(val_sets *v)
+{
+    for (int k = 0; k < v->n; k++) {
+        val_set *s = &v->s[k];
+        free(s->dir), free(s->input), free(s->psnr);
+        pairs_free(&s->P);
+    }
+    memset(v, 0, sizeof *v);
+}
+
+sung_status val_sets_run(sung_model *m, val_sets *v, int iters, double *score, sung_error *err)
+{
+    double sum = 0;
+    for (int k = 0; k < v->n; k++) {
+        val_set *s = &v->s[k];
+        sung_status st = sung_validate_each(m, (const char *const *)s->P.blur, (const char *const *)s->P.sharp,
+                                            s->P.n, iters, s->psnr, err);
+        if (st) return st;
+        double t = 0;
+        s->worse = 0;
+        for (int i = 0; i < s->P.n; i++) {
+            t += s->psnr[i];
+            s->worse += s->psnr[i] < s->input[i];
+        }
+        s->mean = t / s->P.n;
+        sum += s->mean;
+    }
+    *score = v->n ? sum / v->n : 0;
+    return SUNG_OK;
+}
+
+static void print_set(const val_set *s)
+{
+    printf("PSNR %.3f dB on %d images (input %.3f, %+.3f; %d worse than their input)", s->mean, s->P.n, s->input_mean,
+           s->mean - s->input_mean, s->worse);
+}
+
+void val_sets_print(const val_sets *v, int epoch, double score, int best, const char *lead)
+{
+    printf("%svalidation after epoch %d: ", lead, epoch);
+    if (v->n == 1) {
+        print_set(&v->s[0]);
+        printf("%s\n", best ? " (best)" : "");
+        return;
+    }
+    printf("%d sets, mean %.3f dB%s\n", v->n, score, best ? " (best)" : "");
+    for (int k = 0; k < v->n; k++) {
+        printf("  %s: ", v->s[k].name);
+        print_set(&v->s[k]);
+        printf("\n");
+    }
+}
+
+/* s as one CSV field: quoted where it holds a quote, comma or line break */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, "\",\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int val_sets_log(FILE *f, const val_sets *v, long step, int epoch)
+{
+    if (ftell(f) == 0) fputs(VAL_SETS_CSV_HEADER, f);
+    for (int k = 0; k < v->n; k++) {
+        const val_set *s = &v->s[k];
+        fprintf(f, "%ld,%d,", step, epoch);
+        csv_field(f, s->dir);
+        fprintf(f, ",%d,%.4f,%.4f,%.4f,%d\n", s->P.n, s->mean, s->input_mean, s->mean - s->input_mean, s->worse);
+    }
+    return fflush(f) || ferror(f);
+}

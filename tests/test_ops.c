@@ -556,9 +556,12 @@ static void check_plan_tconv(int A, int B, int transposed)
 /* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
  * direct kernels only: over 32² pixels its forward runs fp32 Winograd F(6×6) on the bf16
  * operands (returns 0: fp32 products) and its data gradient F(4×4) Winograd on dout and
- * the weights rounded, its weight gradient F(4×4) Winograd on both rounded; all three
- * within fp32 Winograd's bounds of the direct bf16 sums, the bias gradient bit for bit
- * the direct one. At 32² and less: direct, the same bits throughout. Layers 32 → 32 and 64 → 32 (the data gradient 32 → 64). */
+ * the weights rounded, both within fp32 Winograd's bounds of the direct bf16 sums; its
+ * weight gradient F(6×6) Winograd on both rounded with the products in bf16 too
+ * (conv_weight_grad_wino's round 2), within that path's bound on uncorrelated random
+ * operands (8 %, check_wino_wgrad: the kernel-level tests check its pieces, and round 1
+ * against the direct bits); the bias gradient bit for bit the direct one. At 32² and
+ * less: direct, the same bits throughout. Layers 32 → 32 and 64 → 32 (the data gradient 32 → 64). */
 static void check_plan_train_wino(int A, int B)
 {
     if (!ops_has_bf16()) return;
@@ -609,7 +612,7 @@ static void check_plan_train_wino(int A, int B)
         double ew = 0, dw = 0;
         for (size_t i = 0; i < nw; i++) ew += (g1[i] - g2[i]) * (double)(g1[i] - g2[i]), dw += g2[i] * (double)g2[i];
         ew = sqrt(ew / dw);
-        CHECK((big ? ew < 2e-5 : memcmp(g1, g2, nw * 4) == 0) && memcmp(db1, db2, sizeof db1) == 0,
+        CHECK((big ? ew < 0.08 : memcmp(g1, g2, nw * 4) == 0) && memcmp(db1, db2, sizeof db1) == 0,
               "bf16 training %d -> %d %dx%d: the weight gradient %.3g from the direct one's, or the bias gradient not "
               "its bits", A, B, H, W, ew);
         if (big) { /* bf16, fp32, bf16, fp32 training, the weights unchanged: each
@@ -1197,6 +1200,33 @@ static void check_wino_wgrad(int m, int A, int B, int n, int h, int w)
         conv_weight_grad_wino(&s, m, want, gr, ir, zeros, wscr, 0);
         conv_weight_grad_wino(&s, m, got, dout, in, zeros, wscr, 1);
         CHECK(memcmp(want, got, np * 4) == 0, "winograd weight gradient A%d B%d, rounding as read: not the bits of the rounded operands'", A, B);
+        /* round 2, the products in bf16 (V and Z rounded, tiles in pairs): against round 1's
+         * fp32 products of the same operands. On these uncorrelated random operands each
+         * gradient entry is a sum of ~tiles terms of random sign, so V's and Z's bf16
+         * roundings (2^-9 relative, amplified by the transforms) stay a few % of it: a
+         * float64 model of F(6×6) measured 1–5 % (F(4×4) 0.5–3 %), these shapes up to ~3 %
+         * (SUNG_TEST_VERBOSE). A lost tile of a pair, an unpaired last tile or the halves
+         * of a pair mismatched give O(1/√tiles) to O(1): ≥ 20 %. (On a real training step,
+         * whose gradients add up coherently, it is 2e-4 to 1e-3: conv_plan.c.) Not 0: the
+         * bf16 path ran (except on one pixel, whose transforms by powers of 2 are exact). */
+        memcpy(got, start, np * 4), memcpy(got1, start, np * 4);
+        conv_weight_grad_wino(&s, m, got, dout, in, zeros, wscr, 2);
+        omp_set_num_threads(1);
+        conv_weight_grad_wino(&s, m, got1, dout, in, zeros, wscr, 2);
+        omp_set_num_threads(threads);
+        num = den = 0;
+        for (size_t i = 0; i < np; i++) {
+            double a = want[i] - start[i], b = got[i] - start[i];
+            num += (a - b) * (a - b), den += a * a;
+        }
+        double e2 = sqrt(num / den);
+        CHECK(e2 < 0.08 && (e2 > 0 || h * w == 1), "winograd F(%d) weight gradient A%d B%d %dx%dx%d, bf16 products: relative error %.3g "
+              "against fp32 products", m, A, B, n, h, w, e2);
+        CHECK(memcmp(got, got1, np * 4) == 0, "winograd weight gradient A%d B%d, bf16 products: 1 thread changed the bits",
+              A, B);
+        if (getenv("SUNG_TEST_VERBOSE"))
+            printf("winograd F(%d) weight gradient A%d B%d %dx%dx%d, bf16 products: relative error %.3g\n", m, A, B, n, h,
+                   w, e2);
         free(ir.d), free(gr.g);
     }
     free(start), free(want), free(got), free(got1), free(scr), free(wscr);

@@ -920,7 +920,7 @@ void conv_weight_grad_wino(const conv_shape *s, int m, float *gpack, tensor dout
                            float *scratch, int round)
 {
     assert(conv_wino_wgrad_ok(s) && (m == 4 || m == 6) && in.c == s->A && dout.c == s->B && in.n == dout.n &&
-           in.h == dout.h && in.w == dout.w && (!round || ops_has_bf16()));
+           in.h == dout.h && in.w == dout.w && round >= 0 && round <= 2 && (!round || ops_has_bf16()));
     const kernel_set *k = kern();
     void (*row)(const wino_job *, int, int, int, int, float *, float *) = m == 4 ? k->wino4_wgrad_row : k->wino6_wgrad_row;
     int T = m + 2, Bp = conv_round(s->B), tiles = wgrad_tiles(s, m);

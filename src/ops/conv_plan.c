@@ -114,7 +114,14 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * Winograd too, F(6×6) (F(4×4) where winograd is 4): dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then
      * Gᵀ·dU·G, 64 products per 36 outputs and tap instead of 324, in fp32 (bf16
      * training: on the rounded operands, as the forward's). Per layer 1.4–1.6× the
-     * direct bf16 gradient, F(4×4) 1.2–1.5× (docs/BENCHMARKS.md). winograd 0 and 2: direct. */
+     * direct bf16 gradient, F(4×4) 1.2–1.5× (docs/BENCHMARKS.md). winograd 0 and 2: direct.
+     * bf16 training multiplies V and Z in bf16 too (conv_weight_grad_wino's round 2): the
+     * products 1.6× faster, the 3×3 backward 5–8 % and the step 3–4 % at 384² crops; the
+     * gradient is not the direct bf16 one's to fp32 rounding any more but within ~1e-3 of
+     * it (relative L2 per layer on a real width-32 step: median 2e-4, largest 1e-3), far
+     * under a step's sampling noise, and nothing downstream rounds it again: it goes to
+     * Adam (the forward and the data gradient keep fp32 products: there the differences
+     * would reach the next layers' roundings; see wino_bwd above). */
     p->wgrad_wino = !conv_wino_wgrad_ok(s) ? 0 : wm == CONV_WINOGRAD_AUTO ? 6 : wm >= 4 ? wm : 0;
     /* In bf16 inference a Winograd layer runs fp32 Winograd, faster than the direct bf16
      * conv (bench/conv_layers), from the bf16 pairs of its weights (½× their size, as
@@ -486,7 +493,7 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
     assert(mode & CONV_TRAIN);
     float *g = p->g;
     if (p->wgrad_wino && wino_pays(dout)) { /* the weight gradient by Winograd, the rest below */
-        conv_weight_grad_wino(&p->s, p->wgrad_wino, p->g, dout, in, zeros, scratch, (mode & CONV_BF16) != 0);
+        conv_weight_grad_wino(&p->s, p->wgrad_wino, p->g, dout, in, zeros, scratch, mode & CONV_BF16 ? 2 : 0);
         g = NULL;
     }
     if (mode & CONV_BF16) {

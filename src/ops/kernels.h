@@ -86,7 +86,8 @@ typedef struct {
                            (om 1: ow = w, or 2w with shuffle; 2: one parity class of a
                            transposed conv) */
     int round;          /* fp32 jobs of F(4×4) and F(6×6) (bf16 kernels only): the input
-                           rounded to bf16 as it is read (bf16 training) */
+                           rounded to bf16 as it is read (bf16 training); 2, the weight
+                           gradient only: its Winograd-domain products in bf16 too */
     int stream;         /* the inner tiles' plain stores bypass the caches (non-temporal;
                            out, its ld and its image stride 64-byte aligned): for an out
                            too large to stay in cache for the next layer */

@@ -114,6 +114,17 @@ static int same_file(const char *a, const char *b)
 
 static int file_has(const char *rel, const char *needle) { return test_file_has(dir, rel, needle); }
 
+/* Whether a binary file (a safetensors header after its length's NUL bytes) holds needle. */
+static int file_has_bytes(const char *rel, const char *needle)
+{
+    size_t n, k = strlen(needle);
+    unsigned char *buf = test_read_all(test_path(dir, rel), &n);
+    int found = 0;
+    for (size_t i = 0; buf && i + k <= n && !found; i++) found = !memcmp(buf + i, needle, k);
+    free(buf);
+    return found;
+}
+
 /* Replaces the first `from` in the file by `to` (the same length); 1 if it was there. */
 static int replace_in_file(const char *rel, const char *from, const char *to)
 {
@@ -552,6 +563,12 @@ int main(void)
               file_has("out.txt", "validation after epoch 3: PSNR ") && file_has("out.txt", "(best)") &&
               !same_file("v1/best.safetensors", "v1/best-until-step4.safetensors"),
           "resume with other --val: the old best not kept aside, or no new best");
+    /* the change is saved at once (the state names the new data and no best), even with
+     * no step to run */
+    CHECK(run("train --data s1 --resume v1 --steps 6 --val s1") == 0 && file_has("out.txt", "validation data changed") &&
+              exists("v1/best-until-step6.safetensors") && file_has_bytes("v1/state.safetensors", "\"run.val\":\"s1\"") &&
+              file_has_bytes("v1/state.safetensors", "\"pos.best_psnr\":\"-inf\""),
+          "resume with other --val and no step to run: the change not saved");
     CHECK(run("%s --out vx --steps 1 --val s1,,s3", base) == 2 && file_has("err.txt", "an empty name") && !exists("vx"),
           "--val with an empty name: a usage error");
     CHECK(run("%s --out vx --steps 1 --val s1,nothere", base) == 1 && file_has("err.txt", "nothere") && !exists("vx"),

@@ -444,6 +444,9 @@ int cmd_train(int argc, char **argv)
         else if (d.rank == 0)
             printf("the validation data changed: the next validation starts a new best\n");
         run.best_psnr = -INFINITY;
+        /* at once: a state that still named the old data and its best, after that best was
+         * moved, would let the next validation on the old data take it for lost */
+        if ((rc = save_state(&d, m, &run, rundir, &c))) goto setup_done;
     }
     if (d.rank == 0 && !resume && make_dirs(rundir)) {
         rc = cli_fail("train", "%s: cannot create the run directory: %s", rundir, strerror(errno));

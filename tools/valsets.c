@@ -70,13 +70,13 @@ int val_sets_load(const char *cmd, const char *list, int inputs, val_sets *v)
         }
         if (inputs) {
             int rc = input_psnrs(cmd, &s->P, s->input);
-            double sum = 0;
-            for (int i = 0; i < s->P.n; i++) sum += s->input[i];
-            s->input_mean = sum / s->P.n;
             if (rc) {
                 val_sets_free(v);
                 return rc;
             }
+            double sum = 0;
+            for (int i = 0; i < s->P.n; i++) sum += s->input[i];
+            s->input_mean = sum / s->P.n;
         }
         if (!end) break;
         p = end + 1;

@@ -420,6 +420,10 @@ double sung_psnr(const uint8_t *a, const uint8_t *b, int w, int h);
  * images counted as SUNG_PSNR_EQUAL dB (100, as is common) instead of +inf. */
 #define SUNG_PSNR_EQUAL 100.0
 double sung_psnr_for_mean(const uint8_t *a, const uint8_t *b, int w, int h);
+/* *psnr = sung_psnr_for_mean of two images of the same size, each quantised to 8 bits
+ * (sung_image_to_u8) as saving it would: how `sung eval` and validation score a result.
+ * SUNG_ERR_ARG when the sizes differ (*psnr untouched), SUNG_ERR_NOMEM. */
+sung_status sung_image_psnr(const sung_image *a, const sung_image *b, double *psnr, sung_error *err);
 /* SSIM as SPEC §8; NaN when out of memory, or for skimage when a side is under 11
  * (its 11×11 Gaussian window; skimage itself raises there). */
 double sung_ssim(const uint8_t *a, const uint8_t *b, int w, int h, sung_ssim_kind kind);

@@ -37,6 +37,7 @@
 #include <omp.h>
 #endif
 
+#include "error.h"
 #include "sung.h"
 
 #define SSIM_R 5                   /* window radius: 11 taps */
@@ -66,6 +67,26 @@ double sung_psnr_for_mean(const uint8_t *a, const uint8_t *b, int w, int h)
 {
     double p = sung_psnr(a, b, w, h);
     return isinf(p) ? SUNG_PSNR_EQUAL : p;
+}
+
+sung_status sung_image_psnr(const sung_image *a, const sung_image *b, double *psnr, sung_error *err)
+{
+    if (a->w != b->w || a->h != b->h) {
+        model_set_error(err, "images of %dx%d and %dx%d differ in size", a->w, a->h, b->w, b->h);
+        return SUNG_ERR_ARG;
+    }
+    size_t n = (size_t)a->w * a->h * 3;
+    uint8_t *u = malloc(n), *v = malloc(n);
+    if (!u || !v) {
+        free(u), free(v);
+        model_set_error(err, "out of memory for two %dx%d images", a->w, a->h);
+        return SUNG_ERR_NOMEM;
+    }
+    sung_image_to_u8(a, u);
+    sung_image_to_u8(b, v);
+    *psnr = sung_psnr_for_mean(u, v, a->w, a->h);
+    free(u), free(v);
+    return SUNG_OK;
 }
 
 /* border handling: index i of a line of n samples, extended past its ends */

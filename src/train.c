@@ -419,24 +419,13 @@ static sung_status validate_images(sung_model *m, const char *const *blur, const
 {
     for (int i = 0; i < n; i++) {
         sung_image b = {0}, g = {0}, out = {0};
-        uint8_t *u = NULL, *v = NULL;
         sung_status st = sung_image_load(&b, blur[i], err);
         if (!st) st = sung_image_load(&g, sharp[i], err);
         if (!st) st = sung_deblur(m, &b, iters, &out, err);
-        if (!st && (g.w != out.w || g.h != out.h)) {
+        if (!st && (st = sung_image_psnr(&out, &g, &each[i], err)) == SUNG_ERR_ARG) {
             model_set_error(err, "%s and %s differ in size", blur[i], sharp[i]);
             st = SUNG_ERR_FORMAT;
         }
-        if (!st && (!(u = malloc((size_t)g.w * g.h * 3)) || !(v = malloc((size_t)g.w * g.h * 3)))) {
-            model_set_error(err, "out of memory validating %s", blur[i]);
-            st = SUNG_ERR_NOMEM;
-        }
-        if (!st) {
-            sung_image_to_u8(&out, u);
-            sung_image_to_u8(&g, v);
-            each[i] = sung_psnr_for_mean(u, v, g.w, g.h);
-        }
-        free(u), free(v);
         sung_image_free(&b), sung_image_free(&g), sung_image_free(&out);
         if (st) return st;
     }

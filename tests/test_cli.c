@@ -706,11 +706,11 @@ int main(void)
     CHECK(run("%s --out px --steps 1 --short-blur 1.5", pbase) == 2 && !exists("px/state.safetensors"),
           "--short-blur 1.5: a usage error");
     CHECK(run("%s --out p9 --steps 1 --short-blur 0.3", pbase) == 0 &&
-              file_has("out.txt", "0.3 of the pairs have their camera motion scaled") &&
+              file_has("out.txt", "30 % of the pairs have their camera motion scaled") &&
               run("train --photos photos --resume p9 --steps 2") == 0 &&
-              file_has("out.txt", "0.3 of the pairs have their camera motion scaled") &&
+              file_has("out.txt", "30 % of the pairs have their camera motion scaled") &&
               run("train --photos photos --resume p9 --steps 3 --short-blur 0.5") == 0 &&
-              file_has("out.txt", "0.5 of the pairs have their camera motion scaled"),
+              file_has("out.txt", "50 % of the pairs have their camera motion scaled"),
           "--short-blur: not kept by the run, or not printed");
     CHECK(replace_in_file("p8/state.safetensors", "\"run.short_blur\"", "\"run.short_bluX\"") &&
               run("train --photos photos --resume p8 --steps 3") == 0 && !file_has("out.txt", "camera motion scaled"),

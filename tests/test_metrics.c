@@ -160,6 +160,40 @@ static void check_args(void)
     CHECK(!isnan(sung_ssim(img, img2, 1, 1, SUNG_SSIM_MATLAB)), "ssim_matlab 1×1 is NaN");
 }
 
+/* sung_image_psnr: the 8-bit quantisation of both images, then sung_psnr_for_mean; a size
+ * mismatch is an error that leaves *psnr alone */
+static void check_image_psnr(void)
+{
+    sung_image a = {0}, b = {0}, c = {0};
+    sung_error err;
+    int w = 37, h = 23;
+    CHECK(!sung_image_alloc(&a, w, h, &err) && !sung_image_alloc(&b, w, h, &err) &&
+              !sung_image_alloc(&c, w + 1, h, &err),
+          "alloc");
+    if (!a.data || !b.data || !c.data) goto done;
+    size_t n = (size_t)w * h * 3;
+    for (size_t i = 0; i < n; i++) {
+        /* values outside [0, 1] too: the quantisation clamps them */
+        a.data[i] = (float)(test_uniform() * 1.2 - 0.1);
+        b.data[i] = a.data[i] + (float)(test_uniform() * 0.1 - 0.05);
+    }
+    uint8_t *u = malloc(n), *v = malloc(n);
+    CHECK(u && v, "out of memory");
+    if (u && v) {
+        sung_image_to_u8(&a, u), sung_image_to_u8(&b, v);
+        double p = -1, want = sung_psnr_for_mean(u, v, w, h);
+        CHECK(!sung_image_psnr(&a, &b, &p, &err) && p == want && want > 10 && want < 60,
+              "image_psnr %.17g, psnr_for_mean of the 8-bit copies %.17g", p, want);
+        CHECK(!sung_image_psnr(&a, &a, &p, &err) && p == SUNG_PSNR_EQUAL, "image_psnr of an image and itself: %g", p);
+        p = -1;
+        CHECK(sung_image_psnr(&a, &c, &p, &err) == SUNG_ERR_ARG && p == -1 && strstr(err.msg, "differ in size"),
+              "image_psnr of 37x23 and 38x23: not SUNG_ERR_ARG, or *psnr written (%g), or '%s'", p, err.msg);
+    }
+    free(u), free(v);
+done:
+    sung_image_free(&a), sung_image_free(&b), sung_image_free(&c);
+}
+
 /* a larger image, 1 thread against all: row sums are added in row order, so equal bits */
 static void check_threads(void)
 {
@@ -195,5 +229,6 @@ int main(void)
     check_golden();
     check_args();
     check_threads();
+    check_image_psnr();
     return test_summary("test_metrics");
 }

@@ -495,7 +495,8 @@ setup_done:
            per_epoch, sung_isa(), c.precision);
     if (c.photos) printf("photo windows with texture under %g are drawn again (--min-texture)\n", c.min_texture);
     if (c.photos && c.short_blur > 0)
-        printf("%g of the pairs have their camera motion scaled by 1/8..1 (--short-blur)\n", c.short_blur);
+        printf("%.0f %% of the pairs have their camera motion scaled by 1/8..1 (--short-blur %g)\n",
+               100.0 * c.short_blur, c.short_blur);
     if (d.size > 1)
         printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
                d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);

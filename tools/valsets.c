@@ -12,21 +12,14 @@ static int input_psnrs(const char *cmd, const pairs *P, double *out)
     for (int i = 0; i < P->n; i++) {
         sung_image b = {0}, g = {0};
         sung_error err;
-        uint8_t *u = NULL, *w = NULL;
         int rc = 0;
         if (sung_image_load(&b, P->blur[i], &err) || sung_image_load(&g, P->sharp[i], &err))
             rc = cli_fail(cmd, "--val: %s", err.msg);
         else if (b.w != g.w || b.h != g.h)
             rc = cli_fail(cmd, "--val: %s (%dx%d) and %s (%dx%d) differ in size", P->blur[i], b.w, b.h, P->sharp[i],
                           g.w, g.h);
-        else if (!(u = malloc((size_t)b.w * b.h * 3)) || !(w = malloc((size_t)b.w * b.h * 3)))
-            rc = cli_fail(cmd, "--val: out of memory for %s", P->blur[i]);
-        else {
-            sung_image_to_u8(&b, u);
-            sung_image_to_u8(&g, w);
-            out[i] = sung_psnr_for_mean(u, w, b.w, b.h);
-        }
-        free(u), free(w);
+        else if (sung_image_psnr(&b, &g, &out[i], &err))
+            rc = cli_fail(cmd, "--val: %s: %s", P->blur[i], err.msg);
         sung_image_free(&b), sung_image_free(&g);
         if (rc) return rc;
     }

@@ -114,31 +114,30 @@ static int same_file(const char *a, const char *b)
 
 static int file_has(const char *rel, const char *needle) { return test_file_has(dir, rel, needle); }
 
-/* Whether a binary file (a safetensors header after its length's NUL bytes) holds needle. */
-static int file_has_bytes(const char *rel, const char *needle)
+/* The offset of the first `needle` in a binary file (a safetensors header after its
+ * length's NUL bytes), or -1 when it is not there or the file cannot be read. */
+static long find_bytes(const char *rel, const char *needle)
 {
     size_t n, k = strlen(needle);
     unsigned char *buf = test_read_all(test_path(dir, rel), &n);
-    int found = 0;
-    for (size_t i = 0; buf && i + k <= n && !found; i++) found = !memcmp(buf + i, needle, k);
+    long at = -1;
+    for (size_t i = 0; buf && i + k <= n && at < 0; i++)
+        if (!memcmp(buf + i, needle, k)) at = (long)i;
     free(buf);
-    return found;
+    return at;
 }
+
+static int file_has_bytes(const char *rel, const char *needle) { return find_bytes(rel, needle) >= 0; }
 
 /* Replaces the first `from` in the file by `to` (the same length); 1 if it was there. */
 static int replace_in_file(const char *rel, const char *from, const char *to)
 {
-    size_t n, k = strlen(from);
-    unsigned char *buf = test_read_all(test_path(dir, rel), &n);
-    int done = 0;
-    if (buf && strlen(to) == k)
-        for (size_t i = 0; i + k <= n && !done; i++)
-            if (!memcmp(buf + i, from, k)) {
-                FILE *f = fopen(test_path(dir, rel), "r+b");
-                done = f && fseek(f, (long)i, SEEK_SET) == 0 && fwrite(to, 1, k, f) == k;
-                if (f && fclose(f) != 0) done = 0;
-            }
-    free(buf);
+    size_t k = strlen(from);
+    long at = strlen(to) == k ? find_bytes(rel, from) : -1;
+    if (at < 0) return 0;
+    FILE *f = fopen(test_path(dir, rel), "r+b");
+    int done = f && fseek(f, at, SEEK_SET) == 0 && fwrite(to, 1, k, f) == k;
+    if (f && fclose(f) != 0) done = 0;
     return done;
 }
 

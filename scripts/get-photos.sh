@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/get-photos.sh [--force] [--more] [DIR]: the sharp photos that `sung synth` turns
+# scripts/get-photos.sh [--force] [--more | --no-more] [DIR]: the sharp photos that `sung synth` turns
 # into training pairs (SPEC §9), split by photo into DIR/train/, DIR/val/ and DIR/test/,
 # plus DIR/real-blur/ (DIR defaults to data/photos, which git ignores). docs/DATA.md lists
 # every photo, its size and why the others were left out.
@@ -7,7 +7,9 @@
 # --more adds 46 training photos from three more packages (below; 61 MB to download), two
 # of them stored in forms `sung` cannot read, which scripts/photo-extract.py turns into PNG
 # (it needs python3-pil). The main width-32 run trains on them from the twelfth session on
-# (docs/RESULTS.md); the demo and the tests need only the default set.
+# (docs/RESULTS.md); the demo and the tests need only the default set. A DIR that has them
+# keeps them when the script runs again without --more (as `make demo` runs it);
+# --no-more removes them.
 #
 # Sources: Debian packages fetched with `apt-get download` and unpacked with `dpkg -x`
 # into a temporary folder (nothing is installed). Chosen by looking at every candidate.
@@ -77,17 +79,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 force=0
-more=0
+more=     # 1: --more, 0: --no-more, empty: as DIR already is
 dest=data/photos
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
     --more) more=1 ;;
+    --no-more) more=0 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "get-photos: unknown option '$a' (see --help)" >&2; exit 2 ;;
     *) dest=$a ;;
   esac
 done
+
+more_packages=' \(gcompris-qt-data\|puzzle-jigsaw\|python3-scipy\)$' # in .sources lines
+if [ -z "$more" ]; then # a DIR that has the --more photos keeps them (make demo must not drop them)
+  more=0
+  if [ -s "$dest/.sources" ] && grep -q "$more_packages" "$dest/.sources"; then
+    more=1
+    echo "get-photos: $dest has the --more photos: kept (--no-more removes them)"
+  fi
+fi
 
 skimage_photos=(astronaut.png chelsea.png coffee.png motorcycle_left.png motorcycle_right.png rocket.jpg)
 lomiri16_left_out=(analogpattern_by_Peter_Nerlich.jpg umang_by_Abhishek_Mudgal.jpg)
@@ -151,8 +163,8 @@ if [ "$force" = 0 ] && [ -s "$dest/.sources" ]; then
       [ -n "${listed[${p##*/}]:-}" ] || { complete=0; break; }
     done
   fi
-  if [ "$complete" = 1 ] && [ "$more" = 0 ] && grep -q ' \(gcompris-qt-data\|puzzle-jigsaw\|python3-scipy\)$' "$dest/.sources"; then
-    complete=0 # the --more photos are there: this run removes them
+  if [ "$complete" = 1 ] && [ "$more" = 0 ] && grep -q "$more_packages" "$dest/.sources"; then
+    complete=0 # --no-more, and the --more photos are there: this run removes them
   fi
   if [ "$complete" = 1 ]; then
     for s in "${splits[@]}"; do

@@ -527,6 +527,17 @@ int main(void)
     CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    /* --iters may change on a resume (a curriculum step), and the run keeps the new count;
+     * one that the crops do not allow (32 is no multiple of 2^(4+2)) is a usage error that
+     * leaves the run as it was */
+    CHECK(run("%s --out ri --steps 2", base) == 0 && run("train --data s1 --resume ri --steps 3 --iters 2") == 0 &&
+              file_has("out.txt", ", 2 iterations,") && run("train --data s1 --resume ri --steps 4") == 0 &&
+              file_has("out.txt", ", 2 iterations,") && file_has("ri/log.csv", "\n4,"),
+          "train --resume --iters 2: refused, or not kept by the run");
+    CHECK(run("train --data s1 --resume ri --steps 5 --iters 4") == 2 && file_has("err.txt", "multiple") &&
+              !file_has("ri/log.csv", "\n5,") && run("train --data s1 --resume ri --steps 5") == 0 &&
+              file_has("out.txt", "resuming at step 4") && file_has("out.txt", ", 2 iterations,"),
+          "train --resume --iters 4 with 32-pixel crops: not a usage error, or the run changed");
     CHECK(run("%s --out re --steps 1 --ema 1.5", base) == 2 && file_has("err.txt", "--ema") && !exists("re/last.safetensors"),
           "train --ema 1.5: a usage error");
     /* --val: one set's line names its input's PSNR and the images made worse (all 4 by

@@ -201,7 +201,7 @@ int cmd_train(int argc, char **argv)
         {"--blur-dir", 's', &blur_dir, "blur or blur_gamma (default blur)"},
         {"--patch", 'i', &patch, "crop size (default 256; a multiple of 2^(iters+2))"},
         {"--batch", 'i', &batch, "batch size (default 16)"},
-        {"--iters", 'i', &iters, "scale iterations (default 3)"},
+        {"--iters", 'i', &iters, "scale iterations (default 3, the paper's; may change on --resume)"},
         {"--epochs", 'i', &epochs, "epochs (default 500)"},
         {"--steps", 'l', &steps, "stop after this many optimizer steps in all (default: all epochs)"},
         {"--lr", 'f', &lr, "learning rate (default 1e-4)"},
@@ -266,11 +266,11 @@ int cmd_train(int argc, char **argv)
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
-                   iters != -1 || w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
+                   w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
                    cpp != -1 || warmup != -1))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --lr, --lr-halve-every, --max-memory, --precision, --val, "
-                                 "--val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --ema, --ema-warmup and "
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --iters, --max-memory, --precision, "
+                                 "--val, --val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --ema, --ema-warmup and "
                                  "--threads may change");
     if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
@@ -324,6 +324,7 @@ int cmd_train(int argc, char **argv)
         }
         if (lr != -1) run.o.lr = lr;
         if (lr_every != -1) run.o.lr_every = lr_every;
+        if (iters != -1) run.o.iters = iters; /* a curriculum step: the crops stay as they are */
         if (epochs != -1) run.o.epochs = epochs;
         if (steps != -1) run.o.steps = steps;
         if (max_memory != -1) c.max_memory = max_memory;

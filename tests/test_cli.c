@@ -564,6 +564,27 @@ int main(void)
     double score = csv_last("v1/log.csv", "2,1,,", "", 7);
     CHECK(fabs(score - (p1 + p3) / 2) < 2e-4 && fabs(p1 - p3) > 0.01,
           "log.csv's validation %.4f is not the mean of the sets' %.4f and %.4f", score, p1, p3);
+    /* val-images.csv: a row per image, named as `sung eval --csv` names it ("<seq>/<file>";
+     * synth makes a sequence per photo, a and b), whose PSNRs average to the set's row in
+     * val.csv and whose input PSNRs to its input's */
+    {
+        static const char *const names[] = {"a/000000.png", "a/000001.png", "b/000000.png", "b/000001.png"};
+        double sp = 0, si = 0;
+        int n1 = 0, n3 = 0;
+        for (int i = 0; i < 4; i++) {
+            char key[64];
+            snprintf(key, sizeof key, ",s3,%s,", names[i]);
+            double p = csv_last("v1/val-images.csv", "2,1,", key, 4), q = csv_last("v1/val-images.csv", "2,1,", key, 5);
+            if (!isnan(p) && !isnan(q)) sp += p, si += q, n3++;
+            snprintf(key, sizeof key, ",s1,%s,", names[i]);
+            n1 += !isnan(csv_last("v1/val-images.csv", "2,1,", key, 4));
+        }
+        CHECK(file_has("v1/val-images.csv", "step,epoch,set,image,psnr,input_psnr\n") && n1 == 4 && n3 == 3 &&
+                  fabs(sp / n3 - p3) < 2e-4 && fabs(si / n3 - c3) < 2e-4,
+              "val-images.csv: %d of s1's 4 images, %d of s3's 3, their mean %.4f / input %.4f against val.csv's "
+              "%.4f / %.4f",
+              n1, n3, n3 ? sp / n3 : NAN, n3 ? si / n3 : NAN, p3, c3);
+    }
     /* a resume on other validation data keeps the best chosen on the old data aside and
      * starts a new one; the same data given again changes nothing */
     CHECK(run("train --data s1 --resume v1 --steps 4 --val s1,s3/") == 0 && !file_has("out.txt", "validation data changed") &&

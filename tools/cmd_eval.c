@@ -146,11 +146,8 @@ int cmd_eval(int argc, char **argv)
                 if (!rc && sung_deblur(m, &b, it, &out, &err)) rc = cli_fail("eval", "%s: %s", P.blur[i], err.msg);
                 secs += cli_now() - t0;
                 if (!rc && !(u = malloc((size_t)out.w * out.h * 3))) rc = cli_fail("eval", "out of memory");
-                /* data/<seq>/blur/<file> → "<seq>/<file>" */
-                const char *rel = P.blur[i] + strlen(data) + 1, *file = strrchr(rel, '/') + 1;
-                int seqlen = (int)(strchr(rel, '/') - rel);
-                char label[4096];
-                snprintf(label, sizeof label, "%.*s/%s", seqlen, rel, file);
+                char label[2048]; /* "<seq>/<file>" */
+                pair_label(P.blur[i], label, sizeof label);
                 if (!rc) {
                     sung_image_to_u8(&out, u);
                     if (!quiet) printf("[%d/%d] %d iterations  %.2f s  ", i + 1, P.n, it, cli_now() - t0);
@@ -158,10 +155,12 @@ int cmd_eval(int argc, char **argv)
                 }
                 if (!rc && save) {
                     char dir[4096], path[8192];
+                    const char *file = strrchr(label, '/') + 1;
+                    int seqlen = (int)(file - 1 - label);
                     if (first == last)
-                        snprintf(dir, sizeof dir, "%s/%.*s/blur", save, seqlen, rel);
+                        snprintf(dir, sizeof dir, "%s/%.*s/blur", save, seqlen, label);
                     else
-                        snprintf(dir, sizeof dir, "%s/iters-%d/%.*s/blur", save, it, seqlen, rel);
+                        snprintf(dir, sizeof dir, "%s/iters-%d/%.*s/blur", save, it, seqlen, label);
                     snprintf(path, sizeof path, "%s/%s", dir, file);
                     if (make_dirs(dir)) rc = cli_fail("eval", "%s: cannot create: %s", dir, strerror(errno));
                     else if (sung_image_save(&out, path, &err)) rc = cli_fail("eval", "%s", err.msg);

@@ -11,7 +11,8 @@
  * the run keeps one (--ema: what it validates), state.safetensors (weights, Adam moments,
  * and in its metadata the run's options and position: sung_run_save, with this command's
  * own options beside them), log.csv and, with --val, val.csv (each set's PSNR, its input's
- * and how many of its images came out worse than their input, at each validation). */
+ * and how many of its images came out worse than their input, at each validation) and
+ * val-images.csv (each image's PSNR and its input's). */
 #include "cli.h"
 
 #include <errno.h>
@@ -301,7 +302,7 @@ int cmd_train(int argc, char **argv)
     sung_sample *smp = NULL;
     prefetch pf = {0};
     batch_source src;
-    FILE *log = NULL, *vlog = NULL;
+    FILE *log = NULL, *vlog = NULL, *ilog = NULL;
 
     if (resume) {
         sung_meta *meta;
@@ -347,7 +348,8 @@ int cmd_train(int argc, char **argv)
             goto setup_done;
         }
         sung_run_free(&check);
-        if (d.rank == 0 && ((rc = trim_log(rundir, "log.csv", run.step)) || (rc = trim_log(rundir, "val.csv", run.step))))
+        if (d.rank == 0 && ((rc = trim_log(rundir, "log.csv", run.step)) || (rc = trim_log(rundir, "val.csv", run.step)) ||
+                            (rc = trim_log(rundir, "val-images.csv", run.step))))
             goto setup_done;
     } else {
         c = (cmd_opts){.photos = !!photos, .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1,
@@ -477,6 +479,10 @@ int cmd_train(int argc, char **argv)
             rc = cli_fail("train", "%s: %s", path_in(rundir, "val.csv"), strerror(errno));
             goto setup_done;
         }
+        if (VS.n && !(ilog = fopen(path_in(rundir, "val-images.csv"), "a"))) {
+            rc = cli_fail("train", "%s: %s", path_in(rundir, "val-images.csv"), strerror(errno));
+            goto setup_done;
+        }
     }
 setup_done:
     /* every process goes on, or none does */
@@ -602,8 +608,9 @@ setup_done:
                 goto done;
             }
             fprintf(log, "%ld,%d,,,,,,%.4f,%.1f\n", run.step, run.epoch + 1, psnr, run.elapsed);
-            if (val_sets_log(vlog, &VS, run.step, run.epoch + 1)) {
-                rc = cli_fail("train", "%s: %s", path_in(rundir, "val.csv"), strerror(errno));
+            if (val_sets_log(vlog, ilog, &VS, run.step, run.epoch + 1)) {
+                rc = cli_fail("train", "%s or %s: %s", path_in(rundir, "val.csv"), path_in(rundir, "val-images.csv"),
+                              strerror(errno));
                 dist_abort(&d, rc);
                 goto done;
             }
@@ -651,6 +658,7 @@ done:
     prefetch_free(&pf);
     if (log) fclose(log);
     if (vlog) fclose(vlog);
+    if (ilog) fclose(ilog);
     pairs_free(&P);
     val_sets_free(&VS);
     photos_free(&PS);

@@ -135,3 +135,16 @@ void names_free(char **names, int n)
     for (int i = 0; names && i < n; i++) free(names[i]);
     free(names);
 }
+
+void pair_label(const char *blur_path, char *out, size_t n)
+{
+    /* back from the end: <file>, then <blur_dir>, then <seq> */
+    const char *p = blur_path, *f = p + strlen(p);
+    while (f > p && f[-1] != '/') f--;
+    const char *b = f > p ? f - 1 : p;
+    while (b > p && b[-1] != '/') b--;
+    const char *q = b > p ? b - 1 : p;
+    while (q > p && q[-1] != '/') q--;
+    if (f == p || b == p || b - 1 <= q) snprintf(out, n, "%s", blur_path);
+    else snprintf(out, n, "%.*s/%s", (int)(b - 1 - q), q, f);
+}

@@ -2,6 +2,8 @@
 #ifndef SUNG_DATA_H
 #define SUNG_DATA_H
 
+#include <stddef.h>
+
 typedef struct {
     char **blur, **sharp; /* paths, sorted by sequence and file name */
     int n, cap;
@@ -11,6 +13,10 @@ typedef struct {
  * prints a message for `cmd` and returns non-zero on error (including no pairs, or a
  * blur image without its sharp partner). */
 int pairs_list(const char *cmd, const char *root, const char *blur_dir, pairs *p);
+/* The name of a pair in CSVs (`sung eval --csv`, RUNDIR/val-images.csv): "<seq>/<file>"
+ * of its blur path ROOT/<seq>/<blur_dir>/<file>, into out (n bytes); the whole path when
+ * it has fewer components. */
+void pair_label(const char *blur_path, char *out, size_t n);
 void pairs_free(pairs *p);
 
 /* Image files (.png, .jpg, .jpeg, any case) directly in dir, sorted: names only. */

@@ -145,14 +145,26 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-int val_sets_log(FILE *f, const val_sets *v, long step, int epoch)
+int val_sets_log(FILE *sets, FILE *images, const val_sets *v, long step, int epoch)
 {
-    if (ftell(f) == 0) fputs(VAL_SETS_CSV_HEADER, f);
+    if (ftell(sets) == 0) fputs(VAL_SETS_CSV_HEADER, sets);
+    if (images && ftell(images) == 0) fputs(VAL_IMAGES_CSV_HEADER, images);
     for (int k = 0; k < v->n; k++) {
         const val_set *s = &v->s[k];
-        fprintf(f, "%ld,%d,", step, epoch);
-        csv_field(f, s->dir);
-        fprintf(f, ",%d,%.4f,%.4f,%.4f,%d\n", s->P.n, s->mean, s->input_mean, s->mean - s->input_mean, s->worse);
+        fprintf(sets, "%ld,%d,", step, epoch);
+        csv_field(sets, s->dir);
+        fprintf(sets, ",%d,%.4f,%.4f,%.4f,%d\n", s->P.n, s->mean, s->input_mean, s->mean - s->input_mean, s->worse);
+        for (int i = 0; images && i < s->P.n; i++) {
+            char label[4096];
+            pair_label(s->P.blur[i], label, sizeof label);
+            fprintf(images, "%ld,%d,", step, epoch);
+            csv_field(images, s->dir);
+            fputc(',', images);
+            csv_field(images, label);
+            fprintf(images, ",%.4f,%.4f\n", s->psnr[i], s->input[i]);
+        }
     }
-    return fflush(f) || ferror(f);
+    int bad = fflush(sets) || ferror(sets);
+    if (images) bad |= fflush(images) || ferror(images);
+    return bad;
 }

@@ -44,9 +44,12 @@ sung_status val_sets_run(sung_model *m, val_sets *v, int iters, double *score, s
  * score for several), "(best)" where best. */
 void val_sets_print(const val_sets *v, int epoch, double score, int best, const char *lead);
 
-/* Appends a row per set to an open val.csv (VAL_SETS_CSV_HEADER first when it is
- * empty); non-zero when writing fails. */
+/* Appends a row per set to an open val.csv and, when images is not NULL, a row per image
+ * to an open val-images.csv (each header first when its file is empty; the image named as
+ * `sung eval --csv` names it, so that the rows of two runs or of a run and `sung eval`
+ * pair up); non-zero when writing fails. */
 #define VAL_SETS_CSV_HEADER "step,epoch,set,images,psnr,input_psnr,gain,worse\n"
-int val_sets_log(FILE *f, const val_sets *v, long step, int epoch);
+#define VAL_IMAGES_CSV_HEADER "step,epoch,set,image,psnr,input_psnr\n"
+int val_sets_log(FILE *sets, FILE *images, const val_sets *v, long step, int epoch);
 
 #endif

@@ -534,6 +534,17 @@ int main(void)
               file_has("out.txt", ", 2 iterations,") && run("train --data s1 --resume ri --steps 4") == 0 &&
               file_has("out.txt", ", 2 iterations,") && file_has("ri/log.csv", "\n4,"),
           "train --resume --iters 2: refused, or not kept by the run");
+    /* -1 is a value like any other, not "not given": each is refused, and a resume too */
+    {
+        static const char *const minus1[] = {"--batch -1", "--iters -1", "--epochs -1", "--lr -1", "--w-aux -1",
+                                             "--warmup -1", "--steps -1", "--ema -1", "--lr-halve-every -1",
+                                             "--checkpoint-minutes -1", "--patch -1"};
+        for (size_t i = 0; i < sizeof minus1 / sizeof *minus1; i++)
+            CHECK(run("%s --out rm %s", base, minus1[i]) == 2 && !exists("rm/state.safetensors"),
+                  "train %s: not a usage error (taken for an option not given?)", minus1[i]);
+        CHECK(run("train --data s1 --resume ri --steps 5 --iters -1") == 2 && file_has("err.txt", "iterations must be"),
+              "train --resume --iters -1: not refused");
+    }
     CHECK(run("train --data s1 --resume ri --steps 5 --iters 4") == 2 && file_has("err.txt", "multiple") &&
               !file_has("ri/log.csv", "\n5,") && run("train --data s1 --resume ri --steps 5") == 0 &&
               file_has("out.txt", "resuming at step 4") && file_has("out.txt", ", 2 iterations,"),

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +35,12 @@
 #include "fairshare.h"
 #include "photos.h"
 #include "valsets.h"
+
+/* whether an option was given: its variable no longer holds the "not given" value */
+static int given_i(int x) { return x != INT_MIN; }
+static int given_l(long x) { return x != LONG_MIN; }
+static int given_d(double x) { return !isnan(x); }
+#define GIVEN(x) _Generic((x), int: given_i, long: given_l, double: given_d)(x)
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
@@ -177,10 +184,12 @@ int cmd_train(int argc, char **argv)
     const char *threads_opt = NULL, *data = NULL, *model = NULL, *out = NULL, *dump = NULL, *resume = NULL,
                *val = NULL, *variant = NULL, *blur_dir = NULL, *photos = NULL, *prec = NULL;
     int ema_warmup = 0;
-    int patch = -1, batch = -1, iters = -1, epochs = -1, no_aug = 0, val_every = -1,
-        val_iters = -1, lr_every = -1, width = -1, cpp = -1;
-    long steps = -1, warmup = -1, max_memory = -1, check_every = 10;
-    double lr = -1, w_aux = -1, w_sup = -1, ckpt = -1, ema = -1, min_texture = NAN, short_blur = NAN; /* NAN: not given */
+    /* options not given hold INT_MIN, LONG_MIN or NAN (GIVEN), so that any value given,
+     * -1 too, reaches the checks */
+    int patch = INT_MIN, batch = INT_MIN, iters = INT_MIN, epochs = INT_MIN, no_aug = 0, val_every = INT_MIN,
+        val_iters = INT_MIN, lr_every = INT_MIN, width = INT_MIN, cpp = INT_MIN;
+    long steps = LONG_MIN, warmup = LONG_MIN, max_memory = LONG_MIN, check_every = 10;
+    double lr = NAN, w_aux = NAN, w_sup = NAN, ckpt = NAN, ema = NAN, min_texture = NAN, short_blur = NAN;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
@@ -242,19 +251,19 @@ int cmd_train(int argc, char **argv)
     if (n < 0) return 2;
     if (!data && !photos) return cli_bad_value("train", "training data is required: --data DIR (GoPro layout) or --photos DIR");
     if (data && photos) return cli_bad_value("train", "give either --data or --photos, not both");
-    if (!photos && cpp != -1) return cli_bad_value("train", "--crops-per-photo goes with --photos");
-    if (cpp != -1 && (cpp < 1 || cpp > 100000)) return cli_bad_value("train", "--crops-per-photo must be 1..100000");
-    if (!photos && !isnan(min_texture)) return cli_bad_value("train", "--min-texture goes with --photos");
-    if (!isnan(min_texture) && !(min_texture >= 0 && min_texture <= 1))
+    if (!photos && GIVEN(cpp)) return cli_bad_value("train", "--crops-per-photo goes with --photos");
+    if (GIVEN(cpp) && (cpp < 1 || cpp > 100000)) return cli_bad_value("train", "--crops-per-photo must be 1..100000");
+    if (!photos && GIVEN(min_texture)) return cli_bad_value("train", "--min-texture goes with --photos");
+    if (GIVEN(min_texture) && !(min_texture >= 0 && min_texture <= 1))
         return cli_bad_value("train", "--min-texture must be in [0, 1], not %g", min_texture);
-    if (!photos && !isnan(short_blur)) return cli_bad_value("train", "--short-blur goes with --photos");
-    if (!isnan(short_blur) && !(short_blur >= 0 && short_blur <= 1))
+    if (!photos && GIVEN(short_blur)) return cli_bad_value("train", "--short-blur goes with --photos");
+    if (GIVEN(short_blur) && !(short_blur >= 0 && short_blur <= 1))
         return cli_bad_value("train", "--short-blur must be a fraction in [0, 1], not %g", short_blur);
-    if (warmup < -1) return cli_bad_value("train", "--warmup must not be negative");
-    if (max_memory != -1 && (max_memory < 64 || max_memory > (1L << 30)))
+    if (GIVEN(warmup) && warmup < 0) return cli_bad_value("train", "--warmup must not be negative");
+    if (GIVEN(max_memory) && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
     if (check_every < 1) return cli_bad_value("train", "--check-every must be at least 1");
-    if (ema != -1 && !(ema >= 0 && ema < 1))
+    if (GIVEN(ema) && !(ema >= 0 && ema < 1))
         return cli_bad_value("train", "--ema must be a decay in [0, 1) (0: no average), not %g", ema);
     int threads = 0; /* 0: auto */
     if (threads_opt && strcmp(threads_opt, "auto")) {
@@ -266,15 +275,15 @@ int cmd_train(int argc, char **argv)
     }
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
-    if (resume && (model || variant || width != -1 || blur_dir || patch != -1 || batch != -1 ||
-                   w_aux != -1 || w_sup != -1 || no_aug || seed != UINT64_MAX || dump ||
-                   cpp != -1 || warmup != -1))
+    if (resume && (model || variant || GIVEN(width) || blur_dir || GIVEN(patch) || GIVEN(batch) ||
+                   GIVEN(w_aux) || GIVEN(w_sup) || no_aug || seed != UINT64_MAX || dump ||
+                   GIVEN(cpp) || GIVEN(warmup)))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --iters, --max-memory, --precision, "
                                  "--val, --val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --ema, --ema-warmup and "
                                  "--threads may change");
-    if (model && (variant || width != -1)) return cli_bad_value("train", "--model and --variant/--width exclude each other");
-    if (steps == 0 || steps < -1) return cli_bad_value("train", "--steps must be at least 1");
+    if (model && (variant || GIVEN(width))) return cli_bad_value("train", "--model and --variant/--width exclude each other");
+    if (GIVEN(steps) && steps < 1) return cli_bad_value("train", "--steps must be at least 1");
     if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);
 
     dist d;
@@ -323,15 +332,15 @@ int cmd_train(int argc, char **argv)
             rc = cli_fail("train", "--resume: the run had %d training pairs, the data now has %d", run.npairs, npairs);
             goto setup_done;
         }
-        if (lr != -1) run.o.lr = lr;
-        if (lr_every != -1) run.o.lr_every = lr_every;
-        if (iters != -1) run.o.iters = iters; /* a curriculum step: the crops stay as they are */
-        if (epochs != -1) run.o.epochs = epochs;
-        if (steps != -1) run.o.steps = steps;
-        if (max_memory != -1) c.max_memory = max_memory;
-        if (val_every != -1) c.val_every = val_every;
-        if (val_iters != -1) c.val_iters = val_iters;
-        if (ckpt != -1) c.ckpt_minutes = ckpt;
+        if (GIVEN(lr)) run.o.lr = lr;
+        if (GIVEN(lr_every)) run.o.lr_every = lr_every;
+        if (GIVEN(iters)) run.o.iters = iters; /* a curriculum step: the crops stay as they are */
+        if (GIVEN(epochs)) run.o.epochs = epochs;
+        if (GIVEN(steps)) run.o.steps = steps;
+        if (GIVEN(max_memory)) c.max_memory = max_memory;
+        if (GIVEN(val_every)) c.val_every = val_every;
+        if (GIVEN(val_iters)) c.val_iters = val_iters;
+        if (GIVEN(ckpt)) c.ckpt_minutes = ckpt;
         if (val && strcmp(val, c.val)) {
             if (snprintf(c.val, sizeof c.val, "%s", val) >= (int)sizeof c.val) {
                 rc = cli_fail("train", "--val: list too long");
@@ -340,8 +349,8 @@ int cmd_train(int argc, char **argv)
             val_changed = 1;
         }
         if (prec) snprintf(c.precision, sizeof c.precision, "%s", prec);
-        if (!isnan(min_texture)) c.min_texture = min_texture;
-        if (!isnan(short_blur)) c.short_blur = short_blur;
+        if (GIVEN(min_texture)) c.min_texture = min_texture;
+        if (GIVEN(short_blur)) c.short_blur = short_blur;
         sung_run check; /* the changed options checked as a new run's */
         if (sung_run_init(&check, &run.o, npairs, m, &err)) {
             rc = cli_bad_value("train", "%s", err.msg);
@@ -352,12 +361,12 @@ int cmd_train(int argc, char **argv)
                             (rc = trim_log(rundir, "val-images.csv", run.step))))
             goto setup_done;
     } else {
-        c = (cmd_opts){.photos = !!photos, .crops_per_photo = cpp != -1 ? cpp : photos ? 20 : 1,
-                       .min_texture = !isnan(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
-                       .short_blur = !isnan(short_blur) ? short_blur : 0,
-                       .val_every = val_every != -1 ? val_every : 10, .val_iters = val_iters != -1 ? val_iters : 4,
-                       .max_memory = max_memory != -1 ? max_memory : 0,
-                       .ckpt_minutes = ckpt != -1 ? ckpt : 10};
+        c = (cmd_opts){.photos = !!photos, .crops_per_photo = GIVEN(cpp) ? cpp : photos ? 20 : 1,
+                       .min_texture = GIVEN(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
+                       .short_blur = GIVEN(short_blur) ? short_blur : 0,
+                       .val_every = GIVEN(val_every) ? val_every : 10, .val_iters = GIVEN(val_iters) ? val_iters : 4,
+                       .max_memory = GIVEN(max_memory) ? max_memory : 0,
+                       .ckpt_minutes = GIVEN(ckpt) ? ckpt : 10};
         snprintf(c.blur_dir, sizeof c.blur_dir, "%s", blur_dir ? blur_dir : "blur");
         if (val && snprintf(c.val, sizeof c.val, "%s", val) >= (int)sizeof c.val) {
             rc = cli_fail("train", "--val: path too long");
@@ -373,7 +382,7 @@ int cmd_train(int argc, char **argv)
             int v = sung_variant_parse(variant ? variant : "sung");
             if (v < 0)
                 rc = cli_bad_value("train", "--variant must be sung, base or siun, not '%s'", variant);
-            else if (sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, init_seed, &err))
+            else if (sung_model_create(&m, (sung_variant)v, GIVEN(width) ? width : 32, init_seed, &err))
                 rc = cli_fail("train", "%s", err.msg);
         }
         if (rc) goto setup_done;
@@ -382,17 +391,17 @@ int cmd_train(int argc, char **argv)
         snprintf(c.precision, sizeof c.precision, "%s",
                  prec ? prec : sung_model_set_precision(m, SUNG_BF16, NULL) == SUNG_OK ? "bf16" : "fp32");
         sung_run_opts ro = sung_run_defaults(m);
-        if (patch != -1) ro.patch = patch;
-        if (batch != -1) ro.batch = batch;
-        if (iters != -1) ro.iters = iters;
-        if (epochs != -1) ro.epochs = epochs;
-        if (lr != -1) ro.lr = lr;
-        if (lr_every != -1) ro.lr_every = lr_every;
-        if (warmup != -1) ro.warmup = warmup;
-        if (w_aux != -1) ro.w_aux = w_aux;
-        if (w_sup != -1) ro.w_sup = w_sup;
+        if (GIVEN(patch)) ro.patch = patch;
+        if (GIVEN(batch)) ro.batch = batch;
+        if (GIVEN(iters)) ro.iters = iters;
+        if (GIVEN(epochs)) ro.epochs = epochs;
+        if (GIVEN(lr)) ro.lr = lr;
+        if (GIVEN(lr_every)) ro.lr_every = lr_every;
+        if (GIVEN(warmup)) ro.warmup = warmup;
+        if (GIVEN(w_aux)) ro.w_aux = w_aux;
+        if (GIVEN(w_sup)) ro.w_sup = w_sup;
         if (seed != UINT64_MAX) ro.seed = seed;
-        ro.steps = steps, ro.augment = !no_aug;
+        ro.steps = GIVEN(steps) ? steps : -1, ro.augment = !no_aug;
         /* the options first (a usage error needs no data), then the data */
         if (sung_run_init(&run, &ro, 1, m, &err)) {
             rc = cli_bad_value("train", "%s", err.msg);
@@ -412,7 +421,7 @@ int cmd_train(int argc, char **argv)
         rc = cli_bad_value("train", "the run's precision '%s' is not fp32 or bf16", c.precision);
     else if (sung_model_set_precision(m, (sung_precision)sung_precision_parse(c.precision), &err))
         rc = cli_bad_value("train", "--precision %s: %s", c.precision, err.msg);
-    else if (ema != -1 && sung_train_ema(m, ema, &err))
+    else if (GIVEN(ema) && sung_train_ema(m, ema, &err))
         rc = cli_fail("train", "--ema %g: %s", ema, err.msg);
     else if (ema_warmup && sung_train_ema_decay(m) == 0)
         rc = cli_bad_value("train", "--ema-warmup warms up an average: give --ema DECAY too");

@@ -575,6 +575,13 @@ int main(void)
     double score = csv_last("v1/log.csv", "2,1,,", "", 7);
     CHECK(fabs(score - (p1 + p3) / 2) < 2e-4 && fabs(p1 - p3) > 0.01,
           "log.csv's validation %.4f is not the mean of the sets' %.4f and %.4f", score, p1, p3);
+    /* a --val pair whose two images differ in size: named, exit 1, no run created */
+    CHECK(run("synth --photos photos --out sx --count 4 --size 64x64 --seed 3") == 0 &&
+              run("synth --photos photos --out sy --count 4 --size 96x64 --seed 3") == 0 &&
+              rename(test_path(dir, "sy/a/sharp/000000.png"), test_path(dir, "sx/a/sharp/000000.png")) == 0 &&
+              run("%s --out vx --steps 2 --val sx", base) == 1 && file_has("err.txt", "(64x64) and ") &&
+              file_has("err.txt", "(96x64) differ in size") && !exists("vx/state.safetensors"),
+          "train --val with a pair of two sizes: not refused with both sizes named");
     /* val-images.csv: a row per image, named as `sung eval --csv` names it ("<seq>/<file>";
      * synth makes a sequence per photo, a and b), whose PSNRs average to the set's row in
      * val.csv and whose input PSNRs to its input's */

@@ -12,13 +12,14 @@ static int input_psnrs(const char *cmd, const pairs *P, double *out)
     for (int i = 0; i < P->n; i++) {
         sung_image b = {0}, g = {0};
         sung_error err;
+        sung_status st;
         int rc = 0;
         if (sung_image_load(&b, P->blur[i], &err) || sung_image_load(&g, P->sharp[i], &err))
             rc = cli_fail(cmd, "--val: %s", err.msg);
-        else if (b.w != g.w || b.h != g.h)
+        else if ((st = sung_image_psnr(&b, &g, &out[i], &err)) == SUNG_ERR_ARG)
             rc = cli_fail(cmd, "--val: %s (%dx%d) and %s (%dx%d) differ in size", P->blur[i], b.w, b.h, P->sharp[i],
                           g.w, g.h);
-        else if (sung_image_psnr(&b, &g, &out[i], &err))
+        else if (st)
             rc = cli_fail(cmd, "--val: %s: %s", P->blur[i], err.msg);
         sung_image_free(&b), sung_image_free(&g);
         if (rc) return rc;

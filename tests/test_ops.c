@@ -554,9 +554,11 @@ static void check_plan_tconv(int A, int B, int transposed)
 }
 
 /* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
- * direct kernels only: over 32² pixels its forward runs fp32 Winograd F(6×6) on the bf16
- * operands (returns 0: fp32 products) and its data gradient F(4×4) Winograd on dout and
- * the weights rounded, both within fp32 Winograd's bounds of the direct bf16 sums; its
+ * direct kernels only: over 32² pixels its forward runs fp32 Winograd on the bf16
+ * operands (returns 0: fp32 products) and its data gradient Winograd on dout and the
+ * weights rounded (U transformed from the bf16 pairs at each call), F(4×4) under 128²
+ * and F(6×6) from there (here forced with ops_set_wino_large_px), both within fp32
+ * Winograd's bounds of the direct bf16 sums; its
  * weight gradient F(6×6) Winograd on both rounded with the products in bf16 too
  * (conv_weight_grad_wino's round 2), within that path's bound on uncorrelated random
  * operands (8 %, check_wino_wgrad: the kernel-level tests check its pieces, and round 1
@@ -581,7 +583,8 @@ static void check_plan_train_wino(int A, int B)
     size_t zs = conv_plan_zeros_size(p) > conv_plan_zeros_size(q) ? conv_plan_zeros_size(p) : conv_plan_zeros_size(q);
     size_t ss = conv_plan_scratch_size(p) > conv_plan_scratch_size(q) ? conv_plan_scratch_size(p) : conv_plan_scratch_size(q);
     float *zeros = calloc(zs + 64, 4), *scratch = malloc((ss + 1) * 4);
-    for (int big = 0; big <= 1; big++) {
+    for (int big = 0; big <= 2; big++) { /* 2: F(6×6) as on pictures from 128² (wino_m) */
+        long large = ops_set_wino_large_px(big == 2 ? 0 : -1);
         int N = 2, H = big ? 40 : 32, W = big ? 45 : 32;
         tensor x = new_t(N, H, W, s.A, s.A), y1 = new_t(N, H, W, s.B, s.B), y2 = new_t(N, H, W, s.B, s.B);
         tensor d1 = new_t(N, H, W, s.A, s.A), d2 = new_t(N, H, W, s.A, s.A);
@@ -615,7 +618,7 @@ static void check_plan_train_wino(int A, int B)
         CHECK((big ? ew < 0.08 : memcmp(g1, g2, nw * 4) == 0) && memcmp(db1, db2, sizeof db1) == 0,
               "bf16 training %d -> %d %dx%d: the weight gradient %.3g from the direct one's, or the bias gradient not "
               "its bits", A, B, H, W, ew);
-        if (big) { /* bf16, fp32, bf16, fp32 training, the weights unchanged: each
+        if (big == 1) { /* bf16, fp32, bf16, fp32 training, the weights unchanged: each
                     * precision's data gradient the same every time (each keeps its packs) */
             int f = CONV_TRAIN;
             size_t nd = (size_t)N * H * W * s.A, tf = conv_plan_tmp_size(p, f, CONV_OP_BACKWARD, x);
@@ -633,6 +636,7 @@ static void check_plan_train_wino(int A, int B)
             free(tf32), free(first[0]), free(first[1]), free(pt32);
         }
         free(tmp), free(g1), free(g2), free_t(x), free_t(y1), free_t(y2), free_t(d1), free_t(d2);
+        ops_set_wino_large_px(large);
     }
     free(wt), free(bias), free(ptmp), free(zeros), free(scratch);
     conv_plan_free(p), conv_plan_free(q);
@@ -1255,6 +1259,15 @@ static void check_wino_dgrad(int m, int A, int B, int h, int w)
     conv_pack(&s, wt, NULL, bwd);
     conv_backward(&s, &want, gp, NULL, dout, want, bwd, zeros, scr);
     conv_wino_dgrad_pack(&s, m, wt, U);
+    if (m != 2) { /* the same U by the vectorised transform from bwd, in fp32 */
+        size_t nu = conv_wino_pack_size(&d, m);
+        float *U2 = malloc(nu * 4);
+        conv_wino_dgrad_transform(&s, m, bwd, 0, U2);
+        double du = 0, uu = 0;
+        for (size_t i = 0; i < nu; i++) du += (U2[i] - U[i]) * (double)(U2[i] - U[i]), uu += U[i] * (double)U[i];
+        CHECK(sqrt(du / uu) < 1e-6, "winograd F(%d) dgrad U A%d B%d from bwd: relative error %.3g", m, A, B, sqrt(du / uu));
+        free(U2);
+    }
     conv_backward_data_wino(&s, m, &got, dout, U, zeros, wscr);
     conv_backward_data_wino(&s, m, &acc, dout, U, zeros, wscr);
     tensor wg = want, gg = got;

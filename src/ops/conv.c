@@ -747,6 +747,14 @@ static void dgrad_wino(const conv_shape *s, int m, const tensor *din, tensor dou
     wino_run(&d, m, di, g, U, NULL, ACT_NONE, NULL, 1, zeros, scratch, 0, 0, 1, round, 0);
 }
 
+void conv_wino_dgrad_transform(const conv_shape *s, int m, const float *bwd, int pairs, float *U)
+{
+    assert(conv_wino_dgrad_ok(s));
+    static const int flipped[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    conv_shape d = conv_dgrad_shape(s);
+    wino_transform_taps(&d, m, bwd, flipped, pairs, U);
+}
+
 void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
                              const float *zeros, float *scratch)
 {

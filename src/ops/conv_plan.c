@@ -16,8 +16,9 @@ struct conv_plan {
     int wino;      /* fp32 forward by Winograd F(wino×wino, 3×3); 0: direct */
     int wino_bwd;  /* fp32 training: the data gradient by Winograd F(wino_bwd×wino_bwd)
                       (conv_backward_data_wino); 0: direct */
-    int wino_bwd16; /* bf16 training: the same on bf16 operands (conv_backward_data_wino_round);
-                       0: direct bf16 */
+    int wino_bwd16; /* bf16 training: the same on bf16 operands (conv_backward_data_wino_round),
+                       its U transformed at each call from bwd16; 0: direct bf16 */
+    int wino_auto; /* CONV_WINOGRAD_AUTO: wino and wino_bwd16 by the picture's size (wino_m) */
     int wino16;    /* bf16 inference forward by Winograd F(4×4) with bf16 products */
     int wgrad_wino; /* training: the weight gradient by Winograd F(wgrad_wino×wgrad_wino)
                        (conv_weight_grad_wino; bf16 training: on bf16-rounded operands); 0: direct */
@@ -39,7 +40,6 @@ struct conv_plan {
                       at each call (conv_wino_transform into the call's tmp) */
     float *bwd;    /* conv_pack's bwd [k][k][B][Ap]: the data gradient; narrow: the forward */
     float *Ud;     /* conv_wino_dgrad_pack, m = wino_bwd */
-    float *Ud16;   /* bf16 training: the same of the bf16-rounded weights, m = wino_bwd16 */
     float *shuf;   /* conv_shuffle_pack (weights and bias) */
     float *tsh;    /* conv_tconv_shuffle_pack (weights and bias) */
     float *s2p;    /* conv_s2conv_pack */
@@ -67,7 +67,8 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * twice F(4×4)'s rounding error (~4e-6, tests/test_ops.c). Its weights are
      * transformed at each call from the direct layout (conv_wino_transform: ~70 ms of
      * a 512² inference, bound by its stores; small pictures run direct, fwd_kernel), so
-     * that the model holds 1× its weights, not 64/9× (docs/BENCHMARKS.md).
+     * that the model holds 1× its weights, not 64/9× (docs/BENCHMARKS.md). On pictures
+     * under 128² F(4×4) instead (wino_m, on this project's later machines).
      * winograd 0: direct convolutions only; 2: F(2×2) from 64 input channels on; 4:
      * F(4×4) everywhere; 6: F(6×6) everywhere. */
     int wm = o->winograd;
@@ -106,8 +107,10 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
         conv_shape d = conv_dgrad_shape(s);
         int wd = wm == CONV_WINOGRAD_AUTO ? (s->A * s->B >= 128 * 128 ? 2 : 4) : wm;
         p->wino_bwd = wd >= 4 || (wd == 2 && d.A >= 64) ? wd : 0;
-        /* bf16 training's: F(4×4) at 128² too, 1.5× the direct bf16 kernel there (3×3
-         * 128 → 128 on 2×96²: 14.0 → 9.1 ms; F(6×6) 9.8; docs/BENCHMARKS.md) */
+        /* bf16 training's: at A·B = 128² too, 1.5× the direct bf16 kernel there (3×3
+         * 128 → 128 on 2×96²: 14.0 → 9.1 ms; docs/BENCHMARKS.md); in AUTO F(4×4) or
+         * F(6×6) by the picture (wino_m), its U transformed at each call from bwd16 (no
+         * pack of (m+2)²/9 times the weights) */
         p->wino_bwd16 = wm == CONV_WINOGRAD_AUTO ? 4 : p->wino_bwd >= 4 ? p->wino_bwd : 0;
     }
     /* Training's weight gradient of a 3×3 stride-1 conv with A and B multiples of 16 by
@@ -129,6 +132,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * activations. F(4×4)'s products in bf16 (winograd_bf16, for experiments) are faster
      * again but the transforms amplify bf16's rounding ~10×: −3.5 dB on the snapshot
      * (docs/BENCHMARKS.md). */
+    p->wino_auto = wm == CONV_WINOGRAD_AUTO;
     p->wino16 = o->winograd_bf16 && p->wino && conv_wino_bf16_ok(s);
     if (p->wino16) p->wino = 4; /* the experiment is F(4×4) */
     /* The 3-channel layers (the tails, oconv): vectorised over input channels instead of
@@ -147,7 +151,7 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
 void conv_plan_free(conv_plan *p)
 {
     if (!p) return;
-    float *all[] = {p->bias, p->fwd,   p->bwd,   p->Ud,     p->Ud16, p->shuf, p->tsh,
+    float *all[] = {p->bias, p->fwd,   p->bwd,   p->Ud,     p->shuf, p->tsh,
                     p->s2p,  p->fwd16, p->bwd16, p->shuf16, p->U16,  p->g};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     free(p);
@@ -204,10 +208,6 @@ static int reserve_for(conv_plan *p, int want)
     if (want & PK_BF16_TRAIN || (want & PK_BF16 && bf16_direct(p)))
         r |= reserve(&p->fwd16, conv_bf16_pack_size(s));
     if (want & PK_BF16_TRAIN) r |= reserve(&p->bwd16, conv_bf16_bwd_pack_size(s));
-    if (want & PK_BF16_TRAIN && bf16_dgrad_wino(p)) {
-        conv_shape d = conv_dgrad_shape(s);
-        r |= reserve(&p->Ud16, conv_wino_pack_size(&d, p->wino_bwd16));
-    }
     if (want & (PK_BWD | PK_BF16_TRAIN)) r |= reserve(&p->g, conv_fwd_pack_size(s));
     if (!had_g && p->g) memset(p->g, 0, conv_fwd_pack_size(s) * sizeof *p->g);
     return r;
@@ -271,12 +271,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     }
     if (want & PK_BF16_TRAIN) {
         conv_pack(s, w, NULL, tmp);
-        conv_bf16_bwd_pack(s, tmp, p->bwd16);
-        if (bf16_dgrad_wino(p)) { /* the Winograd data gradient's, from the rounded weights */
-            size_t nw = (size_t)s->A * s->B * s->k * s->k;
-            for (size_t i = 0; i < nw; i++) tmp[i] = bf16_round(w[i]);
-            conv_wino_dgrad_pack(s, p->wino_bwd16, tmp, p->Ud16);
-        }
+        conv_bf16_bwd_pack(s, tmp, p->bwd16); /* the Winograd data gradient's too (wino_bwd16) */
     }
     p->fresh |= want;
     return 0;
@@ -290,6 +285,28 @@ enum { K_DIRECT, K_WINO, K_BF16, K_WINO_BF16, K_NARROW, K_TWINO, K_WINO_ROUND, K
  * In bf16 inference the Winograd layers run fp32 Winograd from bf16 weights (see wino16
  * above); in bf16 training from the same, on the input rounded to bf16 (see wino_bwd). */
 static int wino_pays(tensor in) { return (long)in.h * in.w > 32 * 32; }
+
+/* F(6×6) or F(4×4) for a Winograd layer of an AUTO plan, forward and bf16 training's
+ * data gradient alike, by the picture's size (m: the plan's choice otherwise). F(6×6)
+ * does 64/36 multiplies per output against F(4×4)'s 36/16, but its tiles are larger (at
+ * 96² 1.05–1.2× slower per layer, a row of 16 tiles a thread's only call) and each call
+ * transforms 64/36 as many weights; from 128² it is 1.02–1.12× faster (bench/conv_layers,
+ * one thread). bf16 training steps 1.2× faster on 128² crops and 1.05× on 384² than with
+ * F(6×6) forwards and F(4×4) data gradients throughout (docs/BENCHMARKS.md). */
+static long wino_large_px = 128L * 128;
+
+long ops_set_wino_large_px(long px)
+{
+    long old = wino_large_px;
+    if (px >= 0) wino_large_px = px;
+    return old;
+}
+
+static int wino_m(const conv_plan *p, int m, tensor pic)
+{
+    if (!p->wino_auto || !m) return m;
+    return (long)pic.h * pic.w >= wino_large_px ? 6 : 4;
+}
 
 /* The up conv with its pixel shuffle at inference: Winograd where the layer is (in bf16
  * from the pairs of its weights, as the other Winograd layers: 1.5× the direct bf16
@@ -338,7 +355,9 @@ size_t conv_plan_zeros_size(const conv_plan *p)
 size_t conv_plan_scratch_size(const conv_plan *p)
 {
     size_t n = conv_scratch_size(&p->s);
-    if (p->wino && conv_wino_scratch_size(&p->s, p->wino) > n) n = conv_wino_scratch_size(&p->s, p->wino);
+    for (int m = 4; m <= 6; m += 2) /* wino_m: either, in AUTO */
+        if (p->wino && (m == p->wino || p->wino_auto) && conv_wino_scratch_size(&p->s, m) > n)
+            n = conv_wino_scratch_size(&p->s, m);
     int ways[3][2] = {{p->twino, WINO_AS_TCONV00}, {p->tshuf, WINO_AS_TSHUFFLE}, {p->s2c, WINO_AS_S2D}};
     for (int i = 0; i < 3; i++) {
         conv_shape c = conv_wino_as(&p->s, ways[i][1]);
@@ -349,7 +368,9 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
-        if (p->wino_bwd16 && conv_wino_scratch_size(&d, p->wino_bwd16) > n) n = conv_wino_scratch_size(&d, p->wino_bwd16);
+        for (int m = 4; m <= 6; m += 2)
+            if (p->wino_bwd16 && (m == p->wino_bwd16 || p->wino_auto) && conv_wino_scratch_size(&d, m) > n)
+                n = conv_wino_scratch_size(&d, m);
     }
     return n;
 }
@@ -393,15 +414,24 @@ size_t conv_plan_tmp_size(const conv_plan *p, int mode, int op, tensor in)
             return rows < in.h ? (size_t)rows * in.w * bf16_pairs(in.c) : pairs;
         }
         case K_WINO:
-        case K_WINO_ROUND: return conv_wino_pack_size(&p->s, p->wino); /* the transformed weights */
+        case K_WINO_ROUND: return conv_wino_pack_size(&p->s, wino_m(p, p->wino, in)); /* the transformed weights */
         case K_TWINO: return equiv_pack_size(p, WINO_AS_TCONV00, p->twino);
         case K_TSHUF: return equiv_pack_size(p, WINO_AS_TSHUFFLE, p->tshuf);
         case K_S2C: return equiv_pack_size(p, WINO_AS_S2D, p->s2c);
         default: return 0;
         }
     case CONV_OP_SHUFFLE:
-        return shuffle_wino(p, in) ? conv_wino_pack_size(&p->s, p->wino) : mode & CONV_BF16 ? pairs : 0;
-    default: return mode & CONV_BF16 ? conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w) : 0;
+        return shuffle_wino(p, in) ? conv_wino_pack_size(&p->s, wino_m(p, p->wino, in)) : mode & CONV_BF16 ? pairs : 0;
+    default: {
+        if (!(mode & CONV_BF16)) return 0;
+        size_t n = conv_bf16_bwd_tmp_size(&p->s, in.n, in.h, in.w);
+        if (bf16_dgrad_wino(p) && wino_pays(in)) { /* the data gradient's U, used up before that */
+            conv_shape d = conv_dgrad_shape(&p->s);
+            size_t u = conv_wino_pack_size(&d, wino_m(p, p->wino_bwd16, in));
+            if (u > n) n = u;
+        }
+        return n;
+    }
     }
 }
 
@@ -439,13 +469,13 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
         return 1;
     }
     case K_WINO: /* fp32, or bf16 inference from the pairs */
-        conv_wino_transform(&s, p->wino, mode & CONV_BF16 ? p->fwd16 : p->fwd, mode & CONV_BF16, tmp);
-        conv_forward_wino(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
+    case K_WINO_ROUND: { /* bf16 training: from the pairs, the input rounded as it is read */
+        int m = wino_m(p, p->wino, in), bf16 = (mode & CONV_BF16) != 0;
+        conv_wino_transform(&s, m, bf16 ? p->fwd16 : p->fwd, bf16, tmp);
+        if (mode & CONV_TRAIN && bf16) conv_forward_wino_round(&s, m, out, in, tmp, b, act, res, accumulate, zeros, scratch);
+        else conv_forward_wino(&s, m, out, in, tmp, b, act, res, accumulate, zeros, scratch);
         return 0;
-    case K_WINO_ROUND: /* bf16 training: from the pairs, the input rounded as it is read */
-        conv_wino_transform(&s, p->wino, p->fwd16, 1, tmp);
-        conv_forward_wino_round(&s, p->wino, out, in, tmp, b, act, res, accumulate, zeros, scratch);
-        return 0;
+    }
     case K_NARROW:
         conv_forward_narrow(&p->s, out, in, a0, p->bwd, b, act, res, accumulate, zeros);
         return 0;
@@ -472,9 +502,9 @@ int conv_plan_shuffle_forward(const conv_plan *p, int mode, tensor out, tensor i
 {
     assert(p->shuffled && !(mode & CONV_TRAIN));
     if (shuffle_wino(p, in)) {
-        int pairs = (mode & CONV_BF16) != 0;
-        conv_wino_transform(&p->s, p->wino, pairs ? p->fwd16 : p->fwd, pairs, tmp);
-        conv_shuffle_forward_wino(&p->s, p->wino, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
+        int pairs = (mode & CONV_BF16) != 0, m = wino_m(p, p->wino, in);
+        conv_wino_transform(&p->s, m, pairs ? p->fwd16 : p->fwd, pairs, tmp);
+        conv_shuffle_forward_wino(&p->s, m, out, in, tmp, p->has_bias ? p->bias : NULL, act, zeros, scratch);
         return 0;
     }
     if (mode & CONV_BF16) {
@@ -498,7 +528,9 @@ int conv_plan_backward(conv_plan *p, int mode, const tensor *din, float *dbias, 
     }
     if (mode & CONV_BF16) {
         if (din && bf16_dgrad_wino(p) && wino_pays(dout)) { /* as the forward: see fwd_kernel */
-            conv_backward_data_wino_round(&p->s, p->wino_bwd16, din, dout, p->Ud16, zeros, scratch);
+            int m = wino_m(p, p->wino_bwd16, dout); /* its U in tmp, before conv_backward_bf16 uses it */
+            conv_wino_dgrad_transform(&p->s, m, p->bwd16, 1, tmp);
+            conv_backward_data_wino_round(&p->s, m, din, dout, tmp, zeros, scratch);
             din = NULL;
         }
         conv_backward_bf16(&p->s, din, g, dbias, dout, in, p->bwd16, zeros, scratch, tmp);
@@ -542,13 +574,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
     if (uses_tsh(p, want)) f += conv_tconv_shuffle_pack_size(s);
     if (uses_s2p(p, want)) f += conv_s2conv_pack_size(s);
-    if (want & PK_BF16_TRAIN) {
-        f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
-        if (bf16_dgrad_wino(p)) {
-            conv_shape d = conv_dgrad_shape(s);
-            f += conv_wino_pack_size(&d, p->wino_bwd16);
-        }
-    }
+    if (want & PK_BF16_TRAIN) f += conv_bf16_pack_size(s) + conv_bf16_bwd_pack_size(s);
     if (want & (PK_BWD | PK_BF16_TRAIN)) f += conv_fwd_pack_size(s);
     return f * sizeof(float);
 }

@@ -32,7 +32,8 @@ enum { CONV_INFER = 0, CONV_TRAIN = 1, CONV_BF16 = 2 };
 #define CONV_WINOGRAD_AUTO (-1)
 
 typedef struct {
-    int winograd;      /* CONV_WINOGRAD_AUTO: F(6×6) (the data gradient: F(4×4), F(2×2)
+    int winograd;      /* CONV_WINOGRAD_AUTO: F(6×6) on pictures from 128², F(4×4) on
+                        * smaller ones (fp32 training's data gradient: F(4×4), F(2×2)
                         * where A·B ≥ 128²); 0: direct only; 2: F(2×2) from 64 input
                         * channels on; 4: F(4×4) everywhere; 6: F(6×6) everywhere
                         * (sung_options.winograd) */

@@ -120,6 +120,10 @@ void conv_forward_wino_round(const conv_shape *s, int m, tensor out, tensor in, 
 conv_shape conv_dgrad_shape(const conv_shape *s);
 int conv_wino_dgrad_ok(const conv_shape *s);
 void conv_wino_dgrad_pack(const conv_shape *s, int m, const float *w, float *U);
+/* The same U from conv_pack's bwd layout of s ([k][k][B][Ap]; pairs: conv_bf16_bwd_pack's
+ * bf16 pairs of it, then U is that of the rounded weights), vectorised and on all
+ * threads (as conv_wino_transform), in fp32: within fp32 rounding of conv_wino_dgrad_pack's */
+void conv_wino_dgrad_transform(const conv_shape *s, int m, const float *bwd, int pairs, float *U);
 void conv_backward_data_wino(const conv_shape *s, int m, const tensor *din, tensor dout, const float *U,
                              const float *zeros, float *scratch);
 /* The same (m 4 or 6) with dout.g rounded to bf16 as it is read, from U of bf16-rounded
@@ -266,6 +270,10 @@ int ops_set_isa(const char *name);
  * aligned (conv_wino_stream says whether a tensor qualifies); the values are the same.
  * For tests and measurements; returns the previous value. Not thread-safe. */
 size_t ops_set_wino_stream_bytes(size_t bytes);
+/* A plan with CONV_WINOGRAD_AUTO runs its Winograd 3×3 layers F(6×6) on pictures of at
+ * least `px` pixels and F(4×4) on smaller ones (conv_plan.c, wino_m). For tests and
+ * measurements; returns the previous value (px < 0: only that). Not thread-safe. */
+long ops_set_wino_large_px(long px);
 int conv_wino_stream(tensor out);
 /* Whether the bf16 convolutions (avx512_bf16) can run here. */
 int ops_has_bf16(void);

@@ -266,6 +266,16 @@ int main(void)
           "init --from: an F16 copy");
     CHECK(run("init --from m.safetensors --width 8 -o h2.safetensors") == 2 && !exists("h2.safetensors"),
           "init --from with --width: a usage error");
+    /* -1 is a value like any other, not "not given" (it made a width-32 model, and was
+     * let through with --from; synth called it a missing --count) */
+    CHECK(run("init --width -1 -o h4.safetensors") == 1 && file_has("err.txt", "out of range") &&
+              !exists("h4.safetensors"),
+          "init --width -1: not refused");
+    CHECK(run("init --from m.safetensors --width -1 -o h4.safetensors") == 2 && !exists("h4.safetensors"),
+          "init --from with --width -1: not a usage error");
+    CHECK(run("synth --photos photos --out s --count -1") == 2 && file_has("err.txt", "--count must be") &&
+              !exists("s"),
+          "synth --count -1: not named as out of range");
     CHECK(run("init --from nothing.safetensors -o h3.safetensors") == 1 && !exists("h3.safetensors"),
           "init --from a missing file");
     CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
@@ -364,6 +374,9 @@ int main(void)
               "--depth 16 into a JPEG: a usage error");
         CHECK(run("deblur --model m.safetensors --depth 12 deep.png -o deep12.png") == 2 && !exists("deep12.png"),
               "--depth 12: a usage error");
+        CHECK(run("deblur --model m.safetensors --max-memory -1 deep.png -o deep12.png") == 2 &&
+                  file_has("err.txt", "--max-memory must be") && !exists("deep12.png"),
+              "--max-memory -1: not a usage error (taken for the default?)");
         sung_image_free(&im);
     }
 

@@ -2,6 +2,8 @@
 #ifndef SUNG_CLI_H
 #define SUNG_CLI_H
 
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "sung.h"
@@ -29,6 +31,15 @@ int cli_bad_value(const char *cmd, const char *fmt, ...);
 double cli_now(void);
 /* This machine's physical memory in MB (0 where the system does not say). */
 long cli_ram_mb(void);
+
+/* Whether an option was given: an option whose default depends on other things starts
+ * as INT_MIN, LONG_MIN or NAN ("not given"), so that any value the user gives, -1
+ * included, reaches the checks of that value (a sentinel of -1 took `--batch -1` for
+ * "not given"). */
+static inline int cli_given_i(int x) { return x != INT_MIN; }
+static inline int cli_given_l(long x) { return x != LONG_MIN; }
+static inline int cli_given_d(double x) { return !isnan(x); }
+#define GIVEN(x) _Generic((x), int: cli_given_i, long: cli_given_l, double: cli_given_d)(x)
 
 /* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */
 const char *cli_model_path(const char *cmd, const char *given);

@@ -299,7 +299,7 @@ int cmd_deblur(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *compare = NULL, *precision = "auto", *pos[4096];
     int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0;
-    long max_mb = -1;
+    long max_mb = LONG_MIN; /* GIVEN */
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
         {"--iters", 'i', &iters, "scale iterations (default 4, the paper's best)"},
@@ -331,7 +331,7 @@ int cmd_deblur(int argc, char **argv)
     int mult = 1 << (iters + 2);
     if (tile < -1 || (tile > 0 && (tile % mult || tile > SUNG_MAX_SIDE)))
         return cli_bad_value("deblur", "--tile must be a multiple of %d (2^(iters+2)), 0 or -1, not %d", mult, tile);
-    if (max_mb == -1) {
+    if (!GIVEN(max_mb)) {
         long ram = cli_ram_mb(), half = ram ? ram / 2 : 4096;
         max_mb = half < 4096 ? half : 4096;
     } else if (max_mb < 64) {

@@ -8,7 +8,7 @@
 int cmd_init(int argc, char **argv)
 {
     const char *variant = NULL, *out = NULL, *from = NULL;
-    int width = -1, half = 0, state = 0;
+    int width = INT_MIN /* GIVEN */, half = 0, state = 0;
     uint64_t seed = 0;
     cli_opt opts[] = {
         {"--variant", 's', &variant, "sung (default), base or siun"},
@@ -25,7 +25,7 @@ int cmd_init(int argc, char **argv)
     if (n == -2) return 0;
     if (n < 0) return 2;
     if (!out) return cli_bad_value("init", "an output file is required: -o W.safetensors");
-    if (from && (variant || width != -1 || seed))
+    if (from && (variant || GIVEN(width) || seed))
         return cli_bad_value("init", "--from copies a model: --variant, --width and --seed do not apply");
     if (state && !from) return cli_bad_value("init", "--state says what --from is: give --from RUN/state.safetensors");
     int v = sung_variant_parse(variant ? variant : "sung");
@@ -33,7 +33,7 @@ int cmd_init(int argc, char **argv)
     sung_model *m = NULL;
     sung_error err;
     if ((from ? (state ? sung_train_state_load(&m, from, NULL, NULL, &err) : sung_model_load(&m, from, &err))
-              : sung_model_create(&m, (sung_variant)v, width != -1 ? width : 32, seed, &err)) ||
+              : sung_model_create(&m, (sung_variant)v, GIVEN(width) ? width : 32, seed, &err)) ||
         sung_model_save(m, out, half, &err)) {
         sung_model_free(m);
         return cli_fail("init", "%s", err.msg);

@@ -146,7 +146,7 @@ int cmd_synth(int argc, char **argv)
 {
     const char *photos = NULL, *out = NULL, *size = "1280x720", *frame = NULL, *kind = "shake", *csv_path = NULL;
     sung_synth_opts o = sung_synth_defaults();
-    int count = -1, quiet = 0, max_side = 0;
+    int count = INT_MIN /* GIVEN */, quiet = 0, max_side = 0;
     uint64_t seed = 0;
     char objects_help[96];
     snprintf(objects_help, sizeof objects_help, "probability of a moving object in a pair (default %g)", o.objects);
@@ -176,7 +176,7 @@ int cmd_synth(int argc, char **argv)
     if (n < 0) return 2;
     if (!photos) return cli_bad_value("synth", "a folder of photos is required: --photos DIR");
     if (!out) return cli_bad_value("synth", "an output folder is required: --out DIR");
-    if (count == -1) return cli_bad_value("synth", "the number of pairs is required: --count N");
+    if (!GIVEN(count)) return cli_bad_value("synth", "the number of pairs is required: --count N");
     if (count < 1 || count > 1000000)
         return cli_bad_value("synth", "--count must be 1..1000000 (six-digit file names), not %d", count);
     if (parse_size(size, &o.w, &o.h))

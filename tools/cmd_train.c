@@ -36,12 +36,6 @@
 #include "photos.h"
 #include "valsets.h"
 
-/* whether an option was given: its variable no longer holds the "not given" value */
-static int given_i(int x) { return x != INT_MIN; }
-static int given_l(long x) { return x != LONG_MIN; }
-static int given_d(double x) { return !isnan(x); }
-#define GIVEN(x) _Generic((x), int: given_i, long: given_l, double: given_d)(x)
-
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { interrupted = sig; } /* SIGINT or SIGTERM */
 

@@ -32,7 +32,7 @@ if [ -z "${SUNG_MODEL:-}" ] && [ ! -f models/sung.safetensors ]; then
   echo "demo: no trained default weights are shipped yet (models/sung.safetensors) and SUNG_MODEL is not set."
   if [ -f "$snapshot" ]; then
     echo "demo: using the partly trained snapshot $snapshot instead: it sharpens mild blur"
-    echo "demo: (about +1 dB on held-out photos) and leaves strong blur mostly as it is (docs/RESULTS.md)."
+    echo "demo: (about +1.3 dB on held-out photos) and leaves strong blur mostly as it is (docs/RESULTS.md)."
     model_args=(--model "$snapshot")
   else
     echo "demo: running a randomly initialised width-8 model instead, to show the pipeline:"

@@ -553,6 +553,22 @@ static void check_plan_tconv(int A, int B, int transposed)
     free(wt), free(bias);
 }
 
+/* A plan's scratch holds the Winograd conv of every size it may run: F(2×2) where it is
+ * forced (winograd 2; from 64 input channels), F(4×4) and F(6×6) in AUTO (wino_m). */
+static void check_plan_wino_scratch(void)
+{
+    conv_shape s = {3, 1, 64, 32, 0}; /* its data gradient (32 → 64) is not F(2×2): no other term covers it */
+    for (int wm = 2; wm >= -1; wm -= 3) { /* 2, then CONV_WINOGRAD_AUTO */
+        conv_plan *p = conv_plan_create(&s, &(conv_plan_opts){.winograd = wm, .bias = 1});
+        size_t have = p ? conv_plan_scratch_size(p) : 0;
+        int ok = p != NULL;
+        for (int m = 2; m <= 6; m += 2)
+            if (m == wm || (wm == CONV_WINOGRAD_AUTO && m > 2)) ok &= have >= conv_wino_scratch_size(&s, m);
+        CHECK(ok, "plan scratch (winograd %d): %zu floats, short of a Winograd size it runs", wm, have);
+        conv_plan_free(p);
+    }
+}
+
 /* bf16 training through a 3×3 layer's plan (AUTO), against the same layer's plan with
  * direct kernels only: over 32² pixels its forward runs fp32 Winograd on the bf16
  * operands (returns 0: fp32 products) and its data gradient Winograd on dout and the
@@ -780,6 +796,7 @@ static void check_bf16(void)
     check_conv_bf16((conv_shape){3, 1, 8, 3, 0}, 6, 10, ACT_TANH_HALF, 0);
     check_conv_bf16((conv_shape){3, 1, 8, 32, 0}, 4, 5, ACT_NONE, 1);   /* + pixel shuffle */
     check_plan_1x1_bands();
+    check_plan_wino_scratch();
     check_plan_train_wino(32, 32);
     check_plan_train_wino(64, 32);
     check_plan_train_wino(128, 128); /* its data gradient F(4×4) in bf16 training, F(2×2) in fp32 */

@@ -308,6 +308,15 @@ static int wino_m(const conv_plan *p, int m, tensor pic)
     return (long)pic.h * pic.w >= wino_large_px ? 6 : 4;
 }
 
+/* The scratch of shape c's Winograd conv at every size wino_m may pick from m (0: none) */
+static size_t wino_scratch_most(const conv_plan *p, const conv_shape *c, int m)
+{
+    if (!m) return 0;
+    if (!p->wino_auto) return conv_wino_scratch_size(c, m);
+    size_t a = conv_wino_scratch_size(c, 4), b = conv_wino_scratch_size(c, 6);
+    return a > b ? a : b;
+}
+
 /* The up conv with its pixel shuffle at inference: Winograd where the layer is (in bf16
  * from the pairs of its weights, as the other Winograd layers: 1.5× the direct bf16
  * kernel at 1280×720, docs/BENCHMARKS.md) */
@@ -355,9 +364,7 @@ size_t conv_plan_zeros_size(const conv_plan *p)
 size_t conv_plan_scratch_size(const conv_plan *p)
 {
     size_t n = conv_scratch_size(&p->s);
-    for (int m = 4; m <= 6; m += 2) /* wino_m: either, in AUTO */
-        if (p->wino && (m == p->wino || p->wino_auto) && conv_wino_scratch_size(&p->s, m) > n)
-            n = conv_wino_scratch_size(&p->s, m);
+    if (wino_scratch_most(p, &p->s, p->wino) > n) n = wino_scratch_most(p, &p->s, p->wino);
     int ways[3][2] = {{p->twino, WINO_AS_TCONV00}, {p->tshuf, WINO_AS_TSHUFFLE}, {p->s2c, WINO_AS_S2D}};
     for (int i = 0; i < 3; i++) {
         conv_shape c = conv_wino_as(&p->s, ways[i][1]);
@@ -368,9 +375,7 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     if (p->wino_bwd) {
         conv_shape d = conv_dgrad_shape(&p->s);
         if (conv_wino_scratch_size(&d, p->wino_bwd) > n) n = conv_wino_scratch_size(&d, p->wino_bwd);
-        for (int m = 4; m <= 6; m += 2)
-            if (p->wino_bwd16 && (m == p->wino_bwd16 || p->wino_auto) && conv_wino_scratch_size(&d, m) > n)
-                n = conv_wino_scratch_size(&d, m);
+        if (wino_scratch_most(p, &d, p->wino_bwd16) > n) n = wino_scratch_most(p, &d, p->wino_bwd16);
     }
     return n;
 }
@@ -443,7 +448,8 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
     assert(a0 >= 0 && a0 + in.c <= p->s.A);
     const float *b = bias && p->has_bias ? p->bias : NULL;
     size_t Bp = conv_round(s.B);
-    switch (fwd_kernel(p, mode, in)) {
+    int kernel = fwd_kernel(p, mode, in);
+    switch (kernel) {
     case K_WINO_BF16: /* sung_options.winograd_bf16 */
         conv_forward_wino_bf16(&s, out, in, p->U16, b, act, res, accumulate, zeros, scratch);
         return 1;
@@ -470,10 +476,10 @@ int conv_plan_forward(const conv_plan *p, int mode, tensor out, tensor in, int a
     }
     case K_WINO: /* fp32, or bf16 inference from the pairs */
     case K_WINO_ROUND: { /* bf16 training: from the pairs, the input rounded as it is read */
-        int m = wino_m(p, p->wino, in), bf16 = (mode & CONV_BF16) != 0;
-        conv_wino_transform(&s, m, bf16 ? p->fwd16 : p->fwd, bf16, tmp);
-        if (mode & CONV_TRAIN && bf16) conv_forward_wino_round(&s, m, out, in, tmp, b, act, res, accumulate, zeros, scratch);
-        else conv_forward_wino(&s, m, out, in, tmp, b, act, res, accumulate, zeros, scratch);
+        int m = wino_m(p, p->wino, in), pairs = (mode & CONV_BF16) != 0;
+        conv_wino_transform(&s, m, pairs ? p->fwd16 : p->fwd, pairs, tmp);
+        (kernel == K_WINO_ROUND ? conv_forward_wino_round : conv_forward_wino)(&s, m, out, in, tmp, b, act, res,
+                                                                            accumulate, zeros, scratch);
         return 0;
     }
     case K_NARROW:

@@ -561,6 +561,12 @@ typedef struct {
 } sung_layer_time;
 void sung_profile_reset(sung_model *m);
 int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max);
+/* sung_profile_reset with the rows keyed by layer type (SUNG_PROFILE_LAYER, as
+ * sung_profile_reset) or by the size of each convolution's input picture, WxH per image
+ * (SUNG_PROFILE_PICTURE: "64x64", "64x64 (backward)"): where the small pictures of the
+ * coarse scales spend their time. */
+typedef enum { SUNG_PROFILE_LAYER = 0, SUNG_PROFILE_PICTURE = 1 } sung_profile_key;
+void sung_profile_reset_by(sung_model *m, sung_profile_key key);
 
 #ifdef __cplusplus
 }

@@ -16,11 +16,14 @@ double prof_wall(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-void sung_profile_reset(sung_model *m)
+void sung_profile_reset_by(sung_model *m, sung_profile_key key)
 {
     m->prof_on = 1;
     m->nprof = 0;
+    m->prof_key = key == SUNG_PROFILE_PICTURE ? SUNG_PROFILE_PICTURE : SUNG_PROFILE_LAYER;
 }
+
+void sung_profile_reset(sung_model *m) { sung_profile_reset_by(m, SUNG_PROFILE_LAYER); }
 
 int sung_profile_get(const sung_model *m, sung_layer_time *rows, int max)
 {
@@ -34,15 +37,16 @@ double conv_flops(const conv_shape *s, double pix)
     return 2.0 * s->k * s->k * s->A * s->B * out_pix;
 }
 
-/* Adds one call of a convolution of shape s whose input has n×in_pix pixels. */
-void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix,
-                     int with_din, int bf16)
+/* Adds one call of a convolution of shape s whose input is n images of h×w pixels. */
+void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, int n, int h, int w, int with_din, int bf16)
 {
     if (!m->prof_on || m->act.counting) return;
-    double t = prof_wall() - t0;
+    double t = prof_wall() - t0, n_in_pix = (double)n * h * w;
     char name[48];
     const char *prec = bf16 ? " bf16" : "";
-    if (s->transposed)
+    if (m->prof_key == SUNG_PROFILE_PICTURE)
+        snprintf(name, sizeof name, "%dx%d", w, h);
+    else if (s->transposed)
         snprintf(name, sizeof name, "tconv %dx%d x2%s", s->k, s->k, prec);
     else
         snprintf(name, sizeof name, "conv %dx%d%s%s%s", s->k, s->k, s->stride == 2 ? " /2" : "",

@@ -84,7 +84,7 @@ static void run_forward(ctx *c, int layer, tensor out, tensor in, int a0, int bi
                                  m->zeros, m->scratch, tmp);
     arena_release(&m->act, mk);
     c->flops += conv_flops(&s, (double)in.n * in.h * in.w);
-    prof_add(m, t0, &s, PROF_FWD, (double)in.n * in.h * in.w, 0, bf16);
+    prof_add(m, t0, &s, PROF_FWD, in.n, in.h, in.w, 0, bf16);
 }
 
 /* out = act(conv_layer(in)) [+ res]; into *into when given, else a new tensor */
@@ -286,7 +286,7 @@ static tensor up_shuffle(ctx *c, int layer, tensor f0)
     if (!idle(c)) bf16 = conv_plan_shuffle_forward(U->plan, model_conv_mode(m, 0), sh, f0, ACT_NONE, m->zeros, m->scratch, tmp);
     arena_release(&m->act, mk);
     c->flops += conv_flops(&U->s, (double)f0.n * f0.h * f0.w);
-    prof_add(m, t0, &U->s, PROF_SHUFFLE, (double)f0.n * f0.h * f0.w, 0, bf16);
+    prof_add(m, t0, &U->s, PROF_SHUFFLE, f0.n, f0.h, f0.w, 0, bf16);
     return sh;
 }
 
@@ -388,7 +388,7 @@ int graph_backward(sung_model *m)
             if (n && !tmp) return -1;
             int bf16 = conv_plan_backward(L->plan, mode, din, dbias, nd->out, nd->in, m->zeros, m->scratch, tmp);
             arena_release(&m->act, mk);
-            prof_add(m, t0, &L->s, PROF_BWD, (double)nd->in.n * nd->in.h * nd->in.w, nd->in.g != NULL, bf16);
+            prof_add(m, t0, &L->s, PROF_BWD, nd->in.n, nd->in.h, nd->in.w, nd->in.g != NULL, bf16);
             break;
         }
         case N_ADD:

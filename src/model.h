@@ -82,7 +82,7 @@ struct sung_model {
     size_t nzeros, nscratch;
     sung_precision precision;  /* of the convolutions, inference and training */
     /* per-layer-type timing (sung_profile_reset) */
-    int prof_on, nprof;
+    int prof_on, nprof, prof_key; /* prof_key: sung_profile_key */
     sung_layer_time prof[32];
     model_trace *trace;
     struct node *tape;
@@ -119,11 +119,11 @@ size_t infer_packed_bytes(const sung_model *m);
  * has pix pixels: the one formula of sung_model_flops and of the profile. */
 double conv_flops(const conv_shape *s, double pix);
 /* The per-layer-type profile (sung_profile_reset). prof_add adds one call,
- * started at t0 = prof_wall(), of a convolution of shape s whose input has n_in_pix
- * pixels (all images); nothing unless profiling, nor while planning memory. */
+ * started at t0 = prof_wall(), of a convolution of shape s whose input is n images of
+ * h×w pixels; nothing unless profiling, nor while planning memory. */
 enum { PROF_FWD, PROF_SHUFFLE, PROF_BWD };
 double prof_wall(void);
-void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, double n_in_pix, int with_din, int bf16);
+void prof_add(sung_model *m, double t0, const conv_shape *s, int kind, int n, int h, int w, int with_din, int bf16);
 
 /* The arguments of sung_deblur (and sung_deblur_tiled): SUNG_OK, or SUNG_ERR_ARG with
  * a message. */

@@ -301,6 +301,10 @@ int main(void)
           "empty SUNG_ISA, SUNG_WINOGRAD=0, SUNG_WINOGRAD_BF16=1 refused");
     CHECK(run("bench --what layers --size 12") == 2, "bench: bad size");
     CHECK(run("bench --what train-layer") == 2, "bench: bad --what");
+    CHECK(run("bench --what pictures --size 64x64 --runs 1 --width 4 --iters 2") == 0 &&
+              file_has("out.txt", "time per input picture") && file_has("out.txt", "  64x64 ") &&
+              file_has("out.txt", "  16x16 "),
+          "bench --what pictures: a row per input picture");
     /* width 4 is even: bf16 runs where the kernels have it, and is refused clearly where not */
     {
         int rc = run("deblur --model m.safetensors --precision bf16 imgs/x.png -o b.png");

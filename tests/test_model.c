@@ -654,6 +654,29 @@ static void check_flops(void)
             CHECK(sung_model_flops(m, 2, 64, 64) == 533053440.0, "sung, width 8, 64x64: %.0f FLOPs, not 533053440",
                   sung_model_flops(m, 2, 64, 64));
         sung_image_free(&out);
+        /* keyed by input picture: the same FLOPs, every row a picture of the pyramid's
+         * scales or the U-Nets' levels below them (64x48 down to 4x3), 64x48 among them */
+        sung_profile_reset_by(m, SUNG_PROFILE_PICTURE);
+        CHECK(sung_deblur(m, &in, 2, &out, &e) == SUNG_OK, "deblur: %s", e.msg);
+        n = sung_profile_get(m, rows, 64);
+        ran = 0;
+        int named = 1, full = 0;
+        for (int i = 0; i < n && i < 64; i++) {
+            int pw = 0, ph = 0;
+            char rest = 0;
+            if (sscanf(rows[i].name, "%dx%d%c", &pw, &ph, &rest) != 2 || pw * 3 != ph * 4 || 64 % pw) named = 0;
+            if (pw == 64 && ph == 48) full = 1;
+            ran += rows[i].flops;
+        }
+        CHECK(n >= 4 && named && full, "%s: %d picture rows, named WxH of the pyramid: %d, 64x48 among them: %d",
+              sung_variant_name((sung_variant)v), n, named, full);
+        CHECK(ran == f, "%s: by picture %.0f FLOPs, sung_model_flops %.0f", sung_variant_name((sung_variant)v), ran, f);
+        sung_profile_reset(m); /* back to layer types */
+        CHECK(sung_deblur(m, &in, 2, &out, &e) == SUNG_OK, "deblur: %s", e.msg);
+        n = sung_profile_get(m, rows, 64);
+        CHECK(n > 0 && !strncmp(rows[0].name, "conv", 4), "sung_profile_reset keys by layer type again: '%s'",
+              n > 0 ? rows[0].name : "");
+        sung_image_free(&out);
         free(px);
         sung_model_free(m);
     }

@@ -26,7 +26,9 @@
 #include "ops.h"
 
 enum { MAX_SIZES = 16, MAX_ROWS = 64, MAX_RUNS = 1000 };
-enum { DO_INFER = 1, DO_TRAIN = 2, DO_LAYERS = 4 };
+enum { DO_INFER = 1, DO_TRAIN = 2, DO_LAYERS = 4, DO_PICTURES = 8 };
+/* what a timed run's profile is keyed by: none, layer type, input picture size */
+enum { PROF_NONE, PROF_LAYERS, PROF_PICTURES };
 
 typedef struct {
     FILE *txt;      /* the table for people */
@@ -133,14 +135,31 @@ static void json_runs(const bench *b, const char *key, const double *t)
  * all), as medians over the runs: a table, and under key in the JSON. "other" is the
  * median of what the runs spent outside the rows (element-wise ops, the pyramid, edge
  * maps, padding, loss, Adam). */
-static void layer_report(const bench *b, const char *label, const char *key, sung_layer_time (*rows)[MAX_ROWS],
-                         const int *nrows, const double *total)
+/* pixels of a picture row's name ("64x48", "64x48 (backward)"), forward before backward */
+static double picture_order(const sung_layer_time *L)
 {
-    /* the types in the order the first run met them (every run meets the same ones) */
+    int w = 0, h = 0;
+    if (sscanf(L->name, "%dx%d", &w, &h) != 2) return 0;
+    return (double)w * h * 2 + (strstr(L->name, "backward") ? 0 : 1);
+}
+
+static int by_picture(const void *a, const void *b)
+{
+    double x = picture_order(a), y = picture_order(b);
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void layer_report(const bench *b, const char *label, const char *key, sung_layer_time (*rows)[MAX_ROWS],
+                         const int *nrows, const double *total, int prof)
+{
+    /* the types in the order the first run met them (every run meets the same ones), the
+     * pictures largest first */
     int R = b->runs, n = nrows[0] < MAX_ROWS ? nrows[0] : MAX_ROWS;
+    if (prof == PROF_PICTURES) qsort(rows[0], n, sizeof *rows[0], by_picture);
     double t[MAX_RUNS], other[MAX_RUNS], tot = median(total, R);
     for (int r = 0; r < R; r++) other[r] = total[r];
-    fprintf(b->txt, "\n%s: time per layer type (median of %d run%s)\n", label, R, R > 1 ? "s" : "");
+    fprintf(b->txt, "\n%s: time per %s (median of %d run%s)\n", label,
+            prof == PROF_PICTURES ? "input picture of a convolution" : "layer type", R, R > 1 ? "s" : "");
     fprintf(b->txt, "  %-30s %7s %9s %7s %10s %7s\n", "", "calls", "s", "% time", "GFLOP/s", "% peak");
     if (b->json) fprintf(b->json, ", \"%s\": [", key);
     for (int i = 0; i < n; i++) {
@@ -165,7 +184,7 @@ static void layer_report(const bench *b, const char *label, const char *key, sun
     double o = median(other, R);
     fprintf(b->txt, "  %-30s %7s %9.4f %7.1f\n  %-30s %7s %9.4f\n", "other", "", o, tot > 0 ? 100 * o / tot : 0, "total", "",
             tot);
-    if (nrows[0] > MAX_ROWS) fprintf(b->txt, "  (%d more layer types not shown)\n", nrows[0] - MAX_ROWS);
+    if (nrows[0] > MAX_ROWS) fprintf(b->txt, "  (%d more rows not shown)\n", nrows[0] - MAX_ROWS);
     if (b->json) fprintf(b->json, "%s{\"name\": \"other\", \"s\": %.5f}], \"%s_total_s\": %.5f", n ? ", " : "", o, key, tot);
 }
 
@@ -202,13 +221,15 @@ static void row_end(const bench *b, const char *prefix, const double *t, double 
     json_num(b, key, "%.0f", (double)rss);
 }
 
-/* Deblurs a w×h image runs+1 times (the first a warm-up); with layers, per layer type too. */
-static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int layers)
+/* Deblurs a w×h image runs+1 times (the first a warm-up); with prof, per layer type or
+ * per input picture too. */
+static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int prof)
 {
     sung_error err;
     sung_image in = {0}, out = {0};
     int R = b->runs, rc = 0, nrows[MAX_RUNS];
     double t[MAX_RUNS];
+    int layers = prof != PROF_NONE;
     sung_layer_time(*rows)[MAX_ROWS] = layers ? malloc(sizeof *rows * R) : NULL;
     if (layers && !rows) return cli_fail("bench", "out of memory");
     if (sung_image_alloc(&in, w, h, &err)) {
@@ -221,7 +242,7 @@ static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int lay
     snprintf(label, sizeof label, "inference %dx%d, %d iterations", w, h, iters);
     row_start(b, label);
     for (int r = 0; r <= R && !rc; r++) {
-        if (layers) sung_profile_reset(m);
+        if (layers) sung_profile_reset_by(m, prof == PROF_PICTURES ? SUNG_PROFILE_PICTURE : SUNG_PROFILE_LAYER);
         double t0 = cli_now();
         if (sung_deblur(m, &in, iters, &out, &err)) rc = cli_fail("bench", "deblur %dx%d: %s", w, h, err.msg);
         double dt = cli_now() - t0;
@@ -237,8 +258,8 @@ static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int lay
         snprintf(key, sizeof key, "infer_%dx%d", w, h);
         row_end(b, key, t, sung_model_flops(m, iters, h, w));
         if (layers) {
-            snprintf(key, sizeof key, "layers_infer_%dx%d", w, h);
-            layer_report(b, label, key, rows, nrows, t);
+            snprintf(key, sizeof key, "%s_infer_%dx%d", prof == PROF_PICTURES ? "pictures" : "layers", w, h);
+            layer_report(b, label, key, rows, nrows, t, prof);
             fputc('\n', b->txt);
         }
     }
@@ -258,8 +279,9 @@ static double cpu_now(void)
  * runs+1 times (the first a warm-up). Also the CPU seconds of each step: on a shared
  * machine, with OMP_WAIT_POLICY=passive (no spinning), the work of a step whatever the
  * other load does to its wall time. */
-static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_opts *o, int layers)
+static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_opts *o, int prof)
 {
+    int layers = prof != PROF_NONE;
     sung_error err;
     int R = b->runs, rc = 0, nrows[MAX_RUNS];
     double t[MAX_RUNS], cpu[MAX_RUNS];
@@ -272,7 +294,7 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
     snprintf(label, sizeof label, "training step, batch %d, %dx%d, %d iterations", n, P, P, o->iters);
     if (!rc) row_start(b, label);
     for (int r = 0; r <= R && !rc; r++) {
-        if (layers) sung_profile_reset(m);
+        if (layers) sung_profile_reset_by(m, prof == PROF_PICTURES ? SUNG_PROFILE_PICTURE : SUNG_PROFILE_LAYER);
         double t0 = cli_now(), c0 = cpu_now();
         if (sung_train_grads(m, blur, sharp, n, P, P, o, NULL, &err)) rc = cli_fail("bench", "training step: %s", err.msg);
         else sung_train_apply(m, 1e-4);
@@ -291,7 +313,7 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
             json_num(b, "train_cpu_s", "%.4f", median(cpu, R));
             json_runs(b, "train_cpu_runs_s", cpu);
         }
-        if (layers) layer_report(b, label, "layers_train", rows, nrows, t);
+        if (layers) layer_report(b, label, prof == PROF_PICTURES ? "pictures_train" : "layers_train", rows, nrows, t, prof);
     }
     free(blur), free(sharp), free(rows);
     return rc;
@@ -303,8 +325,9 @@ int cmd_bench(int argc, char **argv)
     int runs = 3, width = 32, iters = 4, batch = 4, patch = 128;
     cli_opt opts[] = {
         {"--what", 's', &what,
-         "infer, train, layers (inference, with the time per layer type), train-layers (training, likewise) or all "
-         "(default)"},
+         "infer, train, layers (inference, with the time per layer type), train-layers (training, likewise), "
+         "pictures (inference, with the time per size of a convolution's input picture), train-pictures (training, "
+         "likewise) or all (default: infer, train and layers)"},
         {"--size", 's', &size_s, "inference size WxH, repeated or a comma list (default 512x512,1280x720)"},
         {"--runs", 'i', &runs, "timed runs after one warm-up; the median is reported (default 3)"},
         {"--iters", 'i', &iters, "scale iterations of inference (default 4)"},
@@ -316,7 +339,7 @@ int cmd_bench(int argc, char **argv)
         {"--json", 's', &json_path, "also write the results as one JSON object to FILE; - = stdout (the table then goes to stderr)"},
         {0},
     };
-    int np = cli_parse("bench", "[--what infer|train|layers|train-layers|all] [--size WxH]... [--runs N] [options]", opts, argc, argv,
+    int np = cli_parse("bench", "[--what infer|train|layers|train-layers|pictures|train-pictures|all] [--size WxH]... [--runs N] [options]", opts, argc, argv,
                        NULL, 0);
     if (np == -2) return 0;
     if (np < 0) return 2;
@@ -325,8 +348,11 @@ int cmd_bench(int argc, char **argv)
     else if (!strcmp(what, "train")) todo = DO_TRAIN;
     else if (!strcmp(what, "layers")) todo = DO_INFER | DO_LAYERS;
     else if (!strcmp(what, "train-layers")) todo = DO_TRAIN | DO_LAYERS;
+    else if (!strcmp(what, "pictures")) todo = DO_INFER | DO_PICTURES;
+    else if (!strcmp(what, "train-pictures")) todo = DO_TRAIN | DO_PICTURES;
     else if (!strcmp(what, "all")) todo = DO_INFER | DO_TRAIN | DO_LAYERS;
-    else return bad("--what must be infer, train, layers, train-layers or all, not '%s'", what);
+    else return bad("--what must be infer, train, layers, train-layers, pictures, train-pictures or all, not '%s'", what);
+    int prof = todo & DO_PICTURES ? PROF_PICTURES : todo & DO_LAYERS ? PROF_LAYERS : PROF_NONE;
     int sizes[MAX_SIZES][2], nsizes = 0;
     if (collect_sizes(opts, argc, argv, sizes, &nsizes)) return 2;
     if (!nsizes) sizes[0][0] = sizes[0][1] = 512, sizes[1][0] = 1280, sizes[1][1] = 720, nsizes = 2;
@@ -382,10 +408,10 @@ int cmd_bench(int argc, char **argv)
     }
     int rc = 0;
     for (int s = 0; s < nsizes && !rc && (todo & DO_INFER); s++)
-        rc = bench_infer(&b, m, sizes[s][0], sizes[s][1], iters, todo & DO_LAYERS);
+        rc = bench_infer(&b, m, sizes[s][0], sizes[s][1], iters, prof);
     if (!rc && (todo & DO_INFER) && b.json) json_num(&b, "infer_peak_rss_mb", "%.0f", (double)peak_rss_mb());
     if (!rc && (todo & DO_TRAIN)) {
-        rc = bench_train(&b, m, batch, patch, &o, todo & DO_LAYERS);
+        rc = bench_train(&b, m, batch, patch, &o, prof);
     }
     if (!rc && b.json) {
         json_num(&b, "peak_rss_mb", "%.0f", (double)peak_rss_mb());

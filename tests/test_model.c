@@ -671,6 +671,7 @@ static void check_flops(void)
         CHECK(n >= 4 && named && full, "%s: %d picture rows, named WxH of the pyramid: %d, 64x48 among them: %d",
               sung_variant_name((sung_variant)v), n, named, full);
         CHECK(ran == f, "%s: by picture %.0f FLOPs, sung_model_flops %.0f", sung_variant_name((sung_variant)v), ran, f);
+        sung_image_free(&out);
         sung_profile_reset(m); /* back to layer types */
         CHECK(sung_deblur(m, &in, 2, &out, &e) == SUNG_OK, "deblur: %s", e.msg);
         n = sung_profile_get(m, rows, 64);

@@ -27,8 +27,8 @@
 
 enum { MAX_SIZES = 16, MAX_ROWS = 64, MAX_RUNS = 1000 };
 enum { DO_INFER = 1, DO_TRAIN = 2, DO_LAYERS = 4, DO_PICTURES = 8 };
-/* what a timed run's profile is keyed by: none, layer type, input picture size */
-enum { PROF_NONE, PROF_LAYERS, PROF_PICTURES };
+/* a timed run's profile: none, or keyed by a sung_profile_key */
+enum { PROF_NONE = -1 };
 
 typedef struct {
     FILE *txt;      /* the table for people */
@@ -131,10 +131,6 @@ static void json_runs(const bench *b, const char *key, const double *t)
     fputc(']', b->json);
 }
 
-/* The per-layer-type rows of the timed runs (rows[r][0..nrows[r]), total[r] seconds in
- * all), as medians over the runs: a table, and under key in the JSON. "other" is the
- * median of what the runs spent outside the rows (element-wise ops, the pyramid, edge
- * maps, padding, loss, Adam). */
 /* pixels of a picture row's name ("64x48", "64x48 (backward)"), forward before backward */
 static double picture_order(const sung_layer_time *L)
 {
@@ -149,17 +145,21 @@ static int by_picture(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* The profile rows of the timed runs (rows[r][0..nrows[r]), total[r] seconds in
+ * all), as medians over the runs: a table, and under key in the JSON. "other" is the
+ * median of what the runs spent outside the rows (element-wise ops, the pyramid, edge
+ * maps, padding, loss, Adam). */
 static void layer_report(const bench *b, const char *label, const char *key, sung_layer_time (*rows)[MAX_ROWS],
-                         const int *nrows, const double *total, int prof)
+                         const int *nrows, const double *total, sung_profile_key prof)
 {
     /* the types in the order the first run met them (every run meets the same ones), the
      * pictures largest first */
     int R = b->runs, n = nrows[0] < MAX_ROWS ? nrows[0] : MAX_ROWS;
-    if (prof == PROF_PICTURES) qsort(rows[0], n, sizeof *rows[0], by_picture);
+    if (prof == SUNG_PROFILE_PICTURE) qsort(rows[0], n, sizeof *rows[0], by_picture);
     double t[MAX_RUNS], other[MAX_RUNS], tot = median(total, R);
     for (int r = 0; r < R; r++) other[r] = total[r];
     fprintf(b->txt, "\n%s: time per %s (median of %d run%s)\n", label,
-            prof == PROF_PICTURES ? "input picture of a convolution" : "layer type", R, R > 1 ? "s" : "");
+            prof == SUNG_PROFILE_PICTURE ? "input picture of a convolution" : "layer type", R, R > 1 ? "s" : "");
     fprintf(b->txt, "  %-30s %7s %9s %7s %10s %7s\n", "", "calls", "s", "% time", "GFLOP/s", "% peak");
     if (b->json) fprintf(b->json, ", \"%s\": [", key);
     for (int i = 0; i < n; i++) {
@@ -221,8 +221,11 @@ static void row_end(const bench *b, const char *prefix, const double *t, double 
     json_num(b, key, "%.0f", (double)rss);
 }
 
-/* Deblurs a w×h image runs+1 times (the first a warm-up); with prof, per layer type or
- * per input picture too. */
+/* The JSON key's prefix of a profile's rows */
+static const char *prof_name(int prof) { return prof == SUNG_PROFILE_PICTURE ? "pictures" : "layers"; }
+
+/* Deblurs a w×h image runs+1 times (the first a warm-up); with prof (a sung_profile_key,
+ * or PROF_NONE), per layer type or per input picture too. */
 static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int prof)
 {
     sung_error err;
@@ -242,7 +245,7 @@ static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int pro
     snprintf(label, sizeof label, "inference %dx%d, %d iterations", w, h, iters);
     row_start(b, label);
     for (int r = 0; r <= R && !rc; r++) {
-        if (layers) sung_profile_reset_by(m, prof == PROF_PICTURES ? SUNG_PROFILE_PICTURE : SUNG_PROFILE_LAYER);
+        if (layers) sung_profile_reset_by(m, (sung_profile_key)prof);
         double t0 = cli_now();
         if (sung_deblur(m, &in, iters, &out, &err)) rc = cli_fail("bench", "deblur %dx%d: %s", w, h, err.msg);
         double dt = cli_now() - t0;
@@ -258,8 +261,8 @@ static int bench_infer(bench *b, sung_model *m, int w, int h, int iters, int pro
         snprintf(key, sizeof key, "infer_%dx%d", w, h);
         row_end(b, key, t, sung_model_flops(m, iters, h, w));
         if (layers) {
-            snprintf(key, sizeof key, "%s_infer_%dx%d", prof == PROF_PICTURES ? "pictures" : "layers", w, h);
-            layer_report(b, label, key, rows, nrows, t, prof);
+            snprintf(key, sizeof key, "%s_infer_%dx%d", prof_name(prof), w, h);
+            layer_report(b, label, key, rows, nrows, t, (sung_profile_key)prof);
             fputc('\n', b->txt);
         }
     }
@@ -294,7 +297,7 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
     snprintf(label, sizeof label, "training step, batch %d, %dx%d, %d iterations", n, P, P, o->iters);
     if (!rc) row_start(b, label);
     for (int r = 0; r <= R && !rc; r++) {
-        if (layers) sung_profile_reset_by(m, prof == PROF_PICTURES ? SUNG_PROFILE_PICTURE : SUNG_PROFILE_LAYER);
+        if (layers) sung_profile_reset_by(m, (sung_profile_key)prof);
         double t0 = cli_now(), c0 = cpu_now();
         if (sung_train_grads(m, blur, sharp, n, P, P, o, NULL, &err)) rc = cli_fail("bench", "training step: %s", err.msg);
         else sung_train_apply(m, 1e-4);
@@ -313,7 +316,11 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
             json_num(b, "train_cpu_s", "%.4f", median(cpu, R));
             json_runs(b, "train_cpu_runs_s", cpu);
         }
-        if (layers) layer_report(b, label, prof == PROF_PICTURES ? "pictures_train" : "layers_train", rows, nrows, t, prof);
+        if (layers) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_train", prof_name(prof));
+            layer_report(b, label, key, rows, nrows, t, (sung_profile_key)prof);
+        }
     }
     free(blur), free(sharp), free(rows);
     return rc;
@@ -352,7 +359,7 @@ int cmd_bench(int argc, char **argv)
     else if (!strcmp(what, "train-pictures")) todo = DO_TRAIN | DO_PICTURES;
     else if (!strcmp(what, "all")) todo = DO_INFER | DO_TRAIN | DO_LAYERS;
     else return bad("--what must be infer, train, layers, train-layers, pictures, train-pictures or all, not '%s'", what);
-    int prof = todo & DO_PICTURES ? PROF_PICTURES : todo & DO_LAYERS ? PROF_LAYERS : PROF_NONE;
+    int prof = todo & DO_PICTURES ? SUNG_PROFILE_PICTURE : todo & DO_LAYERS ? SUNG_PROFILE_LAYER : PROF_NONE;
     int sizes[MAX_SIZES][2], nsizes = 0;
     if (collect_sizes(opts, argc, argv, sizes, &nsizes)) return 2;
     if (!nsizes) sizes[0][0] = sizes[0][1] = 512, sizes[1][0] = 1280, sizes[1][1] = 720, nsizes = 2;

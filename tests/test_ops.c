@@ -496,10 +496,11 @@ static void check_conv_bf16(conv_shape s, int h, int w, int act, int shuffle)
     free_t(x), free_t(xr), free_t(pairs), free_t(want), free_t(got);
 }
 
-/* A 1×1 layer's bf16 forward through its plan converts and runs its input a band of rows
- * at a time (conv_plan.c: pairs_band_rows): the same output, bit for bit, as the whole
- * input converted at once, with a temporary of a band (bias, ReLU, a residual, and an
- * accumulating block of input channels from a0 as the RDBs' fuse1 runs it). */
+/* A 1×1 layer's bf16 training forward through its plan converts and runs its input a band
+ * of rows at a time (conv_plan.c: pairs_band_rows): the same output, bit for bit, as the
+ * whole input converted at once, with a temporary of a band (bias, ReLU, a residual, and an
+ * accumulating block of input channels from a0 as the RDBs' fuse1 runs it). Its bf16
+ * inference runs the fp32 kernel (pw32): the fp32 inference's bits, with no temporary. */
 /* A transposed 5×5 stride-2 layer's inference through its plan (AUTO), ReLU summed into
  * the skip as the DBlocks run it, against the plan with direct kernels only: over 32²
  * input pixels fp32 runs the shuffled 3×3 by Winograd (within its bound of the direct
@@ -716,9 +717,10 @@ static void check_plan_1x1_bands(void)
     float *wt = malloc(nw * 4), *bias = malloc(s.B * 4);
     for (size_t i = 0; i < nw; i++) wt[i] = test_randf(-0.3f, 0.3f);
     for (int i = 0; i < s.B; i++) bias[i] = test_randf(-0.2f, 0.2f);
-    int mode = CONV_INFER | CONV_BF16;
-    float *ptmp = malloc((conv_plan_pack_tmp_size(p, mode) + 1) * 4);
-    CHECK(p && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0, "plan of a 1x1 224 -> 32 layer");
+    int mode = CONV_TRAIN | CONV_BF16, infer = CONV_INFER | CONV_BF16;
+    float *ptmp = malloc((conv_plan_pack_tmp_size(p, mode) + conv_plan_pack_tmp_size(p, infer) + 1) * 4);
+    CHECK(p && conv_plan_prepare(p, mode, wt, bias, ptmp) == 0 && conv_plan_prepare(p, infer, wt, bias, ptmp) == 0,
+          "plan of a 1x1 224 -> 32 layer");
     float *zeros = calloc(conv_plan_zeros_size(p) + 64, 4), *scratch = malloc((conv_plan_scratch_size(p) + 1) * 4);
     float *f32 = malloc(conv_fwd_pack_size(&s) * 4), *p16 = malloc(conv_bf16_pack_size(&s) * 4);
     conv_pack(&s, wt, f32, NULL);
@@ -747,7 +749,17 @@ static void check_plan_1x1_bands(void)
         for (size_t i = 0; i < (size_t)N * H * W * s.B; i++) bad += memcmp(&got.d[i], &want.d[i], 4) != 0;
         CHECK(bad == 0, "1x1 bf16 forward in bands (variant %d): %zu of %zu outputs differ from the whole input's",
               variant, bad, (size_t)N * H * W * s.B);
-        free(tmp), free_t(got), free_t(want), free_t(pairs);
+        /* bf16 inference: the fp32 kernel from the fp32 weights */
+        tensor got2 = new_t(N, H, W, s.B, s.B), want2 = new_t(N, H, W, s.B, s.B);
+        memcpy(got2.d, want.d, (size_t)N * H * W * s.B * 4), memcpy(want2.d, want.d, (size_t)N * H * W * s.B * 4);
+        CHECK(conv_plan_tmp_size(p, infer, CONV_OP_FORWARD, in) == 0, "1x1 bf16 inference: no temporary");
+        int used16 = conv_plan_forward(p, infer, got2, in, variant == 2 ? a0 : 0, variant != 2, act, r, acc, zeros,
+                                       scratch, tmp);
+        conv_forward(&sb, want2, in, f32 + (size_t)(variant == 2 ? a0 : 0) * conv_round(s.B), variant != 2 ? bias : NULL,
+                     act, r, acc, zeros);
+        CHECK(!used16 && memcmp(got2.d, want2.d, (size_t)N * H * W * s.B * 4) == 0,
+              "1x1 bf16 inference (variant %d): not the fp32 kernel's bits", variant);
+        free(tmp), free_t(got), free_t(want), free_t(pairs), free_t(got2), free_t(want2);
     }
     free_t(x), free_t(res), free(wt), free(bias), free(ptmp), free(zeros), free(scratch), free(f32), free(p16);
     conv_plan_free(p);

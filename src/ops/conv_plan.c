@@ -33,6 +33,7 @@ struct conv_plan {
                       s2c16 or the picture is large: s2c_pays) */
     int s2c16;
     int narrow;    /* forward (fp32, and bf16 inference) by conv_forward_narrow, from bwd */
+    int pw32;      /* a 1×1 layer: its bf16 inference forward by the fp32 kernel, from fwd */
     int fresh;     /* PK_*: which layouts match the weights */
     /* each NULL until a pass first needs it; shapes in ops.h */
     float *bias;   /* [Bp], zero-padded, always */
@@ -140,6 +141,12 @@ conv_plan *conv_plan_create(const conv_shape *s, const conv_plan_opts *o)
      * lanes instead of 16; bench/conv_layers). In bf16 inference too (fp32: faster and
      * exact); not in bf16 training (see wino_bwd above). */
     p->narrow = !p->wino && !p->shuffled && conv_narrow_ok(s);
+    /* The 1×1 layers (the RDBs' fuse, 7c → c, and fuse1) are bound by reading their
+     * wide inputs, not by arithmetic: in bf16 inference the fp32 kernel on the fp32
+     * activations beats converting them to pairs first (28 of them at 512²: 36 → 23 ms,
+     * 1.5 % of an inference; docs/BENCHMARKS.md), and needs no temporary. They keep their
+     * fp32 weights (7c·c floats: 28 KB at width 32), as the narrow layers do. */
+    p->pw32 = s->k == 1 && s->stride == 1 && !s->transposed && !p->shuffled && !p->narrow;
     p->bias = aligned_alloc(64, (conv_round(s->B) * sizeof(float) + 63) / 64 * 64);
     if (!p->bias) {
         free(p);
@@ -163,7 +170,10 @@ const conv_shape *conv_plan_shape(const conv_plan *p) { return &p->s; }
  * layers, and the Winograd ones, which transform them at each call, the shuffled up conv
  * too where it is one (it also keeps its own pack for small pictures; a narrow layer runs
  * fp32, the winograd_bf16 experiment its U16) */
-static int bf16_direct(const conv_plan *p) { return !p->wino16 && !p->narrow && (!p->shuffled || p->wino); }
+static int bf16_direct(const conv_plan *p)
+{
+    return !p->wino16 && !p->narrow && !p->pw32 && (!p->shuffled || p->wino);
+}
 
 /* Whether bf16 training runs this layer's data gradient by Winograd (from Ud of the
  * rounded weights, dout rounded as it is read), where the picture repays it */
@@ -203,6 +213,7 @@ static int reserve_for(conv_plan *p, int want)
     if (want & PK_BF16) {
         if (p->wino16) r |= reserve(&p->U16, conv_wino_bf16_pack_size(s));
         else if (p->narrow) r |= reserve(&p->bwd, conv_bwd_pack_size(s)); /* runs fp32 */
+        else if (p->pw32) r |= reserve(&p->fwd, conv_fwd_pack_size(s));   /* likewise */
         if (p->shuffled) r |= reserve(&p->shuf16, conv_bf16_shuffle_pack_size(s));
     }
     if (want & PK_BF16_TRAIN || (want & PK_BF16 && bf16_direct(p)))
@@ -247,7 +258,7 @@ int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, fl
     if (b) memcpy(p->bias, b, s->B * sizeof *p->bias);
     /* a Winograd layer transforms the direct layout at each call; a narrow one runs bwd
      * forward */
-    int fwd_direct = want & PK_FWD && !p->narrow;
+    int fwd_direct = (want & PK_FWD && !p->narrow) || (want & PK_BF16 && p->pw32);
     int bwd_direct = (want & PK_BWD && !p->wino_bwd) || (want & (PK_FWD | PK_BF16) && p->narrow);
     if (fwd_direct || bwd_direct) conv_pack(s, w, fwd_direct ? p->fwd : NULL, bwd_direct ? p->bwd : NULL);
     if (want & PK_BWD && p->wino_bwd) conv_wino_dgrad_pack(s, p->wino_bwd, w, p->Ud);
@@ -333,6 +344,7 @@ static int fwd_kernel(const conv_plan *p, int mode, tensor in)
 {
     int whole = in.c == p->s.A, bf16 = mode & CONV_BF16, train = mode & CONV_TRAIN;
     if (p->narrow && !(bf16 && train)) return K_NARROW;
+    if (p->pw32 && bf16 && !train) return K_DIRECT;
     if (!train && whole && wino_pays(in) && (bf16 ? p->tshuf16 : p->tshuf)) return K_TSHUF;
     if (!train && whole && s2c_pays(p, bf16, in)) return K_S2C;
     /* bf16 training: a Winograd layer's forward runs fp32 Winograd on the operands of
@@ -380,11 +392,12 @@ size_t conv_plan_scratch_size(const conv_plan *p)
     return n;
 }
 
-/* A 1×1 layer's bf16 forward converts its input to pairs a band of rows at a time, each
- * band then run, so that its temporary is at most PAIRS_BAND bytes instead of the whole
- * input: the RDBs' fuse layers (7c = 224 channels in, at the paths' resolution) set the
- * peak of a bf16 inference with their 28 MB of pairs at 512² (docs/BENCHMARKS.md).
- * Every output pixel's sums are the same whatever the band. Returns in.h for one piece
+/* A 1×1 layer's bf16 training forward converts its input to pairs a band of rows at a
+ * time, each band then run, so that its temporary is at most PAIRS_BAND bytes instead of
+ * the whole input: the RDBs' fuse layers (7c = 224 channels in, at the paths' resolution)
+ * set the peak of a bf16 inference with their 28 MB of pairs at 512² when it ran them so
+ * (docs/BENCHMARKS.md; bf16 inference now runs them fp32, pw32). Every output pixel's
+ * sums are the same whatever the band. Returns in.h for one piece
  * (every other layer: its taps reach across rows). */
 #define PAIRS_BAND (1u << 20)
 static int pairs_band_rows(const conv_plan *p, tensor in)
@@ -576,6 +589,7 @@ size_t conv_plan_bytes(const conv_plan *p, int mode)
     if (want & PK_BF16)
         f += (p->wino16   ? conv_wino_bf16_pack_size(s)
               : p->narrow ? conv_bwd_pack_size(s)
+              : p->pw32 ? conv_fwd_pack_size(s)
               : bf16_direct(p) ? conv_bf16_pack_size(s) : 0) +
              (p->shuffled ? conv_bf16_shuffle_pack_size(s) : 0);
     if (uses_tsh(p, want)) f += conv_tconv_shuffle_pack_size(s);

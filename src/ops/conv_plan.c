@@ -246,7 +246,8 @@ void conv_plan_invalidate(conv_plan *p) { p->fresh = 0; }
 /* So that a pass never touches the pages of layouts it does not use: fp32 inference
  * packs the forward layouts (direct, Winograd or fused with the shuffle, whichever the
  * layer uses); fp32 training those and the data-gradient ones (Winograd or transposed);
- * bf16 inference the bf16 pairs (the fp32 Winograd layouts of those layers); bf16
+ * bf16 inference the bf16 pairs (the fp32 Winograd layouts of those layers; the 1×1
+ * layers their fp32 layout, pw32); bf16
  * training the bf16 pairs of the direct forward and of the transposed layouts. */
 int conv_plan_prepare(conv_plan *p, int mode, const float *w, const float *b, float *tmp)
 {

@@ -781,6 +781,23 @@ int main(void)
     CHECK(replace_in_file("p8/state.safetensors", "\"run.short_blur\"", "\"run.short_bluX\"") &&
               run("train --photos photos --resume p8 --steps 3") == 0 && !file_has("out.txt", "camera motion scaled"),
           "a state without run.short_blur trains with shorter blur");
+    /* --shrink: with --photos only, a factor in [1, 8], the run's (kept on resume,
+     * printed, replaceable); a state from before it trains photos as loaded */
+    CHECK(run("train --data s1 --out px --shrink 2") == 2, "--shrink without --photos");
+    CHECK(run("%s --out px --steps 1 --shrink 0.5", pbase) == 2 && run("%s --out px --steps 1 --shrink 9", pbase) == 2 &&
+              !exists("px/state.safetensors"),
+          "--shrink 0.5 or 9: not a usage error");
+    CHECK(run("%s --out p10 --steps 1 --shrink 2", pbase) == 0 && file_has("out.txt", "shrunk by a factor of 1..2 first") &&
+              run("train --photos photos --resume p10 --steps 2") == 0 &&
+              file_has("out.txt", "shrunk by a factor of 1..2 first") &&
+              run("train --photos photos --resume p10 --steps 3 --shrink 1.5") == 0 &&
+              file_has("out.txt", "shrunk by a factor of 1..1.5 first") &&
+              run("train --photos photos --resume p10 --steps 4 --shrink 1") == 0 && !file_has("out.txt", "shrunk by"),
+          "--shrink: not kept by the run, or not printed");
+    CHECK(run("%s --out p11 --steps 1 --shrink 2", pbase) == 0 &&
+              replace_in_file("p11/state.safetensors", "\"run.shrink\"", "\"run.shrinX\"") &&
+              run("train --photos photos --resume p11 --steps 2") == 0 && !file_has("out.txt", "shrunk by"),
+          "a state without run.shrink shrinks its photos");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

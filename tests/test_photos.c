@@ -5,7 +5,9 @@
  * rare among the pairs returned, and 0 must let them through at about their share of
  * the frame; each pair is the same for the same seed. --short-blur scales the camera
  * motion of about that fraction of the pairs down (into [1/8, 1]), which must show as
- * blurred images closer to their sharp ones; at 0 no pair changes. */
+ * blurred images closer to their sharp ones; at 0 no pair changes. --shrink shrinks each
+ * pair's photo by a factor drawn in [1, F] (capped by the photo's size): on a ramp the
+ * sharp window's slope is that factor times the photo's; at 1 no pair changes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,52 @@ int main(void)
           "--short-blur 1: mean |blur - sharp| %g against %g at 0 (%d of %d pairs closer): not milder", diff1 / m,
           diff0 / m, closer, m);
     free(tex.data);
+
+    /* --shrink on a horizontal ramp (value x / W in every channel: its sharp windows have
+     * slope 1 / W a pixel, times the shrink), without the texture filter; 1200 px high, so
+     * that factors up to 3 fit */
+    int rw = 1600, rh = 1200;
+    sung_image ramp = {rw, rh, malloc((size_t)rw * rh * 3 * sizeof(float))};
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++)
+            for (int c = 0; c < 3; c++) ramp.data[((size_t)y * rw + x) * 3 + c] = (float)x / rw;
+    photo_set rs = {&ramp, names, 1};
+    int shrunk = 0;
+    double fmax_seen = 1, fmin_seen = 3;
+    for (int i = 1; i <= m; i++) {
+        photos_draw d1 = {0}, d3 = {.shrink = 3}, dsmall = {.shrink = 3};
+        double f = photos_shrink_factor(rw, rh, patch, &d3, (uint64_t)i);
+        CHECK(f >= 1 && f <= 3, "pair %d: --shrink 3 drew %g, not in [1, 3]", i, f);
+        CHECK(photos_shrink_factor(rw, rh, patch, &d1, (uint64_t)i) == 1, "pair %d: no --shrink shrinks", i);
+        /* a photo with no room to spare (shorter side patch + 256 px) is never shrunk */
+        CHECK(photos_shrink_factor(rw, patch + PHOTOS_SHRINK_MARGIN, patch, &dsmall, (uint64_t)i) == 1,
+              "pair %d: a photo of %d px shrunk", i, patch + PHOTOS_SHRINK_MARGIN);
+        CHECK(fabs(photos_shrink_factor(rw, 400, 64, &d3, (uint64_t)i) - fmin(f, 400.0 / (64 + PHOTOS_SHRINK_MARGIN))) < 1e-12,
+              "pair %d: the cap of a 400 px photo", i);
+        CHECK(photos_pair("test", &rs, 0, patch, &d1, (uint64_t)i, b1, g1, NULL, NULL) == 0 &&
+                  photos_pair("test", &rs, 0, patch, &d3, (uint64_t)i, b2, g2, NULL, NULL) == 0,
+              "shrink pair %d", i);
+        /* the slope of the sharp window, away from its last column */
+        double s1 = 0, s3 = 0;
+        for (int y = 0; y < patch; y++)
+            for (int x = 0; x + 1 < patch; x++) {
+                size_t j = ((size_t)y * patch + x) * 3;
+                s1 += g1[j + 3] - g1[j], s3 += g2[j + 3] - g2[j];
+            }
+        s1 /= (double)patch * (patch - 1), s3 /= (double)patch * (patch - 1);
+        CHECK(fabs(s1 * rw - 1) < 1e-3, "pair %d: unshrunk slope %g a px, not 1/%d", i, s1, rw);
+        CHECK(fabs(s3 / s1 - f) < 2e-3 * f, "pair %d: shrunk slope %g times the photo's, not the factor %g", i,
+              s3 / s1, f);
+        shrunk += f > 1.05;
+        fmax_seen = fmax(fmax_seen, f), fmin_seen = fmin(fmin_seen, f);
+    }
+    photos_draw none = {0}, one = {.shrink = 1};
+    photos_pair("test", &rs, 0, patch, &none, 5, b1, g1, NULL, NULL);
+    photos_pair("test", &rs, 0, patch, &one, 5, b2, g2, NULL, NULL);
+    CHECK(!memcmp(b1, b2, k * 4) && !memcmp(g1, g2, k * 4), "--shrink 1 changed a pair");
+    printf("--shrink 3: %d of %d pairs shrunk by over 1.05, factors %.3f..%.3f\n", shrunk, m, fmin_seen, fmax_seen);
+    CHECK(shrunk >= m / 2 && fmax_seen > 2.2, "--shrink 3: %d of %d pairs shrunk, at most by %g", shrunk, m, fmax_seen);
+    free(ramp.data);
     free(b1), free(g1), free(b2), free(g2), free(im.data);
     return test_summary("test_photos");
 }

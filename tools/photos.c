@@ -65,7 +65,19 @@ double photos_texture(const sung_image *im)
 }
 
 
-#define SHORT_TAG 0x73686f72742d626cull /* "short-bl" */
+#define SHORT_TAG 0x73686f72742d626cull  /* "short-bl" */
+#define SHRINK_TAG 0x736872696e6b2d70ull /* "shrink-p" */
+
+double photos_shrink_factor(int w, int h, int patch, const photos_draw *d, uint64_t seed)
+{
+    /* the pair's own stream, apart from sung_synth_pair's: with shrink <= 1 every pair is
+     * what it was before the option existed */
+    uint64_t t = rng_mix64(seed ^ SHRINK_TAG);
+    double u = rng_uniform(&t);
+    if (!(d->shrink > 1)) return 1.0;
+    double f = exp(u * log(d->shrink)), room = (double)(w < h ? w : h) / (patch + PHOTOS_SHRINK_MARGIN);
+    return f < room ? f : room > 1 ? room : 1.0;
+}
 
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const photos_draw *d, uint64_t seed,
                 float *blur, float *sharp, int *redrawn, double *scale)
@@ -76,6 +88,16 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const ph
     uint64_t t = rng_mix64(seed ^ SHORT_TAG);
     double u_short = rng_uniform(&t), u_scale = rng_uniform(&t);
     if (u_short < d->short_blur) o.strength = pow(PHOTOS_SHORT_SCALE_MIN, u_scale);
+    const sung_image *photo = &ps->im[k];
+    sung_image small = {0};
+    double f = photos_shrink_factor(photo->w, photo->h, patch, d, seed);
+    if (f > 1) {
+        int big = photo->w > photo->h ? photo->w : photo->h;
+        sung_error err;
+        if (sung_image_shrink(photo, (int)lround(big / f), &small, &err))
+            return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
+        photo = &small;
+    }
     if (scale) *scale = o.strength;
     o.w = o.h = patch;
     o.frame_w = 1280, o.frame_h = 720;
@@ -86,8 +108,10 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const ph
         int other = ps->n > 1 ? (k + 1 + (int)(rng_mix64(s ^ 0x6f74686572ull) % (uint64_t)(ps->n - 1))) % ps->n : -1;
         sung_image b, g;
         sung_error err;
-        if (sung_synth_pair(&ps->im[k], other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err))
+        if (sung_synth_pair(photo, other >= 0 ? &ps->im[other] : NULL, &o, s, &b, &g, NULL, &err)) {
+            sung_image_free(&small);
             return cli_fail(cmd, "%s: %s", ps->names[k], err.msg);
+        }
         int keep = attempt == 7 || d->min_texture <= 0 || photos_texture(&g) >= d->min_texture; /* 0: not measured */
         if (keep) {
             size_t n = (size_t)patch * patch * 3;
@@ -97,7 +121,8 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const ph
         }
         sung_image_free(&b);
         sung_image_free(&g);
-        if (keep) return 0;
+        if (keep) break;
     }
+    sung_image_free(&small);
     return 0;
 }

@@ -35,6 +35,11 @@ typedef struct {
      * 1-85 px at 1280x720 instead of sung synth's 8-85, so that a model also sees
      * mildly blurred images, which it must leave sharp rather than over-sharpen. */
     double short_blur;
+    /* Each pair's photo is first shrunk (area averaging) by a factor log-uniform in
+     * [1, shrink] (<= 1: never), capped so that its shorter side keeps patch +
+     * PHOTOS_SHRINK_MARGIN px: the same motion then crosses denser detail, as it does at
+     * the pyramid's coarse scales, and soft photos give crisper sharp images. */
+    double shrink;
 } photos_draw;
 
 #define PHOTOS_MIN_TEXTURE 0.004
@@ -43,6 +48,10 @@ typedef struct {
  * then made worse (docs/RESULTS.md, chunk 13). */
 #define PHOTOS_MIN_TEXTURE_OLD 0.012
 #define PHOTOS_SHORT_SCALE_MIN 0.125
+/* px beyond the window that a shrunk photo keeps on its shorter side, for the motion's
+ * reach (the synth scales a photo up when it is too small, which would undo the shrink) */
+#define PHOTOS_SHRINK_MARGIN 128
+#define PHOTOS_SHRINK_MAX 8.0
 
 /* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
  * frame, the moving object's texture from another photo chosen by the seed, drawn as *d
@@ -51,6 +60,8 @@ typedef struct {
  * factor the motion was scaled by (1 but for short_blur's pairs). */
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const photos_draw *d, uint64_t seed,
                 float *blur, float *sharp, int *redrawn, double *scale);
+/* The factor photos_pair shrinks a w×h photo by for seed (1: not shrunk). */
+double photos_shrink_factor(int w, int h, int patch, const photos_draw *d, uint64_t seed);
 /* The texture measure of that filter: the mean absolute horizontal plus vertical
  * difference of neighbouring values (0 for a flat image; about 0.5 for noise in [0, 1]). */
 double photos_texture(const sung_image *im);

@@ -76,7 +76,7 @@ double photos_shrink_factor(int w, int h, int patch, const photos_draw *d, uint6
     double u = rng_uniform(&t);
     if (!(d->shrink > 1)) return 1.0;
     double f = exp(u * log(d->shrink)), room = (double)(w < h ? w : h) / (patch + PHOTOS_SHRINK_MARGIN);
-    return f < room ? f : room > 1 ? room : 1.0;
+    return fmax(1.0, fmin(f, room));
 }
 
 int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const photos_draw *d, uint64_t seed,

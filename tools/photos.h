@@ -53,8 +53,9 @@ typedef struct {
 #define PHOTOS_SHRINK_MARGIN 128
 #define PHOTOS_SHRINK_MAX 8.0
 
-/* A patch×patch pair from photo k, deterministic for seed: a SHAKE window of a 1280×720
- * frame, the moving object's texture from another photo chosen by the seed, drawn as *d
+/* A patch×patch pair from photo k (first shrunk by photos_shrink_factor, as d->shrink
+ * says), deterministic for seed: a SHAKE window of a 1280×720 frame, the moving object's
+ * texture from another photo chosen by the seed, drawn as *d
  * says. blur and sharp receive patch·patch·3 floats; *redrawn (if not NULL) how many
  * windows were drawn and put back before this one (0–7); *scale (if not NULL) the
  * factor the motion was scaled by (1 but for short_blur's pairs). */

@@ -117,6 +117,7 @@ test: all $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 	@set -e; for isa in avx512 avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
+	@echo "== tests/test_scripts.sh"; tests/test_scripts.sh
 	@echo "all tests passed"
 
 # make asan: the library, the command and the tests again in build-asan/ with

@@ -323,6 +323,28 @@ int main(void)
         if (bf16) CHECK(!same_file("b.png", "f.png"), "bf16 and fp32 gave the same bits: one of them did not run");
     }
 
+    /* --threads of deblur, eval, synth and bench: 1..1024 or a usage error naming it; it
+     * reaches OpenMP (bench says how many threads ran) and changes no bit of a result */
+    CHECK(run("deblur --model m.safetensors --threads 0 imgs/x.png -o t0.png") == 2 &&
+              file_has("err.txt", "--threads must be a number of threads 1..1024, not 0") && !exists("t0.png"),
+          "deblur --threads 0: not a usage error");
+    CHECK(run("eval --model m.safetensors --threads 1025 --data s1") == 2 && file_has("err.txt", "--threads must be"),
+          "eval --threads 1025: not a usage error");
+    CHECK(run("synth --photos photos --out st --count 1 --threads -1") == 2 && file_has("err.txt", "--threads must be") &&
+              !exists("st"),
+          "synth --threads -1: not a usage error");
+    CHECK(run("bench --threads two") == 2 && file_has("err.txt", "--threads"), "bench --threads two: not a usage error");
+    CHECK(run("bench --what infer --size 64x64 --runs 1 --width 4 --iters 2 --threads 3") == 0 &&
+              file_has("out.txt", ", 3 threads;"),
+          "bench --threads 3 did not run 3 threads");
+    CHECK(run("bench --what infer --size 64x64 --runs 1 --width 4 --iters 2 --threads 1") == 0 &&
+              file_has("out.txt", ", 1 thread;"),
+          "bench --threads 1 did not run 1 thread");
+    CHECK(run("deblur --model m.safetensors --threads 1 imgs/x.png -o t1.png") == 0 && same_file("t1.png", "d.png"),
+          "deblur --threads 1 changed the result");
+    CHECK(run("deblur --model m.safetensors --threads 3 imgs/x.png -o t3.png") == 0 && same_file("t3.png", "d.png"),
+          "deblur --threads 3 changed the result");
+
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");
     CHECK(exists("o.jpg") && exists("c.png"), "deblur outputs");

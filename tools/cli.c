@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static void say(const char *cmd, const char *fmt, va_list ap)
 {
@@ -38,6 +41,17 @@ double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cli_threads(const char *cmd, int threads)
+{
+    if (!GIVEN(threads)) return 0;
+    if (threads < 1 || threads > CLI_THREADS_MAX)
+        return cli_bad_value(cmd, "--threads must be a number of threads 1..%d, not %d", CLI_THREADS_MAX, threads);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    return 0;
 }
 
 long cli_ram_mb(void)

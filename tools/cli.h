@@ -41,6 +41,14 @@ static inline int cli_given_l(long x) { return x != LONG_MIN; }
 static inline int cli_given_d(double x) { return !isnan(x); }
 #define GIVEN(x) _Generic((x), int: cli_given_i, long: cli_given_l, double: cli_given_d)(x)
 
+/* --threads of deblur, eval, synth and bench (an int option starting as INT_MIN): when
+ * given, checks 1..CLI_THREADS_MAX and makes it the OpenMP thread count of the calling
+ * thread's later parallel regions (these commands run them all on the main thread), over
+ * OMP_NUM_THREADS; not given, OpenMP's own default stays. 0 or the usage error's status. */
+#define CLI_THREADS_MAX 1024
+#define CLI_THREADS_HELP "OpenMP threads (default: $OMP_NUM_THREADS, else every CPU)"
+int cli_threads(const char *cmd, int threads);
+
 /* The weights to use: given, $SUNG_MODEL, or the shipped default; NULL + message. */
 const char *cli_model_path(const char *cmd, const char *given);
 

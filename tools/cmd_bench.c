@@ -329,7 +329,7 @@ static int bench_train(bench *b, sung_model *m, int n, int P, const sung_train_o
 int cmd_bench(int argc, char **argv)
 {
     const char *what = "all", *size_s = NULL, *prec_s = "fp32", *variant_s = "sung", *json_path = NULL;
-    int runs = 3, width = 32, iters = 4, batch = 4, patch = 128;
+    int runs = 3, width = 32, iters = 4, batch = 4, patch = 128, threads_opt = INT_MIN; /* GIVEN */
     cli_opt opts[] = {
         {"--what", 's', &what,
          "infer, train, layers (inference, with the time per layer type), train-layers (training, likewise), "
@@ -344,12 +344,14 @@ int cmd_bench(int argc, char **argv)
         {"--variant", 's', &variant_s, "sung (default), base or siun"},
         {"--width", 'i', &width, "model width (default 32)"},
         {"--json", 's', &json_path, "also write the results as one JSON object to FILE; - = stdout (the table then goes to stderr)"},
+        {"--threads", 'i', &threads_opt, CLI_THREADS_HELP},
         {0},
     };
     int np = cli_parse("bench", "[--what infer|train|layers|train-layers|pictures|train-pictures|all] [--size WxH]... [--runs N] [options]", opts, argc, argv,
                        NULL, 0);
     if (np == -2) return 0;
     if (np < 0) return 2;
+    if (cli_threads("bench", threads_opt)) return 2;
     int todo;
     if (!strcmp(what, "infer")) todo = DO_INFER;
     else if (!strcmp(what, "train")) todo = DO_TRAIN;

@@ -298,7 +298,7 @@ static int check_outputs(const job *jobs, int n, const char **pos, int npos, con
 int cmd_deblur(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *compare = NULL, *precision = "auto", *pos[4096];
-    int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0;
+    int iters = 4, quiet = 0, tile = 0, overwrite = 0, depth = 0, threads = INT_MIN; /* GIVEN */
     long max_mb = LONG_MIN; /* GIVEN */
     cli_opt opts[] = {
         {"--model", 's', &model, "weights (.safetensors; default: $SUNG_MODEL or the shipped weights)"},
@@ -315,6 +315,7 @@ int cmd_deblur(int argc, char **argv)
                                  "else 8; JPEG is 8)"},
         {"--overwrite", 'b', &overwrite, "allow an output to replace its own input (atomically); without it, that "
                                          "is refused"},
+        {"--threads", 'i', &threads, CLI_THREADS_HELP},
         {"--quiet", 'b', &quiet, "no per-image lines or progress bar"},
         {0},
     };
@@ -324,6 +325,7 @@ int cmd_deblur(int argc, char **argv)
     if (n < 0) return 2;
     if (n == 0) return cli_bad_value("deblur", "no input given (files or folders of PNG/JPEG; see sung deblur --help)");
     if (!out) return cli_bad_value("deblur", "an output is required: -o OUT");
+    if (cli_threads("deblur", threads)) return 2;
     int prec = cli_precision_parse(precision);
     if (prec < 0) return cli_bad_value("deblur", "--precision must be auto, fp32 or bf16, not '%s'", precision);
     if (iters < 1 || iters > SUNG_MAX_ITERS)

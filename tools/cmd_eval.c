@@ -57,7 +57,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *pred = NULL, *gt = NULL, *model = NULL, *data = NULL, *save = NULL, *csvp = NULL, *precision = "auto",
                *ssim = "matlab", *iters_s = "4", *blur_dir = "blur";
-    int quiet = 0;
+    int quiet = 0, threads = INT_MIN; /* GIVEN */
     cli_opt opts[] = {
         {"--pred", 's', &pred, "folder of results (with --gt: same file names)"},
         {"--gt", 's', &gt, "folder of ground-truth images"},
@@ -70,12 +70,14 @@ int cmd_eval(int argc, char **argv)
                                             "fp32), fp32 or bf16, as in sung deblur"},
         {"--ssim", 's', &ssim, "matlab (default; the papers' MATLAB ssim) or skimage"},
         {"--csv", 's', &csvp, "per-image scores: image,psnr,ssim"},
+        {"--threads", 'i', &threads, CLI_THREADS_HELP},
         {"--quiet", 'b', &quiet, "only the summary"},
         {0},
     };
     int n = cli_parse("eval", "--pred DIR --gt DIR | [--model W] --data GOPRO_DIR [options]", opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
+    if (cli_threads("eval", threads)) return 2;
     int prec = cli_precision_parse(precision);
     if (prec < 0) return cli_bad_value("eval", "--precision must be auto, fp32 or bf16, not '%s'", precision);
     sung_ssim_kind kind;

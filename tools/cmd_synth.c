@@ -146,7 +146,7 @@ int cmd_synth(int argc, char **argv)
 {
     const char *photos = NULL, *out = NULL, *size = "1280x720", *frame = NULL, *kind = "shake", *csv_path = NULL;
     sung_synth_opts o = sung_synth_defaults();
-    int count = INT_MIN /* GIVEN */, quiet = 0, max_side = 0;
+    int count = INT_MIN /* GIVEN */, quiet = 0, max_side = 0, threads = INT_MIN /* GIVEN */;
     uint64_t seed = 0;
     char objects_help[96];
     snprintf(objects_help, sizeof objects_help, "probability of a moving object in a pair (default %g)", o.objects);
@@ -166,6 +166,7 @@ int cmd_synth(int argc, char **argv)
         {"--highlights", 'f', &o.highlights, "saturated lights' gain before the clip: up to 1 + X (default 4; 0: none)"},
         {"--max-side", 'i', &max_side, "first shrink each photo to this longer side, as train --photos does (0: no)"},
         {"--csv", 's', &csv_path, "write each pair's blurred PSNR and draws to this CSV file"},
+        {"--threads", 'i', &threads, CLI_THREADS_HELP},
         {"--quiet", 'b', &quiet, "print only the summary"},
         {0},
     };
@@ -174,6 +175,7 @@ int cmd_synth(int argc, char **argv)
     int n = cli_parse("synth", usage, opts, argc, argv, NULL, 0);
     if (n == -2) return 0;
     if (n < 0) return 2;
+    if (cli_threads("synth", threads)) return 2;
     if (!photos) return cli_bad_value("synth", "a folder of photos is required: --photos DIR");
     if (!out) return cli_bad_value("synth", "an output folder is required: --out DIR");
     if (!GIVEN(count)) return cli_bad_value("synth", "the number of pairs is required: --count N");

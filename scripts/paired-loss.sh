@@ -8,9 +8,14 @@
 # from STEP on (default: all). Prints per window of N steps (default 100) the mean pixel
 # term and the mean loss of each arm and B's difference in per cent of A's, then over all
 # the steps the mean difference of the pixel term with its standard error, and the slope of
-# that difference per 1,000 steps (does B pull away from A, or towards it?).
+# that difference per 1,000 steps (does B pull away from A, or towards it?). The standard
+# errors treat the steps as independent. They are at the fork, but the arms' weights drift
+# apart, and then a step's difference carries that drift into the next steps: measured
+# (docs/RESULTS.md, chunk 22), the windows' differences wandered by ±1 % over a few hundred
+# steps and back, with |t| over 5 on the way. So read the windows over many hundreds of
+# steps, not the t of a short stretch.
 set -euo pipefail
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 from=0 window=100
 while [ $# -gt 0 ]; do
   case "$1" in

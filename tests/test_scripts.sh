@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/test_scripts.sh: the analysis scripts of scripts/ on small inputs whose answers are
-# worked out by hand below (scripts/by-length.sh, scripts/paired-loss.sh). Exit 1 on the
-# first wrong answer, naming it.
+# tests/test_scripts.sh: the scripts of scripts/ that make no pictures: the analysis ones
+# on small inputs whose answers are worked out by hand below (scripts/by-length.sh,
+# scripts/paired-loss.sh), and what scripts/train-main.sh --dry-run would run. Prints each
+# wrong answer, naming it; exits 1 if there was one.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -83,6 +84,25 @@ out=$("$here/scripts/paired-loss.sh" --window 0 "$tmp/a.csv" "$tmp/runb" 2>&1); 
 expect_rc "paired-loss --window 0" 2 $rc
 out=$("$here/scripts/paired-loss.sh" "$tmp/a.csv" 2>&1); rc=$?
 expect_rc "paired-loss, one run" 2 $rc
+
+# ---- train-main.sh --dry-run: what a new machine would run, and nothing run ----------
+out=$("$here/scripts/train-main.sh" --dry-run --dir "$tmp/train" --seed 42 2>&1); rc=$?
+expect_rc "train-main --dry-run" 0 $rc
+expect "train-main fetches the photos" 'get-photos\.sh --more .*/train/photos-more$' "$out"
+expect "train-main makes val720b with its seed" 'synth --photos photos-more/val --out val720b --count 34 --size 1280x720 --max-side 1920 --seed 11\)$' "$out"
+expect "train-main makes valmild with its seed" 'synth .*--out valmild --count 17 .*--seed 21 --strength 0\.25 ' "$out"
+expect "train-main starts from the snapshot" 'train --photos photos-more/train --out main-w32-p384m-sb100b-it4 --model .*/models/snapshots/sung-w32-p384m\.safetensors .*--seed 42 ' "$out"
+checks=$((checks + 1))
+if [ -e "$tmp/train" ]; then failed=$((failed + 1)); echo "FAIL train-main --dry-run created $tmp/train"; fi
+mkdir -p "$tmp/train/main-w32-p384m-sb100b-it4" "$tmp/train/photos-more/train" "$tmp/train/val720b" "$tmp/train/valmild"
+: >"$tmp/train/main-w32-p384m-sb100b-it4/state.safetensors"
+out=$("$here/scripts/train-main.sh" --dry-run --dir "$tmp/train" 2>&1); rc=$?
+expect_rc "train-main --dry-run, a run there" 0 $rc
+expect "train-main resumes a run it finds" 'train --photos photos-more/train --resume main-w32-p384m-sb100b-it4 >>' "$out"
+checks=$((checks + 1))
+if grep -q 'synth\|get-photos' <<<"$out"; then failed=$((failed + 1)); echo "FAIL train-main remade what was there: $out"; fi
+out=$("$here/scripts/train-main.sh" --seed 4x 2>&1); rc=$?
+expect_rc "train-main --seed 4x" 2 $rc
 
 echo "test_scripts: $checks checks, $failed failed"
 [ "$failed" -eq 0 ]

@@ -72,6 +72,7 @@ make_val val720b 25.80 --count 34 --size 1280x720 --max-side 1920 --seed 11
 make_val valmild 30.50 --count 17 --size 1280x720 --max-side 1920 --seed 21 --strength 0.25 --csv valmild-pairs.csv
 
 running= # processes training this run in this DIR (the same run name elsewhere is another run)
+command -v pgrep >/dev/null || { echo "train-main: pgrep missing (Debian: procps)" >&2; exit 1; }
 for pid in $(pgrep -f "sung train .*(--out|--resume) $run( |\$)" || true); do
   [ "$(readlink -f "/proc/$pid/cwd" 2>/dev/null)" = "$(readlink -f "$dir")" ] && running="$running $pid"
 done

@@ -8,14 +8,15 @@
 # from STEP on (default: all). Prints per window of N steps (default 100) the mean pixel
 # term and the mean loss of each arm and B's difference in per cent of A's, then over all
 # the steps the mean difference of the pixel term with its standard error, and the slope of
-# that difference per 1,000 steps (does B pull away from A, or towards it?). The standard
-# errors treat the steps as independent. They are at the fork, but the arms' weights drift
-# apart, and then a step's difference carries that drift into the next steps: measured
-# (docs/RESULTS.md, chunk 22), the windows' differences wandered by ±1 % over a few hundred
-# steps and back, with |t| over 5 on the way. So read the windows over many hundreds of
-# steps, not the t of a short stretch.
+# that difference per 1,000 steps (does B pull away from A, or towards it?). The first
+# standard errors treat the steps as independent. They are at the fork, but the arms'
+# weights drift apart, and then a step's difference carries that drift into the next
+# steps: in chunk 22 (docs/RESULTS.md) the windows' differences wandered by ±1 % over a few
+# hundred steps and back, with |t| over 5 on the way. So with 3 windows or more it also
+# takes the windows' means as the samples (a window of N steps should be longer than such
+# a drift), and that is the t to read.
 set -euo pipefail
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 from=0 window=100
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +56,7 @@ awk -F, -v from="$from" -v window="$window" '
       if (i == n || int((step[i + 1] - step[1]) / window) != int((s - step[1]) / window)) {
         printf "%6d-%-6d %5d %10.5f %10.5f %+8.2f %10.5f %10.5f %+8.2f\n", step[w0], s, k,
                sa / k, sb / k, 100 * (sb - sa) / sa, ta / k, tb / k, 100 * (tb - ta) / ta
+        nw++; wd[nw] = (sb - sa) / k # the mean difference of the pixel term in this window
         sa = sb = ta = tb = k = 0; w0 = i + 1
       }
     }
@@ -64,6 +66,12 @@ awk -F, -v from="$from" -v window="$window" '
     se = sqrt(vd / (n - 1) / n)
     printf "pixel B-A over %d steps: %+.6f (%+.3f %% of A), standard error %.6f, t %+.2f\n",
            n, md, 100 * md / mpa, se, (se > 0 ? md / se : 0)
+    if (nw >= 3) { # the windows as the samples: what drifts within a window stays in it
+      for (i = 1; i <= nw; i++) mw += wd[i] / nw
+      for (i = 1; i <= nw; i++) vw += (wd[i] - mw) ^ 2
+      sw = sqrt(vw / (nw - 1) / nw)
+      printf "the same from the %d windows'"'"' means: %+.6f, standard error %.6f, t %+.2f\n", nw, mw, sw, (sw > 0 ? mw / sw : 0)
+    }
     if (sxx > 0) {
       b = sxy / sxx; r = 0
       for (i = 1; i <= n; i++) r += (d[i] - md - b * (step[i] - mx)) ^ 2

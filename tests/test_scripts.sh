@@ -69,6 +69,13 @@ expect "paired-loss first window" '^ +1-2 +2 +0\.10000 +0\.10150 +\+1\.50 +1\.00
 expect "paired-loss second window" '^ +3-4 +2 +0\.10000 +0\.10350 +\+3\.50 ' "$out"
 expect "paired-loss mean" '^pixel B-A over 4 steps: \+0\.002500 \(\+2\.500 % of A\)' "$out"
 expect "paired-loss slope" '^slope of pixel B-A: \+1\.000000 per 1,000 steps, standard error 0\.000000$' "$out"
+expect "paired-loss: 2 windows are too few to be the samples" '^slope' "$out"
+checks=$((checks + 1))
+if grep -q "windows' means" <<<"$out"; then failed=$((failed + 1)); echo "FAIL paired-loss used 2 windows as samples"; fi
+# windows of one step: the 4 differences are the samples, sd 0.00129, standard error 0.000645
+out=$("$here/scripts/paired-loss.sh" --window 1 "$tmp/a.csv" "$tmp/runb" 2>&1); rc=$?
+expect_rc "paired-loss --window 1" 0 $rc
+expect "paired-loss from the windows" "^the same from the 4 windows' means: \+0\.002500, standard error 0\.000645, t \+3\.87$" "$out"
 out=$("$here/scripts/paired-loss.sh" --from 3 "$tmp/a.csv" "$tmp/runb" 2>&1); rc=$?
 expect_rc "paired-loss --from" 0 $rc
 expect "paired-loss --from keeps steps 3-4" '^pixel B-A over 2 steps: \+0\.003500' "$out"

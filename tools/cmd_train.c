@@ -274,8 +274,9 @@ int cmd_train(int argc, char **argv)
     if (threads_opt && strcmp(threads_opt, "auto")) {
         char *end;
         long t = strtol(threads_opt, &end, 10);
-        if (end == threads_opt || *end || t < 1 || t > 1024)
-            return cli_bad_value("train", "--threads must be auto or a number of threads 1..1024, not '%s'", threads_opt);
+        if (end == threads_opt || *end || t < 1 || t > CLI_THREADS_MAX)
+            return cli_bad_value("train", "--threads must be auto or a number of threads 1..%d, not '%s'", CLI_THREADS_MAX,
+                                 threads_opt);
         threads = (int)t;
     }
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");

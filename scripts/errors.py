@@ -11,8 +11,9 @@ after the best tone curve per channel (a cubic of the value, fitted to the sharp
 least squares on the frame itself: a bound on what any global correction of tone or
 colour could add), and the PSNR over the frame's edge pixels (the P % with the largest
 gradient of the sharp frame, default 10) and over its flat half. Then the means over the
-frames, and the correlation between the blur's brightening and each model's mean error. Needs numpy, scipy and PIL
-(Debian: python3-numpy, python3-scipy, python3-pil); a development tool, not used by sung.
+frames, and the correlation between the blur's brightening and each model's mean error.
+Needs numpy, scipy and PIL (Debian: python3-numpy, python3-scipy, python3-pil); a
+development tool, not used by sung.
 """
 import argparse
 import os

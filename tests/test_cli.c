@@ -820,6 +820,28 @@ int main(void)
               replace_in_file("p11/state.safetensors", "\"run.shrink\"", "\"run.shrinX\"") &&
               run("train --photos photos --resume p11 --steps 2") == 0 && !file_has("out.txt", "shrunk by"),
           "a state without run.shrink shrinks its photos");
+    /* --noise: with --photos only, a scale in [0, 10], the run's (kept on resume, printed
+     * when not 1, replaceable); a state from before it trains with the synth's noise */
+    CHECK(run("train --data s1 --out px --noise 0") == 2, "--noise without --photos");
+    CHECK(run("%s --out px --steps 1 --noise -1", pbase) == 2 && run("%s --out px --steps 1 --noise 11", pbase) == 2 &&
+              run("%s --out px --steps 1 --noise nan", pbase) == 2 && !exists("px/state.safetensors"),
+          "--noise -1, 11 or nan: not a usage error");
+    /* any number option: nan and inf are not numbers (nan read as not given before) */
+    CHECK(run("%s --out px --steps 1 --lr nan", pbase) == 2 && file_has("err.txt", "is not a valid number") &&
+              run("%s --out px --steps 1 --shrink inf", pbase) == 2 && run("synth --photos photos --out snan --count 1 --noise nan") == 2 &&
+              !exists("px/state.safetensors") && !exists("snan"),
+          "--lr nan, --shrink inf, synth --noise nan: not usage errors");
+    CHECK(run("%s --out p12 --steps 1 --noise 0", pbase) == 0 && file_has("out.txt", "noise is scaled by 0 (--noise 0)") &&
+              run("train --photos photos --resume p12 --steps 2") == 0 &&
+              file_has("out.txt", "noise is scaled by 0 (--noise 0)") &&
+              run("train --photos photos --resume p12 --steps 3 --noise 0.5") == 0 &&
+              file_has("out.txt", "noise is scaled by 0.5 (--noise 0.5)") &&
+              run("train --photos photos --resume p12 --steps 4 --noise 1") == 0 && !file_has("out.txt", "noise is scaled"),
+          "--noise: not kept by the run, or not printed");
+    CHECK(run("%s --out p13 --steps 1 --noise 0", pbase) == 0 &&
+              replace_in_file("p13/state.safetensors", "\"run.noise\"", "\"run.noisX\"") &&
+              run("train --photos photos --resume p13 --steps 2") == 0 && !file_has("out.txt", "noise is scaled"),
+          "a state without run.noise trains without the synth's noise");
     CHECK(run("train --photos nowhere --out px") != 0 && !exists("px/state.safetensors"), "--photos: no folder");
     CHECK(run("eval --model r1/last.safetensors --data s1 --iters all --csv e.csv --save saved") == 0 &&
               file_has("e.csv", "image,psnr,ssim,iters") && exists("saved/iters-1/a/blur/000000.png"),

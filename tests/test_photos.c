@@ -7,7 +7,11 @@
  * motion of about that fraction of the pairs down (into [1/8, 1]), which must show as
  * blurred images closer to their sharp ones; at 0 no pair changes. --shrink shrinks each
  * pair's photo by a factor drawn in [1, F] (capped by the photo's size): on a ramp the
- * sharp window's slope is that factor times the photo's; at 1 no pair changes. */
+ * sharp window's slope is that factor times the photo's; at 1 no pair changes. --noise scales
+ * the sensor noise: on a flat photo a pair at 0 has its blurred image within 8-bit rounding
+ * of the sharp one, and the blurred images stray further at 1 and further still at 3, with
+ * the same sharp image (the same draws). A zeroed photos_draw draws noiseless pairs, so the
+ * other checks name the default noise (1). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +41,7 @@ static int flat_windows(const photo_set *ps, int patch, double min_texture, int 
     *redrawn = 0;
     for (int i = 1; i <= n; i++) {
         int r = -1;
-        photos_draw d = {.min_texture = min_texture};
+        photos_draw d = {.min_texture = min_texture, .noise = 1};
         CHECK(photos_pair("test", ps, 0, patch, &d, (uint64_t)i, b, g, &r, NULL) == 0, "pair %d", i);
         CHECK(r >= 0 && r <= 7, "pair %d: %d windows put back, not 0-7", i, r);
         sung_image s = {patch, patch, g};
@@ -86,7 +90,7 @@ int main(void)
     /* deterministic: the same seed gives the same pair */
     size_t k = (size_t)patch * patch * 3;
     float *b1 = malloc(k * 4), *g1 = malloc(k * 4), *b2 = malloc(k * 4), *g2 = malloc(k * 4);
-    photos_draw dflt = {.min_texture = PHOTOS_MIN_TEXTURE};
+    photos_draw dflt = PHOTOS_DRAW_DEFAULT;
     photos_pair("test", &ps, 0, patch, &dflt, 7, b1, g1, NULL, NULL);
     photos_pair("test", &ps, 0, patch, &dflt, 7, b2, g2, NULL, NULL);
     CHECK(!memcmp(b1, b2, k * 4) && !memcmp(g1, g2, k * 4), "seed 7 twice: different pairs");
@@ -104,7 +108,7 @@ int main(void)
     int m = 40, scaled_half = 0, scaled_all = 0, closer = 0;
     double diff0 = 0, diff1 = 0;
     for (int i = 1; i <= m; i++) {
-        photos_draw d0 = {0}, dh = {.short_blur = 0.5}, d1 = {.short_blur = 1};
+        photos_draw d0 = {.noise = 1}, dh = {.short_blur = 0.5, .noise = 1}, d1 = {.short_blur = 1, .noise = 1};
         double s0 = 0, sh = 0, s1 = 0;
         /* the 1/2 pair only for its scale: the 1 pair then overwrites its buffers */
         CHECK(photos_pair("test", &ts, 0, patch, &d0, (uint64_t)i, b1, g1, NULL, &s0) == 0 &&
@@ -142,7 +146,7 @@ int main(void)
     int shrunk = 0;
     double fmax_seen = 1, fmin_seen = 3;
     for (int i = 1; i <= m; i++) {
-        photos_draw d1 = {0}, d3 = {.shrink = 3}, dsmall = {.shrink = 3};
+        photos_draw d1 = {.noise = 1}, d3 = {.shrink = 3, .noise = 1}, dsmall = {.shrink = 3, .noise = 1};
         double f = photos_shrink_factor(rw, rh, patch, &d3, (uint64_t)i);
         CHECK(f >= 1 && f <= 3, "pair %d: --shrink 3 drew %g, not in [1, 3]", i, f);
         CHECK(photos_shrink_factor(rw, rh, patch, &d1, (uint64_t)i) == 1, "pair %d: no --shrink shrinks", i);
@@ -168,13 +172,46 @@ int main(void)
         shrunk += f > 1.05;
         fmax_seen = fmax(fmax_seen, f), fmin_seen = fmin(fmin_seen, f);
     }
-    photos_draw none = {0}, one = {.shrink = 1};
+    photos_draw none = {.noise = 1}, one = {.shrink = 1, .noise = 1};
     photos_pair("test", &rs, 0, patch, &none, 5, b1, g1, NULL, NULL);
     photos_pair("test", &rs, 0, patch, &one, 5, b2, g2, NULL, NULL);
     CHECK(!memcmp(b1, b2, k * 4) && !memcmp(g1, g2, k * 4), "--shrink 1 changed a pair");
     printf("--shrink 3: %d of %d pairs shrunk by over 1.05, factors %.3f..%.3f\n", shrunk, m, fmin_seen, fmax_seen);
     CHECK(shrunk >= m / 2 && fmax_seen > 2.2, "--shrink 3: %d of %d pairs shrunk, at most by %g", shrunk, m, fmax_seen);
     free(ramp.data);
+
+    /* --noise on a flat grey photo (0.5, no texture filter): the blur changes nothing, so
+     * what separates a blurred image from its sharp one is the noise and the 8-bit
+     * rounding; mean |blur - sharp| over m pairs at noise 0, 1 and 3 */
+    sung_image grey_photo = {640, 480, malloc((size_t)640 * 480 * 3 * sizeof(float))};
+    for (size_t j = 0; j < (size_t)640 * 480 * 3; j++) grey_photo.data[j] = 0.5f;
+    photo_set gs = {&grey_photo, names, 1};
+    float *b3 = malloc(k * 4), *g3 = malloc(k * 4);
+    double dev[3] = {0, 0, 0}, worst0 = 0;
+    int same_sharp = 1, louder = 0;
+    for (int i = 1; i <= m; i++) {
+        photos_draw n0 = {.noise = 0}, n1 = {.noise = 1}, n3 = {.noise = 3};
+        CHECK(photos_pair("test", &gs, 0, patch, &n0, (uint64_t)i, b1, g1, NULL, NULL) == 0 &&
+                  photos_pair("test", &gs, 0, patch, &n1, (uint64_t)i, b2, g2, NULL, NULL) == 0 &&
+                  photos_pair("test", &gs, 0, patch, &n3, (uint64_t)i, b3, g3, NULL, NULL) == 0,
+              "noise pair %d", i);
+        double e[3] = {0, 0, 0};
+        for (size_t j = 0; j < k; j++) {
+            e[0] += fabsf(b1[j] - g1[j]), e[1] += fabsf(b2[j] - g2[j]), e[2] += fabsf(b3[j] - g3[j]);
+            worst0 = fmax(worst0, fabsf(b1[j] - g1[j]));
+        }
+        same_sharp &= !memcmp(g1, g2, k * 4) && !memcmp(g1, g3, k * 4);
+        louder += e[2] > e[1];
+        for (int q = 0; q < 3; q++) dev[q] += e[q] / k / m;
+    }
+    printf("--noise: mean |blur - sharp| on a flat photo %.5f at 0, %.5f at 1, %.5f at 3 (largest at 0: %.5f)\n",
+           dev[0], dev[1], dev[2], worst0);
+    CHECK(worst0 <= 0.5 / 255 + 1e-6, "--noise 0: a blurred value %g from its sharp one, beyond 8-bit rounding", worst0);
+    CHECK(dev[1] > 2 * dev[0] + 0.5 / 255, "--noise 1: mean deviation %g, no noise over the rounding's %g", dev[1], dev[0]);
+    CHECK(dev[2] > 1.5 * dev[1] && louder >= 3 * m / 4, "--noise 3: mean deviation %g against %g at 1 (%d of %d louder)",
+          dev[2], dev[1], louder, m);
+    CHECK(same_sharp, "--noise changed a sharp image (the draws moved)");
+    free(grey_photo.data), free(b3), free(g3);
     free(b1), free(g1), free(b2), free(g2), free(im.data);
     return test_summary("test_photos");
 }

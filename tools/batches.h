@@ -14,7 +14,7 @@ typedef struct {
     const pairs *P;         /* --data: sample.pair indexes these files */
     const photo_set *PS;    /* --photos: sample.pair % PS->n is the photo */
     int patch;
-    photos_draw draw;       /* --photos: how pairs are drawn (--min-texture, --short-blur) */
+    photos_draw draw;       /* --photos: how pairs are drawn (--min-texture, --short-blur, --shrink, --noise) */
 } batch_source;
 
 /* The n samples into bb and gb (patch²·3 floats an image, one after another); 0, or a

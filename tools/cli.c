@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,8 @@ static int parse_value(const char *cmd, const cli_opt *o, const char *v)
     }
     case 'f': {
         double x = strtod(v, &end);
-        if (errno || end == v || *end) break;
+        /* nan would read as an option not given (GIVEN), inf as a value no check expects */
+        if (errno || end == v || *end || !isfinite(x)) break;
         *(double *)o->dst = x;
         return 0;
     }

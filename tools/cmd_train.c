@@ -61,6 +61,7 @@ typedef struct {
     double min_texture;  /* with photos: photos_pair's redraw threshold */
     double short_blur;   /* with photos: photos_pair's fraction of shorter blur */
     double shrink;       /* with photos: photos_pair's largest shrink of a photo (1: none) */
+    double noise;        /* with photos: photos_pair's noise scale (1: sung synth's, 0: none) */
     int val_every, val_iters;
     long max_memory;     /* MB for the model and a micro-batch's working memory; 0: auto_max_memory */
     double ckpt_minutes;
@@ -92,8 +93,8 @@ static sung_status save_weights(sung_model *m, const char *rundir, const char *n
 static int save_state(const dist *d, sung_model *m, const sung_run *r, const char *rundir, const cmd_opts *c)
 {
     if (d->rank) return 0;
-    char v[12][64];
-    sung_meta extra[13];
+    char v[16][64];
+    sung_meta extra[17];
     int n = 0;
 #define PUT(key, ...) (snprintf(v[n], sizeof v[n], __VA_ARGS__), extra[n] = (sung_meta){key, v[n]}, n++)
     PUT("run.photos", "%d", c->photos);
@@ -101,6 +102,7 @@ static int save_state(const dist *d, sung_model *m, const sung_run *r, const cha
     PUT("run.min_texture", "%.17g", c->min_texture);
     PUT("run.short_blur", "%.17g", c->short_blur);
     PUT("run.shrink", "%.17g", c->shrink);
+    PUT("run.noise", "%.17g", c->noise);
     PUT("run.max_memory", "%ld", c->max_memory);
     PUT("run.val_every", "%d", c->val_every);
     PUT("run.val_iters", "%d", c->val_iters);
@@ -126,6 +128,7 @@ static void read_cmd_opts(const sung_meta *meta, int n, cmd_opts *c)
     c->min_texture = (v = GET("run.min_texture")) ? strtod(v, NULL) : PHOTOS_MIN_TEXTURE_OLD;
     c->short_blur = (v = GET("run.short_blur")) ? strtod(v, NULL) : 0;
     c->shrink = (v = GET("run.shrink")) ? strtod(v, NULL) : 1;
+    c->noise = (v = GET("run.noise")) ? strtod(v, NULL) : 1;
     c->max_memory = (v = GET("run.max_memory")) ? atol(v) : DEFAULT_MAX_MEMORY;
     c->val_every = (v = GET("run.val_every")) ? atoi(v) : 10;
     c->val_iters = (v = GET("run.val_iters")) ? atoi(v) : 4;
@@ -187,7 +190,7 @@ int cmd_train(int argc, char **argv)
         val_iters = INT_MIN, lr_every = INT_MIN, width = INT_MIN, cpp = INT_MIN;
     long steps = LONG_MIN, warmup = LONG_MIN, max_memory = LONG_MIN, check_every = 10;
     double lr = NAN, w_aux = NAN, w_sup = NAN, ckpt = NAN, ema = NAN, min_texture = NAN, short_blur = NAN,
-           shrink = NAN;
+           shrink = NAN, noise = NAN;
     uint64_t seed = UINT64_MAX, init_seed = 0;
     cli_opt opts[] = {
         {"--data", 's', &data, "training data, GoPro layout: DIR/<seq>/blur|sharp/*.png"},
@@ -204,6 +207,8 @@ int cmd_train(int argc, char **argv)
                                    "[1, F] (area averaging; at most to patch + 128 px on its shorter side), so that "
                                    "the same motion crosses denser detail, as at the pyramid's coarse scales "
                                    "(default 1: photos as loaded, at most 1920 px)"},
+        {"--noise", 'f', &noise, "with --photos: scale of the pairs' Poisson-Gaussian sensor noise, 0..10, as sung "
+                                 "synth --noise (default 1; 0: none)"},
         {"--out", 's', &out, "run directory (created): checkpoints, log.csv"},
         {"--resume", 's', &resume, "continue the run in this directory exactly where it stopped"},
         {"--model", 's', &model, "initial weights (.safetensors); else a new model:"},
@@ -264,6 +269,9 @@ int cmd_train(int argc, char **argv)
     if (!photos && GIVEN(shrink)) return cli_bad_value("train", "--shrink goes with --photos");
     if (GIVEN(shrink) && !(shrink >= 1 && shrink <= PHOTOS_SHRINK_MAX))
         return cli_bad_value("train", "--shrink must be a factor in [1, %g], not %g", PHOTOS_SHRINK_MAX, shrink);
+    if (!photos && GIVEN(noise)) return cli_bad_value("train", "--noise goes with --photos");
+    if (GIVEN(noise) && !(noise >= 0 && noise <= PHOTOS_NOISE_MAX))
+        return cli_bad_value("train", "--noise must be in [0, %g], not %g", PHOTOS_NOISE_MAX, noise);
     if (GIVEN(warmup) && warmup < 0) return cli_bad_value("train", "--warmup must not be negative");
     if (GIVEN(max_memory) && (max_memory < 64 || max_memory > (1L << 30)))
         return cli_bad_value("train", "--max-memory must be at least 64 (MB)");
@@ -358,6 +366,7 @@ int cmd_train(int argc, char **argv)
         if (GIVEN(min_texture)) c.min_texture = min_texture;
         if (GIVEN(short_blur)) c.short_blur = short_blur;
         if (GIVEN(shrink)) c.shrink = shrink;
+        if (GIVEN(noise)) c.noise = noise;
         sung_run check; /* the changed options checked as a new run's */
         if (sung_run_init(&check, &run.o, npairs, m, &err)) {
             rc = cli_bad_value("train", "%s", err.msg);
@@ -371,6 +380,7 @@ int cmd_train(int argc, char **argv)
         c = (cmd_opts){.photos = !!photos, .crops_per_photo = GIVEN(cpp) ? cpp : photos ? 20 : 1,
                        .min_texture = GIVEN(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
                        .short_blur = GIVEN(short_blur) ? short_blur : 0, .shrink = GIVEN(shrink) ? shrink : 1,
+                       .noise = GIVEN(noise) ? noise : 1,
                        .val_every = GIVEN(val_every) ? val_every : 10, .val_iters = GIVEN(val_iters) ? val_iters : 4,
                        .max_memory = GIVEN(max_memory) ? max_memory : 0,
                        .ckpt_minutes = GIVEN(ckpt) ? ckpt : 10};
@@ -476,7 +486,7 @@ int cmd_train(int argc, char **argv)
         goto setup_done;
     }
     P_ = run.o.patch, shard_max = (run.o.batch + d.size - 1) / d.size;
-    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, {c.min_texture, c.short_blur, c.shrink}};
+    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, {c.min_texture, c.short_blur, c.shrink, c.noise}};
     bb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *bb);
     gb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *gb);
     smp = malloc((size_t)shard_max * sizeof *smp);
@@ -522,6 +532,7 @@ setup_done:
                100.0 * c.short_blur, c.short_blur);
     if (c.photos && c.shrink > 1)
         printf("each pair's photo is shrunk by a factor of 1..%g first (--shrink %g)\n", c.shrink, c.shrink);
+    if (c.photos && c.noise != 1) printf("the pairs' sensor noise is scaled by %g (--noise %g)\n", c.noise, c.noise);
     if (d.size > 1)
         printf("data-parallel: %d processes (%d on this host), %d thread%s each, up to %d images of each batch a process\n",
                d.size, d.local_size, d.threads, d.threads == 1 ? "" : "s", shard_max);

@@ -99,6 +99,7 @@ int photos_pair(const char *cmd, const photo_set *ps, int k, int patch, const ph
         photo = &small;
     }
     if (scale) *scale = o.strength;
+    o.noise = d->noise;
     o.w = o.h = patch;
     o.frame_w = 1280, o.frame_h = 720;
     if (o.frame_w < patch) o.frame_w = patch;

@@ -40,6 +40,10 @@ typedef struct {
      * PHOTOS_SHRINK_MARGIN px: the same motion then crosses denser detail, as it does at
      * the pyramid's coarse scales, and soft photos give crisper sharp images. */
     double shrink;
+    /* The scale of sung_synth_pair's sensor noise (its opts.noise, 0..10): 1 is the
+     * synth's default, 0 none. A zeroed photos_draw therefore draws noiseless pairs;
+     * PHOTOS_DRAW_DEFAULT is what `sung train --photos` draws without options. */
+    double noise;
 } photos_draw;
 
 #define PHOTOS_MIN_TEXTURE 0.004
@@ -52,6 +56,8 @@ typedef struct {
  * reach (the synth scales a photo up when it is too small, which would undo the shrink) */
 #define PHOTOS_SHRINK_MARGIN 128
 #define PHOTOS_SHRINK_MAX 8.0
+#define PHOTOS_NOISE_MAX 10.0 /* as sung synth --noise */
+#define PHOTOS_DRAW_DEFAULT ((photos_draw){.min_texture = PHOTOS_MIN_TEXTURE, .short_blur = 0, .shrink = 1, .noise = 1})
 
 /* A patch×patch pair from photo k (first shrunk by photos_shrink_factor, as d->shrink
  * says), deterministic for seed: a SHAKE window of a 1280×720 frame, the moving object's

@@ -9,11 +9,13 @@
 #      DIR/bin/sung pointing to it, so that a rebuild of the repository never changes the
 #      binary under a running process;
 #   2. DIR/photos-more: scripts/get-photos.sh --more (the 91 training photos);
-#   3. DIR/val720b and DIR/valmild: the two validation sets, with the seeds of
-#      docs/RESULTS.md (blurred 25.804 and 30.499 dB: the script checks it);
+#   3. DIR/val720b, DIR/valmild and DIR/val720b-clean: the validation sets, with the seeds
+#      of docs/RESULTS.md (blurred 25.80, 30.50 and 26.67 dB: the script checks it;
+#      val720b-clean is val720b without the sensor noise, which tells deblurring from
+#      denoising);
 #   4. the run DIR/main-w32-p384m-sb100b-it4: nothing when a process already trains it;
 #      `--resume` when its state is there; else a new run from the committed snapshot
-#      models/snapshots/sung-w32-p384m.safetensors with the recipe of chunks 17-22 and
+#      models/snapshots/sung-w32-p384m.safetensors with the recipe of chunks 17-23 and
 #      seed S (default: from the date and hour, so that each new machine draws other crops
 #      and blurs; the seed is printed, and RESULTS' row should name it).
 # The run is niced (10), checkpoints every 5 minutes and logs to DIR/RUN.log; stop it
@@ -70,6 +72,7 @@ make_val() { # NAME EXPECTED-MEAN SYNTH-ARGS...
 }
 make_val val720b 25.80 --count 34 --size 1280x720 --max-side 1920 --seed 11
 make_val valmild 30.50 --count 17 --size 1280x720 --max-side 1920 --seed 21 --strength 0.25 --csv valmild-pairs.csv
+make_val val720b-clean 26.67 --count 34 --size 1280x720 --max-side 1920 --seed 11 --noise 0 --csv val720b-clean-pairs.csv
 
 running= # processes training this run in this DIR (the same run name elsewhere is another run)
 command -v pgrep >/dev/null || { echo "train-main: pgrep missing (Debian: procps)" >&2; exit 1; }
@@ -88,7 +91,7 @@ else
   [ ! -e "$dir/$run" ] || { echo "train-main: $dir/$run exists without a state: move it away first" >&2; exit 1; }
   say "a new $run from $snapshot, seed $seed"
   set -- "$bin" train --photos photos-more/train --out "$run" --model "$snapshot" --short-blur 1 --iters 4 \
-    --val val720b,valmild --patch 384 --batch 2 --lr 1.5e-4 --warmup 100 --lr-halve-every 1000 --epochs 100000 \
+    --val val720b,valmild,val720b-clean --patch 384 --batch 2 --lr 1.5e-4 --warmup 100 --lr-halve-every 1000 --epochs 100000 \
     --crops-per-photo 10 --val-every 1 --checkpoint-minutes 5 --seed "$seed" --ema 0.999 --precision bf16
 fi
 echo "+ (cd $dir && nohup nice -n 10 $* >> $run.log 2>&1 &)"

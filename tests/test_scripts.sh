@@ -103,10 +103,13 @@ expect_rc "train-main --dry-run" 0 $rc
 expect "train-main fetches the photos" 'get-photos\.sh --more .*/train/photos-more$' "$out"
 expect "train-main makes val720b with its seed" 'synth --photos photos-more/val --out val720b --count 34 --size 1280x720 --max-side 1920 --seed 11\)$' "$out"
 expect "train-main makes valmild with its seed" 'synth .*--out valmild --count 17 .*--seed 21 --strength 0\.25 ' "$out"
+expect "train-main makes val720b-clean with val720b's seed" 'synth .*--out val720b-clean --count 34 --size 1280x720 --max-side 1920 --seed 11 --noise 0 ' "$out"
+expect "train-main validates on the three sets" 'train .*--val val720b,valmild,val720b-clean ' "$out"
 expect "train-main starts from the snapshot" 'train --photos photos-more/train --out main-w32-p384m-sb100b-it4 --model .*/models/snapshots/sung-w32-p384m\.safetensors .*--seed 42 ' "$out"
 checks=$((checks + 1))
 if [ -e "$tmp/train" ]; then failed=$((failed + 1)); echo "FAIL train-main --dry-run created $tmp/train"; fi
-mkdir -p "$tmp/train/main-w32-p384m-sb100b-it4" "$tmp/train/photos-more/train" "$tmp/train/val720b" "$tmp/train/valmild"
+mkdir -p "$tmp/train/main-w32-p384m-sb100b-it4" "$tmp/train/photos-more/train" "$tmp/train/val720b" "$tmp/train/valmild" \
+  "$tmp/train/val720b-clean"
 : >"$tmp/train/main-w32-p384m-sb100b-it4/state.safetensors"
 out=$("$here/scripts/train-main.sh" --dry-run --dir "$tmp/train" 2>&1); rc=$?
 expect_rc "train-main --dry-run, a run there" 0 $rc

@@ -313,10 +313,10 @@ int main(void)
         /* the default, auto: bf16 where it runs, else fp32, and the line says which */
         int bf16 = rc == 0;
         CHECK(run("deblur --model m.safetensors --precision fp32 imgs/x.png -o f.png") == 0 &&
-                  file_has("out.txt", ", fp32)"),
+                  file_has("out.txt", ", fp32, "),
               "deblur --precision fp32");
         CHECK(run("deblur --model m.safetensors imgs/x.png -o d.png") == 0 &&
-                  same_file("d.png", bf16 ? "b.png" : "f.png") && file_has("out.txt", bf16 ? ", bf16)" : ", fp32)"),
+                  same_file("d.png", bf16 ? "b.png" : "f.png") && file_has("out.txt", bf16 ? ", bf16, " : ", fp32, "),
               "deblur's default is not %s", bf16 ? "bf16" : "fp32");
         CHECK(run("deblur --model m.safetensors --precision auto imgs/x.png -o a.png") == 0 && same_file("a.png", "d.png"),
               "deblur --precision auto is not the default");
@@ -340,10 +340,12 @@ int main(void)
     CHECK(run("bench --what infer --size 64x64 --runs 1 --width 4 --iters 2 --threads 1") == 0 &&
               file_has("out.txt", ", 1 thread;"),
           "bench --threads 1 did not run 1 thread");
-    CHECK(run("deblur --model m.safetensors --threads 1 imgs/x.png -o t1.png") == 0 && same_file("t1.png", "d.png"),
-          "deblur --threads 1 changed the result");
-    CHECK(run("deblur --model m.safetensors --threads 3 imgs/x.png -o t3.png") == 0 && same_file("t3.png", "d.png"),
-          "deblur --threads 3 changed the result");
+    CHECK(run("deblur --model m.safetensors --threads 1 imgs/x.png -o t1.png") == 0 && same_file("t1.png", "d.png") &&
+              file_has("out.txt", ", 1 thread)"),
+          "deblur --threads 1 changed the result, or its line does not say 1 thread");
+    CHECK(run("deblur --model m.safetensors --threads 3 imgs/x.png -o t3.png") == 0 && same_file("t3.png", "d.png") &&
+              file_has("out.txt", ", 3 threads)"),
+          "deblur --threads 3 changed the result, or its line does not say 3 threads");
 
     /* deblur: one file (PNG in, JPEG out, with --compare), a folder, keeping names */
     CHECK(run("deblur --model m.safetensors imgs/x.png -o o.jpg --compare c.png") == 0, "deblur one file");

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <omp.h>
+
 #include "data.h"
 
 /* The edge map M (SPEC §3) of an image, brightened ×4 for display. */
@@ -124,8 +126,9 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
             rc = write_compare(&im, &res, compare);
         }
         if (!rc && verbose)
-            printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s, %s)\n", in, out, im.w, im.h, iters, *secs, sung_isa(),
-                   sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32");
+            printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s, %s, %d thread%s)\n", in, out, im.w, im.h, iters, *secs,
+                   sung_isa(), sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32", omp_get_max_threads(),
+                   omp_get_max_threads() == 1 ? "" : "s");
     }
     sung_image_free(&im);
     sung_image_free(&res);

@@ -567,7 +567,8 @@ int main(void)
     CHECK(same_file("r1/last.safetensors", "r2/last.safetensors"), "resumed weights differ from uninterrupted ones");
     CHECK(exists("r1/best.safetensors") && file_has("r1/log.csv", "step,epoch,lr,loss"), "best / log");
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
-    CHECK(run("train --data s1 --resume r2 --batch 3") != 0, "resume with a changed option");
+    CHECK(run("train --data s1 --resume r2 --batch 3") == 2 && file_has("err.txt", "--short-blur, --shrink, --noise, --ema"),
+          "resume with a changed option: not a usage error naming what may change");
     /* --iters may change on a resume (a curriculum step), and the run keeps the new count;
      * one that the crops do not allow (32 is no multiple of 2^(4+2)) is a usage error that
      * leaves the run as it was */

@@ -294,8 +294,8 @@ int cmd_train(int argc, char **argv)
                    GIVEN(cpp) || GIVEN(warmup)))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
                                  "only --steps, --epochs, --lr, --lr-halve-every, --iters, --max-memory, --precision, "
-                                 "--val, --val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --ema, --ema-warmup and "
-                                 "--threads may change");
+                                 "--val, --val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --shrink, --noise, "
+                                 "--ema, --ema-warmup and --threads may change");
     if (model && (variant || GIVEN(width))) return cli_bad_value("train", "--model and --variant/--width exclude each other");
     if (GIVEN(steps) && steps < 1) return cli_bad_value("train", "--steps must be at least 1");
     if (prec && sung_precision_parse(prec) < 0) return cli_bad_value("train", "--precision must be fp32 or bf16, not '%s'", prec);

@@ -569,6 +569,14 @@ int main(void)
     CHECK(run("%s --out r1 --steps 4", base) != 0 && file_has("err.txt", "--resume"), "refuse to overwrite a run");
     CHECK(run("train --data s1 --resume r2 --batch 3") == 2 && file_has("err.txt", "--short-blur, --shrink, --noise, --ema"),
           "resume with a changed option: not a usage error naming what may change");
+    /* the edge terms' weights (SPEC's options) may change on a resume, are kept and printed */
+    CHECK(run("%s --out rw --steps 1", base) == 0 && file_has("out.txt", "edge-aux 1 (--w-aux), edge-sup 1 (--w-sup)") &&
+              run("train --data s1 --resume rw --steps 2 --w-aux 2.5 --w-sup 0.5") == 0 &&
+              file_has("out.txt", "edge-aux 2.5 (--w-aux), edge-sup 0.5 (--w-sup)") &&
+              run("train --data s1 --resume rw --steps 3") == 0 && file_has("out.txt", "edge-aux 2.5 (--w-aux), edge-sup 0.5"),
+          "--w-aux / --w-sup on resume: not taken, kept or printed");
+    CHECK(run("train --data s1 --resume rw --steps 4 --w-aux -1") == 2 && !file_has("rw/log.csv", "\n4,"),
+          "--w-aux -1 on resume: not a usage error");
     /* --iters may change on a resume (a curriculum step), and the run keeps the new count;
      * one that the crops do not allow (32 is no multiple of 2^(4+2)) is a usage error that
      * leaves the run as it was */

@@ -290,10 +290,10 @@ int cmd_train(int argc, char **argv)
     if (resume && out) return cli_bad_value("train", "give either --out (a new run) or --resume (an existing one), not both");
     if (!resume && !out) return cli_bad_value("train", "--out RUNDIR is required");
     if (resume && (model || variant || GIVEN(width) || blur_dir || GIVEN(patch) || GIVEN(batch) ||
-                   GIVEN(w_aux) || GIVEN(w_sup) || no_aug || seed != UINT64_MAX || dump ||
+                   no_aug || seed != UINT64_MAX || dump ||
                    GIVEN(cpp) || GIVEN(warmup)))
         return cli_bad_value("train", "--resume continues a run with its own options (stored in RUNDIR/state.safetensors); "
-                                 "only --steps, --epochs, --lr, --lr-halve-every, --iters, --max-memory, --precision, "
+                                 "only --steps, --epochs, --lr, --lr-halve-every, --iters, --w-aux, --w-sup, --max-memory, --precision, "
                                  "--val, --val-every, --val-iters, --checkpoint-minutes, --min-texture, --short-blur, --shrink, --noise, "
                                  "--ema, --ema-warmup and --threads may change");
     if (model && (variant || GIVEN(width))) return cli_bad_value("train", "--model and --variant/--width exclude each other");
@@ -349,6 +349,8 @@ int cmd_train(int argc, char **argv)
         if (GIVEN(lr)) run.o.lr = lr;
         if (GIVEN(lr_every)) run.o.lr_every = lr_every;
         if (GIVEN(iters)) run.o.iters = iters; /* a curriculum step: the crops stay as they are */
+        if (GIVEN(w_aux)) run.o.w_aux = w_aux; /* the edge terms' weights: SPEC's options */
+        if (GIVEN(w_sup)) run.o.w_sup = w_sup;
         if (GIVEN(epochs)) run.o.epochs = epochs;
         if (GIVEN(steps)) run.o.steps = steps;
         if (GIVEN(max_memory)) c.max_memory = max_memory;
@@ -526,6 +528,7 @@ setup_done:
            sung_variant_name(sung_model_variant(m)), sung_model_width(m), npairs,
            c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
            per_epoch, sung_isa(), c.precision);
+    printf("loss weights: pixel 1, edge-aux %g (--w-aux), edge-sup %g (--w-sup)\n", run.o.w_aux, run.o.w_sup);
     if (c.photos) printf("photo windows with texture under %g are drawn again (--min-texture)\n", c.min_texture);
     if (c.photos && c.short_blur > 0)
         printf("%.0f %% of the pairs have their camera motion scaled by 1/8..1 (--short-blur %g)\n",

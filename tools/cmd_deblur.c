@@ -125,10 +125,11 @@ static int deblur_one(sung_model *m, const char *in, const char *out, int iters,
         } else if (compare) {
             rc = write_compare(&im, &res, compare);
         }
-        if (!rc && verbose)
+        if (!rc && verbose) {
+            int nt = omp_get_max_threads();
             printf("%s -> %s: %dx%d, %d iterations, %.2f s (%s, %s, %d thread%s)\n", in, out, im.w, im.h, iters, *secs,
-                   sung_isa(), sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32", omp_get_max_threads(),
-                   omp_get_max_threads() == 1 ? "" : "s");
+                   sung_isa(), sung_model_precision(m) == SUNG_BF16 ? "bf16" : "fp32", nt, nt == 1 ? "" : "s");
+        }
     }
     sung_image_free(&im);
     sung_image_free(&res);

@@ -380,9 +380,10 @@ int cmd_train(int argc, char **argv)
             goto setup_done;
     } else {
         c = (cmd_opts){.photos = !!photos, .crops_per_photo = GIVEN(cpp) ? cpp : photos ? 20 : 1,
-                       .min_texture = GIVEN(min_texture) ? min_texture : PHOTOS_MIN_TEXTURE,
-                       .short_blur = GIVEN(short_blur) ? short_blur : 0, .shrink = GIVEN(shrink) ? shrink : 1,
-                       .noise = GIVEN(noise) ? noise : 1,
+                       .min_texture = GIVEN(min_texture) ? min_texture : PHOTOS_DRAW_DEFAULT.min_texture,
+                       .short_blur = GIVEN(short_blur) ? short_blur : PHOTOS_DRAW_DEFAULT.short_blur,
+                       .shrink = GIVEN(shrink) ? shrink : PHOTOS_DRAW_DEFAULT.shrink,
+                       .noise = GIVEN(noise) ? noise : PHOTOS_DRAW_DEFAULT.noise,
                        .val_every = GIVEN(val_every) ? val_every : 10, .val_iters = GIVEN(val_iters) ? val_iters : 4,
                        .max_memory = GIVEN(max_memory) ? max_memory : 0,
                        .ckpt_minutes = GIVEN(ckpt) ? ckpt : 10};
@@ -488,7 +489,7 @@ int cmd_train(int argc, char **argv)
         goto setup_done;
     }
     P_ = run.o.patch, shard_max = (run.o.batch + d.size - 1) / d.size;
-    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, {c.min_texture, c.short_blur, c.shrink, c.noise}};
+    src = (batch_source){photos ? NULL : &P, photos ? &PS : NULL, P_, {.min_texture = c.min_texture, .short_blur = c.short_blur, .shrink = c.shrink, .noise = c.noise}};
     bb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *bb);
     gb = malloc((size_t)P_ * P_ * 3 * shard_max * sizeof *gb);
     smp = malloc((size_t)shard_max * sizeof *smp);

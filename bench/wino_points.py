@@ -13,7 +13,14 @@ For F(m, 3) with finite points p_0..p_{n-2} and infinity (n = m + 2): A^T[i][j] 
 G[j][k] = p_j^k / prod_{l != j}(p_j - p_l), last column of A^T and last row of G the
 point at infinity; B^T solved from A^T diag(G g) B^T d = the correlation of g and d for
 every g and d (a linear system, checked to be exact).
+
+`--split`: products in bf16 at some points of the Winograd domain and in fp32 at the
+others. Each point's share of the output error is measured alone (only its products
+rounded), and the points that contribute most are kept in fp32, k at a time: the error for
+each k says whether a few badly conditioned points carry the error (then mixed products
+would pay) or all of them do.
 """
+import sys
 import numpy as np
 
 
@@ -61,6 +68,36 @@ def wino_error(m, pts, C=32, K=32, T=300, seed=0):
     return np.linalg.norm(Y - ref) / np.linalg.norm(ref)
 
 
+def split_errors(m, pts, counts, C=32, K=32, T=200, seed=0):
+    """The relative L2 error with the products of the k worst points in fp32 (exact) and
+    the rest on bf16 U and V, for each k in counts."""
+    AT, G, BT = transforms(m, pts)
+    n = m + 2
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(-1, 1, (T, C, n, n))
+    g = rng.uniform(-1, 1, (K, C, 3, 3))
+    U = np.einsum("ij,kcjl,ml->kcim", G, g, G)
+    V = np.einsum("ij,tcjl,ml->tcim", BT, d, BT)
+    D = np.einsum("kcij,tcij->tkij", bf16(U), bf16(V)) - np.einsum("kcij,tcij->tkij", U, V)
+    norm = np.linalg.norm(correlate(d, g, m))
+
+    def out_err(mask):
+        return np.linalg.norm(np.einsum("ai,tkij,bj->tkab", AT, D * mask, AT)) / norm
+
+    share = np.zeros(n * n)
+    for q in range(n * n):
+        one = np.zeros(n * n)
+        one[q] = 1
+        share[q] = out_err(one.reshape(n, n))
+    worst = np.argsort(-share)
+    res = []
+    for k in counts:
+        mask = np.ones(n * n)
+        mask[worst[:k]] = 0
+        res.append(out_err(mask.reshape(n, n)))
+    return res
+
+
 def direct_error(C=32, K=32, T=300, seed=0):
     rng = np.random.default_rng(seed)
     d = rng.uniform(-1, 1, (T, C, 6, 6))
@@ -80,7 +117,23 @@ CASES = [
     ("F(6x6)", 6, [0, 1, -1, 1 / 2, -1 / 2, 3 / 2, -3 / 2]),
 ]
 
-if __name__ == "__main__":
+def main_split():
+    for name, m, pts in (CASES[1], CASES[4], CASES[6]):
+        n = (m + 2) ** 2
+        counts = [0, n // 4, n // 2, 3 * n // 4, n - 4]
+        errs = split_errors(m, pts, counts)
+        shown = ", ".join("%g" % p for p in pts)
+        print("%s, points %s: fp32 products at the worst k of %d points" % (name, shown, n))
+        for k, e in zip(counts, errs):
+            print("  k = %2d (bf16 at %2d): %.2f %%" % (k, n - k, 100 * e))
+    print("direct, operands rounded to bf16: %.2f %%" % (100 * direct_error()))
+
+
+if __name__ == "__main__" and sys.argv[1:] not in ([], ["--split"]):
+    sys.exit("usage: bench/wino_points.py [--split]")
+elif __name__ == "__main__" and sys.argv[1:] == ["--split"]:
+    main_split()
+elif __name__ == "__main__":
     print("%-8s %-34s %s" % ("", "finite points (and infinity)", "relative L2, bf16 U and V"))
     for name, m, pts in CASES:
         shown = ", ".join("%g" % p for p in pts)

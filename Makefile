@@ -118,6 +118,7 @@ test: all $(TESTS)
 	@set -e; for isa in avx512 avx2 generic; do for t in $(BUILD)/tests/test_ops $(BUILD)/tests/test_model; do \
 	  echo "== SUNG_ISA=$$isa $$t"; SUNG_ISA=$$isa $$t; done; done
 	@echo "== tests/test_scripts.sh"; tests/test_scripts.sh
+	@echo "== tests/test_install.sh"; tests/test_install.sh
 	@echo "all tests passed"
 
 # make asan: the library, the command and the tests again in build-asan/ with

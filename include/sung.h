@@ -6,14 +6,28 @@
  * some width c (the paper's c = 32). Weights are safetensors files whose names and
  * shapes are PyTorch's (../shared/SPEC.md §7).
  *
- *   sung_error err;
- *   sung_model *m;
- *   if (sung_model_load(&m, "sung.safetensors", &err)) { fprintf(stderr, "%s\n", err.msg); ... }
- *   sung_image in, out;
- *   sung_image_load(&in, "blurry.png", &err);
- *   sung_deblur(m, &in, 4, &out, &err);          // 4 scale iterations, the paper's best
- *   sung_image_save(&out, "sharp.png", &err);
- *   sung_image_free(&in); sung_image_free(&out); sung_model_free(m);
+ *   // deblur-one WEIGHTS IN OUT; build: cc deblur-one.c $(pkg-config --cflags --libs sung)
+ *   #include <stdio.h>
+ *   #include <sung.h>
+ *
+ *   int main(int argc, char **argv)
+ *   {
+ *       if (argc != 4) return 2;
+ *       sung_error err;
+ *       sung_model *m = NULL;
+ *       sung_image in = {0}, out = {0};
+ *       int failed = sung_model_load(&m, argv[1], &err) || sung_image_load(&in, argv[2], &err) ||
+ *                    sung_deblur(m, &in, 4, &out, &err) || // 4 scale iterations, the paper's best
+ *                    sung_image_save(&out, argv[3], &err);
+ *       if (failed) fprintf(stderr, "%s\n", err.msg);
+ *       sung_image_free(&in);
+ *       sung_image_free(&out);
+ *       sung_model_free(m);
+ *       return failed;
+ *   }
+ *
+ * (a complete program: tests/test_install.sh builds it against an installed copy, shared
+ * and static, and runs it.)
  *
  * Training: sung_train_grads() runs forward and backward over the scales of one batch
  * and leaves the gradient of the loss in the model; sung_train_apply() takes one Adam

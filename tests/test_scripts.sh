@@ -7,18 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-checks=0 failed=0
-expect() { # expect NAME PATTERN TEXT: TEXT has a line matching the extended regex PATTERN
-  checks=$((checks + 1))
-  if ! grep -Eq -- "$2" <<<"$3"; then
-    failed=$((failed + 1))
-    printf 'FAIL %s: no line matches /%s/ in:\n%s\n' "$1" "$2" "$3"
-  fi
-}
-expect_rc() { # expect_rc NAME WANT GOT
-  checks=$((checks + 1))
-  if [ "$2" != "$3" ]; then failed=$((failed + 1)); echo "FAIL $1: exit $3, want $2"; fi
-}
+. "$here/tests/testutil.sh"
 
 # ---- by-length.sh: gains by blur length -----------------------------------------------
 cat >"$tmp/pairs.csv" <<'EOF'

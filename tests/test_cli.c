@@ -625,6 +625,14 @@ int main(void)
     double score = csv_last("v1/log.csv", "2,1,,", "", 7);
     CHECK(fabs(score - (p1 + p3) / 2) < 2e-4 && fabs(p1 - p3) > 0.01,
           "log.csv's validation %.4f is not the mean of the sets' %.4f and %.4f", score, p1, p3);
+    /* the start says what it validates and how often, and when it checkpoints; --val-every
+     * may change on a resume and is kept */
+    CHECK(file_has("out.txt", "validating on s1, s3 every 1 epoch and at the end, 4 iterations (--val-every, --val-iters)\n") &&
+              file_has("out.txt", "a checkpoint every 10 minutes (--checkpoint-minutes)\n"),
+          "train --val s1,s3/: the validation or the checkpoints not announced");
+    CHECK(run("train --data s1 --resume v1 --steps 3 --val-every 2") == 0 && file_has("out.txt", " every 2 epochs and ") &&
+              run("train --data s1 --resume v1 --steps 4") == 0 && file_has("out.txt", " every 2 epochs and "),
+          "train --resume --val-every 2: not announced or not kept");
     /* a --val pair whose two images differ in size: named, exit 1, no run created */
     CHECK(run("synth --photos photos --out sx --count 4 --size 64x64 --seed 3") == 0 &&
               run("synth --photos photos --out sy --count 4 --size 96x64 --seed 3") == 0 &&

@@ -530,6 +530,13 @@ setup_done:
            c.photos ? "pairs made from photos per epoch" : "pairs", run.o.batch, P_, P_, run.o.iters, run.o.epochs,
            per_epoch, sung_isa(), c.precision);
     printf("loss weights: pixel 1, edge-aux %g (--w-aux), edge-sup %g (--w-sup)\n", run.o.w_aux, run.o.w_sup);
+    if (VS.n) {
+        printf("validating on");
+        for (int i = 0; i < VS.n; i++) printf("%s %s", i ? "," : "", VS.s[i].name);
+        printf(" every %d epoch%s and at the end, %d iterations (--val-every, --val-iters)\n", c.val_every,
+               c.val_every == 1 ? "" : "s", c.val_iters);
+    }
+    printf("a checkpoint every %g minutes (--checkpoint-minutes)\n", c.ckpt_minutes);
     if (c.photos) printf("photo windows with texture under %g are drawn again (--min-texture)\n", c.min_texture);
     if (c.photos && c.short_blur > 0)
         printf("%.0f %% of the pairs have their camera motion scaled by 1/8..1 (--short-blur %g)\n",

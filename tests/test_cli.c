@@ -278,6 +278,14 @@ int main(void)
           "synth --count -1: not named as out of range");
     CHECK(run("init --from nothing.safetensors -o h3.safetensors") == 1 && !exists("h3.safetensors"),
           "init --from a missing file");
+    /* no weights anywhere: where it looked, and (build/sung of this source tree) the
+     * snapshot the demo runs, by its absolute path; nothing written */
+    CHECK(run_env("-u SUNG_MODEL", "deblur imgs/x.png -o nm.png") == 1 &&
+              file_has("err.txt", "no default weights were found (looked for ") &&
+              file_has("err.txt", "/../share/sung/sung.safetensors and ") &&
+              file_has("err.txt", "pass --model /") && file_has("err.txt", "/models/snapshots/sung-w32.safetensors\n") &&
+              !file_has("err.txt", "/../models/snapshots") && !exists("nm.png"),
+          "deblur without weights: not refused, or the places and the snapshot not named");
     CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
           "missing model file");
     CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");

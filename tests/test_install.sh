@@ -72,6 +72,8 @@ if [ ! -f "$here/models/sung.safetensors" ]; then
   out=$(cd "$tmp" && env -u SUNG_MODEL "$p/bin/sung" deblur --quiet "$in" -o "$tmp/d.png" 2>&1); rc=$?
   expect_rc "no default weights installed: an error" 1 $rc
   expect "it names where it looked" "looked for $p/bin/\.\./share/sung/sung\.safetensors" "$out"
+  checks=$((checks + 1))
+  if grep -q 'training snapshot' <<<"$out"; then failed=$((failed + 1)); echo "FAIL an installed sung offers a snapshot it does not have"; fi
 fi
 cp "$tmp/w4.safetensors" "$p/share/sung/sung.safetensors"
 out=$(cd "$tmp" && env -u SUNG_MODEL "$p/bin/sung" deblur --quiet --precision fp32 "$in" -o "$tmp/d.png" 2>&1); rc=$?

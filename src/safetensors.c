@@ -40,6 +40,32 @@ static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 
+/* The bits of st_f16_to_f32(h), without branches (st_read_f32's loop vectorises): a
+ * subnormal half is m·2^-24, which float arithmetic gives exactly; every other value is
+ * its exponent rebiased, infinities and NaNs (payload kept) with the exponent all ones.
+ * tests/test_safetensors.c checks all 65,536 halves against st_f16_to_f32. */
+static inline uint32_t f16_bits(uint32_t h)
+{
+    uint32_t s = (h & 0x8000) << 16, em = h & 0x7fff;
+    uint32_t normal = (em << 13) + (112u << 23), special = (em << 13) | 0x7f800000;
+    uint32_t sub = f2u((float)(int32_t)em * 0x1p-24f);
+    uint32_t is_sub = 0u - (uint32_t)(em < 0x400), is_special = 0u - (uint32_t)(em >= 0x7c00); /* masks */
+    uint32_t r = (normal & ~is_sub) | (sub & is_sub);
+    return s | (r & ~is_special) | (special & is_special);
+}
+
+/* the i-th little-endian 16-bit value at p */
+static inline uint32_t rd16(const unsigned char *p, size_t i)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v;
+    memcpy(&v, p + 2 * i, 2);
+    return v;
+#else
+    return (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+#endif
+}
+
 float st_f16_to_f32(uint16_t h)
 {
     uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
@@ -547,14 +573,29 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
         (t->end - t->begin) / es != numel || (t->end - t->begin) % es)
         return fail(err, errlen, "tensor '%s': data_offsets do not fit the file", t->name);
     const unsigned char *p = f->buf + f->data_start + t->begin;
-    for (size_t i = 0; i < n; i++, p += es) {
-        switch (t->dtype) {
-        case ST_F32: dst[i] = u2f((uint32_t)rd_le(p, 4)); break;
-        case ST_F16: dst[i] = st_f16_to_f32((uint16_t)rd_le(p, 2)); break;
-        case ST_BF16: dst[i] = st_bf16_to_f32((uint16_t)rd_le(p, 2)); break;
-        case ST_F64: dst[i] = (float)u2d(rd_le(p, 8)); break;
-        case ST_U8: dst[i] = (float)p[0]; break;
-        }
+    /* one loop per dtype, each free of branches on the values, so that the compiler
+     * vectorises it: a model's 9.4 M F16 values took 60 ms through a per-value switch and
+     * st_f16_to_f32 (a quarter of `sung deblur`'s start), a few ms so */
+    switch (t->dtype) {
+    case ST_F32:
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (n) memcpy(dst, p, n * 4);
+#else
+        for (size_t i = 0; i < n; i++) dst[i] = u2f((uint32_t)rd_le(p + 4 * i, 4));
+#endif
+        break;
+    case ST_F16:
+        for (size_t i = 0; i < n; i++) dst[i] = u2f(f16_bits(rd16(p, i)));
+        break;
+    case ST_BF16:
+        for (size_t i = 0; i < n; i++) dst[i] = u2f(rd16(p, i) << 16);
+        break;
+    case ST_F64:
+        for (size_t i = 0; i < n; i++) dst[i] = (float)u2d(rd_le(p + 8 * i, 8));
+        break;
+    case ST_U8:
+        for (size_t i = 0; i < n; i++) dst[i] = (float)p[i];
+        break;
     }
     return 0;
 }

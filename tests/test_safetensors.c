@@ -279,6 +279,51 @@ static void test_read_types(void)
     st_close(&f);
 }
 
+/* st_read_f32 converts each dtype in a loop of its own: every F16 and BF16 bit pattern
+ * (NaN payloads, subnormals, signed zeros) read as a tensor must give the scalar
+ * conversions' bits, and F32 its own bits, at every offset of a vector loop's tail */
+static void test_read_every_value(void)
+{
+    enum { N = 65536, NF = 37 };
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"h\":{\"dtype\":\"F16\",\"shape\":[%d],\"data_offsets\":[0,%d]},"
+             "\"b\":{\"dtype\":\"BF16\",\"shape\":[%d],\"data_offsets\":[%d,%d]},"
+             "\"f\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%d,%d]}}",
+             N, 2 * N, N, 2 * N, 4 * N, NF, 4 * N, 4 * N + 4 * NF);
+    size_t n, data = 4 * N + 4 * NF;
+    unsigned char *b = mkfile(json, data, &n), *d = b + n - data;
+    for (uint32_t h = 0; h < N; h++) {
+        uint32_t bh = h ^ 0x5a5a; /* BF16 in another order than F16 */
+        d[2 * h] = (unsigned char)h, d[2 * h + 1] = (unsigned char)(h >> 8);
+        d[2 * N + 2 * h] = (unsigned char)bh, d[2 * N + 2 * h + 1] = (unsigned char)(bh >> 8);
+    }
+    uint32_t f32[NF];
+    for (int i = 0; i < NF; i++) f32[i] = 0x7f800001u * (uint32_t)(i + 1) ^ (uint32_t)i << 28; /* NaNs and others */
+    f32[0] = 0x80000000u, f32[1] = 0x7fc00000u, f32[2] = 0x00000001u, f32[3] = 0xff800000u;
+    for (int i = 0; i < NF; i++)
+        for (int k = 0; k < 4; k++) d[4 * N + 4 * i + k] = (unsigned char)(f32[i] >> 8 * k);
+    st_file f;
+    CHECK(st_open_mem(&f, b, n, err, sizeof err) == 0, "open: %s", err);
+    free(b);
+    float *out = malloc(N * sizeof *out);
+    const st_tensor *t;
+    int bad = 0;
+    CHECK((t = st_find(&f, "h")) && !st_read_f32(&f, t, out, N, err, sizeof err), "F16 read: %s", err);
+    for (uint32_t h = 0; h < N; h++) bad += fbits(out[h]) != fbits(st_f16_to_f32((uint16_t)h));
+    CHECK(bad == 0, "%d of the 65536 F16 values read otherwise than st_f16_to_f32 converts them", bad);
+    bad = 0;
+    CHECK((t = st_find(&f, "b")) && !st_read_f32(&f, t, out, N, err, sizeof err), "BF16 read: %s", err);
+    for (uint32_t h = 0; h < N; h++) bad += fbits(out[h]) != fbits(st_bf16_to_f32((uint16_t)(h ^ 0x5a5a)));
+    CHECK(bad == 0, "%d of the 65536 BF16 values read otherwise than st_bf16_to_f32 converts them", bad);
+    bad = 0;
+    CHECK((t = st_find(&f, "f")) && !st_read_f32(&f, t, out, NF, err, sizeof err), "F32 read: %s", err);
+    for (int i = 0; i < NF; i++) bad += fbits(out[i]) != f32[i];
+    CHECK(bad == 0, "%d of %d F32 values read with other bits", bad, NF);
+    free(out);
+    st_close(&f);
+}
+
 static void test_handwritten(void)
 {
     const char *json =
@@ -538,6 +583,7 @@ int main(void)
     test_bf16();
     test_roundtrip();
     test_read_types();
+    test_read_every_value();
     test_handwritten();
     test_reject();
     test_write_errors();

@@ -22,9 +22,7 @@ static void *big_alloc(size_t bytes)
     void *mem = NULL;
     size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : ALIGN;
     if (posix_memalign(&mem, align, bytes)) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (align == HUGE_PAGE) madvise(mem, bytes & ~(size_t)(HUGE_PAGE - 1), MADV_HUGEPAGE);
-#endif
+    if (align == HUGE_PAGE) mem_advise_huge(mem, bytes);
     return mem;
 }
 

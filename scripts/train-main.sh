@@ -92,7 +92,7 @@ else
   say "a new $run from $snapshot, seed $seed"
   set -- "$bin" train --photos photos-more/train --out "$run" --model "$snapshot" --short-blur 1 --iters 4 \
     --val val720b,valmild,val720b-clean --patch 384 --batch 2 --lr 1.5e-4 --warmup 100 --lr-halve-every 1000 --epochs 100000 \
-    --crops-per-photo 10 --val-every 1 --checkpoint-minutes 5 --seed "$seed" --ema 0.999 --precision bf16
+    --crops-per-photo 10 --val-every 2 --checkpoint-minutes 5 --seed "$seed" --ema 0.999 --precision bf16
 fi
 echo "+ (cd $dir && nohup nice -n 10 $* >> $run.log 2>&1 &)"
 [ "$dry" = 1 ] && exit 0

@@ -94,6 +94,7 @@ expect "train-main makes val720b with its seed" 'synth --photos photos-more/val 
 expect "train-main makes valmild with its seed" 'synth .*--out valmild --count 17 .*--seed 21 --strength 0\.25 ' "$out"
 expect "train-main makes val720b-clean with val720b's seed" 'synth .*--out val720b-clean --count 34 --size 1280x720 --max-side 1920 --seed 11 --noise 0 ' "$out"
 expect "train-main validates on the three sets" 'train .*--val val720b,valmild,val720b-clean ' "$out"
+expect "train-main validates every 2 epochs, as the run has since step 3,640" "train .* --val-every 2 " "$out"
 expect "train-main starts from the snapshot" 'train --photos photos-more/train --out main-w32-p384m-sb100b-it4 --model .*/models/snapshots/sung-w32-p384m\.safetensors .*--seed 42 ' "$out"
 checks=$((checks + 1))
 if [ -e "$tmp/train" ]; then failed=$((failed + 1)); echo "FAIL train-main --dry-run created $tmp/train"; fi

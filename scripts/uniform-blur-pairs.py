@@ -14,6 +14,7 @@ that leave less than 384 px are skipped) are drawn at random places. The blur is
 convolution in linear light (sRGB decoded as x^2.2), centred on the window, with no noise;
 the blurred image is rounded to 8 bits. Needs numpy, scipy and PIL (python3-scipy,
 python3-pil)."""
+import glob
 import os
 import sys
 
@@ -22,6 +23,7 @@ from PIL import Image
 from scipy.signal import fftconvolve
 
 W, H, R = 1280, 720, 24  # window size; the kernels' radius
+BOX = 15                 # the fixed set's box, px
 
 
 def line_kernel(length, angle):
@@ -52,16 +54,15 @@ def wiener(root, nsr):
     """Deconvolves each DIR/*/blur/*.png of a `fixed` set with the box it was made with,
     row by row in linear light (64 px reflected at both ends), and prints the mean PSNR
     gain over the blurred input and the number of images made worse."""
-    import glob
+    row = box_kernel(BOX)[R]  # centred at R
     gains = []
     for path in sorted(glob.glob(f'{root}/*/blur/*.png')):
         blur = np.asarray(Image.open(path).convert('RGB'))
         sharp = np.asarray(Image.open(path.replace('/blur/', '/sharp/')).convert('RGB'))
         x = np.pad((blur / 255.0) ** 2.2, ((0, 0), (64, 64), (0, 0)), mode='reflect')
         k = np.zeros(x.shape[1])
-        k[:15] = 1.0 / 15
-        k = np.roll(k, -7)
-        f = np.fft.fft(k)
+        k[:row.size] = row
+        f = np.fft.fft(np.roll(k, -R))
         y = np.real(np.fft.ifft(np.fft.fft(x, axis=1) * (np.conj(f) / (np.abs(f) ** 2 + nsr))[None, :, None], axis=1))
         out = np.round(np.clip(y[:, 64:-64], 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
         gains.append(psnr(out, sharp) - psnr(blur, sharp))
@@ -72,12 +73,17 @@ def wiener(root, nsr):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == 'wiener':
-        return wiener(sys.argv[2], float(sys.argv[3]))
-    if len(sys.argv) != 6 or sys.argv[1] not in ('fixed', 'linear'):
+    try:
+        if len(sys.argv) == 4 and sys.argv[1] == 'wiener':
+            return wiener(sys.argv[2], float(sys.argv[3]))
+        if len(sys.argv) != 6 or sys.argv[1] not in ('fixed', 'linear'):
+            raise ValueError
+        kind, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
+        per, seed = int(sys.argv[4]), int(sys.argv[5])
+    except ValueError:
         sys.exit(__doc__)
-    kind, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
-    per, seed = int(sys.argv[4]), int(sys.argv[5])
+    if not os.path.isdir(src):
+        sys.exit(f'uniform-blur-pairs.py: {src}: not a folder of photos')
     rng = np.random.default_rng(seed)
     for name in sorted(os.listdir(src)):
         im = Image.open(os.path.join(src, name)).convert('RGB')
@@ -96,7 +102,7 @@ def main():
             y = rng.integers(R, a.shape[0] - h - R + 1)
             x = rng.integers(R, a.shape[1] - w - R + 1)
             if kind == 'fixed':
-                k = box_kernel(15)
+                k = box_kernel(BOX)
             else:
                 k = line_kernel(np.exp(rng.uniform(np.log(5), np.log(40))), rng.uniform(0, np.pi))
             lin = a[y - R:y + h + R, x - R:x + w + R] ** 2.2

@@ -27,8 +27,8 @@ ONNX Runtime: the reference model exported with torch.onnx.export at each infere
 (opset 17, the 4 scales unrolled; build/onnx/, re-exported when the exporter, sung_ref.py
 or the weights change) and run by onnxruntime-node (all graph optimisations, the same thread count). npm
 installs onnxruntime-node into bench/ort/ (git-ignored) the first time; without node, npm
-or torch the ORT column says why it is empty. Weights: the training snapshot
-models/snapshots/sung-w32.safetensors where it exists (speed does not depend on them; the
+or torch the ORT column says why it is empty. Weights: the default
+weights models/sung.safetensors where they exist (speed does not depend on them; the
 output check does): ORT's output is compared with PyTorch's (float) and with `sung deblur`'s
 on the same 8-bit check image (PSNR between the two 8-bit results, C fp32 and bf16).
 """
@@ -120,7 +120,7 @@ if torch_found:
 
 
 ROOT = os.path.join(here, "..")
-SNAPSHOT = os.path.join(ROOT, "models", "snapshots", "sung-w32.safetensors")
+SNAPSHOT = os.path.join(ROOT, "models", "sung.safetensors")
 ORT_DIR = os.path.join(here, "ort")
 
 

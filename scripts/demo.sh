@@ -26,17 +26,15 @@ cp "${test_photos[@]:0:2}" build/demo/photos/
 build/sung synth --photos build/demo/photos --out build/demo/pairs --count 2 --size 512x384 --frame 1280x720 --max-side 1920 --seed 1
 
 model_args=()
-snapshot=models/snapshots/sung-w32.safetensors
-if [ -z "${SUNG_MODEL:-}" ] && [ ! -f models/sung.safetensors ]; then
-  echo
-  echo "demo: no trained default weights are shipped yet (models/sung.safetensors) and SUNG_MODEL is not set."
-  if [ -f "$snapshot" ]; then
-    echo "demo: using the partly trained snapshot $snapshot instead: it sharpens mild blur"
-    echo "demo: (about +1.3 dB on held-out photos) and leaves strong blur mostly as it is (docs/RESULTS.md)."
-    model_args=(--model "$snapshot")
+if [ -z "${SUNG_MODEL:-}" ]; then
+  if [ -f models/sung.safetensors ]; then
+    echo
+    echo "demo: the default weights (models/sung.safetensors) are partly trained: they gain about +1.35 dB"
+    echo "demo: on held-out photos, sharpen mild blur and leave strong blur, like the real photos', mostly as"
+    echo "demo: it is (docs/RESULTS.md)."
   else
-    echo "demo: running a randomly initialised width-8 model instead, to show the pipeline:"
-    echo "demo: its output is NOT deblurred. Train one with 'sung train' (README) and set SUNG_MODEL."
+    echo "demo: models/sung.safetensors is missing and SUNG_MODEL is not set: running a randomly initialised"
+    echo "demo: width-8 model instead, to show the pipeline: its output is NOT deblurred."
     build/sung init --variant sung --width 8 --seed 0 -o build/demo/random.safetensors
     model_args=(--model build/demo/random.safetensors)
   fi

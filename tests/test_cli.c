@@ -4,6 +4,7 @@
  * plot work on what train and synth made. Data is made here (procedural photos). */
 #define _DEFAULT_SOURCE /* wait4 */
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -278,14 +279,31 @@ int main(void)
           "synth --count -1: not named as out of range");
     CHECK(run("init --from nothing.safetensors -o h3.safetensors") == 1 && !exists("h3.safetensors"),
           "init --from a missing file");
-    /* no weights anywhere: where it looked, and (build/sung of this source tree) the
-     * snapshot the demo runs, by its absolute path; nothing written */
-    CHECK(run_env("-u SUNG_MODEL", "deblur imgs/x.png -o nm.png") == 1 &&
-              file_has("err.txt", "no default weights were found (looked for ") &&
-              file_has("err.txt", "/../share/sung/sung.safetensors and ") &&
-              file_has("err.txt", "pass --model /") && file_has("err.txt", "/models/snapshots/sung-w32.safetensors\n") &&
-              !file_has("err.txt", "/../models/snapshots") && !exists("nm.png"),
-          "deblur without weights: not refused, or the places and the snapshot not named");
+    /* no weights anywhere (a copy of the binary with no share/ or models/ beside it):
+     * where it looked and what to do; nothing written */
+    {
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && mkdir -p lone/bin && cp %s/%s lone/bin/sung && env -u SUNG_MODEL OMP_NUM_THREADS=2 "
+                 "lone/bin/sung deblur imgs/x.png -o nm.png >out.txt 2>err.txt",
+                 dir, getenv("PWD"), SUNG_BIN);
+        int st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && file_has("err.txt", "no default weights were found (looked for ") &&
+                  file_has("err.txt", "/lone/bin/../share/sung/sung.safetensors and ") &&
+                  file_has("err.txt", "/lone/bin/../models/sung.safetensors)") && file_has("err.txt", "--model FILE") &&
+                  !exists("nm.png"),
+              "deblur without weights: not refused, or the places not named");
+    }
+    /* build/sung of this source tree uses its shipped weights, models/sung.safetensors */
+    {
+        char shipped[PATH_MAX];
+        snprintf(shipped, sizeof shipped, "%s/models/sung.safetensors", getenv("PWD"));
+        CHECK(access(shipped, R_OK) == 0, "models/sung.safetensors (the shipped weights) missing");
+        CHECK(run_env("-u SUNG_MODEL", "deblur --precision fp32 imgs/x.png -o dflt.png") == 0 &&
+                  run("deblur --precision fp32 --model %s imgs/x.png -o shipped.png", shipped) == 0 &&
+                  same_file("dflt.png", "shipped.png"),
+              "deblur without --model: not the shipped models/sung.safetensors");
+    }
     CHECK(run("deblur --model nothing.safetensors imgs/x.png -o o.png") != 0 && file_has("err.txt", "nothing.safetensors"),
           "missing model file");
     CHECK(run("deblur --model m.safetensors imgs/missing.png -o o.png") != 0 && !exists("o.png"), "missing input");

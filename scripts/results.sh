@@ -9,7 +9,7 @@
 #      of iteration 4: OUTDIR/model-KIND-skimage.csv, and its mean gain by blur length
 #      (scripts/by-length.sh).
 # The model runs in fp32, the reference arithmetic (sung's default, bf16 where the CPU has
-# avx512_bf16, moves the means by under 0.001 dB: docs/BENCHMARKS.md).
+# avx512_bf16, moves the shipped weights' means by -0.01 dB: docs/BENCHMARKS.md).
 # Prints one summary line per measurement (the lines docs/RESULTS.md quotes).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -120,7 +120,7 @@ if torch_found:
 
 
 ROOT = os.path.join(here, "..")
-SNAPSHOT = os.path.join(ROOT, "models", "sung.safetensors")
+DEFAULT_WEIGHTS = os.path.join(ROOT, "models", "sung.safetensors")
 ORT_DIR = os.path.join(here, "ort")
 
 
@@ -150,8 +150,8 @@ def ort_run(w, h, iters):
     tag = f"{h}x{w}"
     model = os.path.join(out, f"sung_{tag}.onnx")
     deps = [os.path.join(ROOT, "tests", "ref", f) for f in ("onnx_export.py", "sung_ref.py")]
-    weights = SNAPSHOT if os.path.exists(SNAPSHOT) else None
-    # the weights are in the exported model and in its reference output: a new snapshot
+    weights = DEFAULT_WEIGHTS if os.path.exists(DEFAULT_WEIGHTS) else None
+    # the weights are in the exported model and in its reference output: new weights
     # must re-export, or the output check compares two different models
     stale = deps + ([weights] if weights else [])
     if not os.path.exists(model) or any(os.path.getmtime(d) > os.path.getmtime(model) for d in stale):
